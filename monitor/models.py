@@ -1,0 +1,296 @@
+"""The database tables (SQLModel). Schema changes go through Alembic (monitor/migrations).
+
+Datetimes are timezone-aware UTC; dates are plain calendar dates. See docs/storage.md for what
+each table holds and how revisions and alert episodes are kept.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _json(default: Any = None) -> Any:
+    return Field(
+        default_factory=lambda: default() if callable(default) else default,
+        sa_column=Column(JSON, nullable=True),
+    )
+
+
+class Organisation(SQLModel, table=True):
+    """An NHS trust, another provider seen in a publication, a region, an ICB or England."""
+
+    code: str = Field(primary_key=True, max_length=16)
+    name: str
+    kind: str = Field(index=True)  # trust | other | icb | region | england
+    trust_type: str | None = None  # acute | community | mental health | ambulance ...
+    trust_subtype: str | None = None  # the publisher's subtype, e.g. "Acute - Teaching"
+    region: str | None = Field(default=None, index=True)  # Y56..Y63
+    icb: str | None = Field(default=None, index=True)  # e.g. QMM
+    opened: date | None = None
+    closed: date | None = None
+    successor: str | None = None
+    source: str = ""  # where the reference data came from
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Publication(SQLModel, table=True):
+    """One version of one published file, as fetched or read from disk."""
+
+    __table_args__ = (
+        # The same bytes are never ingested twice.
+        Index(
+            "uq_publication_ingested",
+            "source",
+            "sha256",
+            unique=True,
+            sqlite_where=text("status = 'ingested'"),
+            postgresql_where=text("status = 'ingested'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(index=True)
+    url: str  # http(s) URL, or file:// for files ingested from disk
+    title: str | None = None  # the link text on the publisher's page
+    filename: str
+    sha256: str = Field(max_length=64)
+    size: int = 0
+    etag: str | None = None
+    last_modified: str | None = None
+    published_at: datetime  # the publisher's date (or --published / the file's date)
+    fetched_at: datetime = Field(default_factory=utcnow)
+    status: str = Field(default="ingested", index=True)  # ingested | rejected
+    reason: str | None = None  # why it was rejected: file, row, column, reason
+    trigger: str = "ingest"  # poll | backfill | ingest | seed
+    quiet: bool = True  # True: alert events it causes are not emailed one by one
+    periods: list[str] = _json(list)  # ["2025-07-01/2025-07-31", ...]
+    rows_read: int = 0
+    observations_written: int = 0
+    orgs: int = 0
+    skipped: list[dict[str, Any]] = _json(list)
+    archive_path: str | None = None  # content-addressed copy under var/publications/
+
+
+class Observation(SQLModel, table=True):
+    """One version of one figure. A revision adds a row and marks the older one superseded."""
+
+    __table_args__ = (
+        Index(
+            "uq_observation_current",
+            "org",
+            "metric",
+            "period_start",
+            unique=True,
+            sqlite_where=text("superseded_by IS NULL"),
+            postgresql_where=text("superseded_by IS NULL"),
+        ),
+        Index("ix_observation_metric_period", "metric", "period_start"),
+        Index("ix_observation_org_metric", "org", "metric", "period_start"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    org: str = Field(max_length=16)
+    metric: str = Field(max_length=40)
+    period_start: date
+    period_end: date
+    granularity: str  # month | quarter | point
+    value: float
+    label: str | None = None
+    numerator: float | None = None
+    denominator: float | None = None
+    derived: bool = False  # computed by the monitor (e.g. a region summed from its trusts)
+    publication_id: int = Field(foreign_key="publication.id", index=True)
+    superseded_by: int | None = Field(default=None, index=True)  # the newer version's id
+
+
+class HttpCache(SQLModel, table=True):
+    """Validators of the last response per URL, for conditional GETs."""
+
+    url: str = Field(primary_key=True)
+    etag: str | None = None
+    last_modified: str | None = None
+    sha256: str | None = None
+    checked_at: datetime = Field(default_factory=utcnow)
+    changed_at: datetime | None = None
+
+
+class SourceState(SQLModel, table=True):
+    """Health of one publisher, as the sources page and operator emails show it."""
+
+    source: str = Field(primary_key=True)
+    last_poll_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_publication_id: int | None = None
+    first_complete_ingest_at: datetime | None = None
+    failing_since: datetime | None = None
+    last_error: str | None = None
+    consecutive_failures: int = 0
+    cursor: str | None = None  # e.g. the CQC changes feed's last end timestamp
+
+
+class Rating(SQLModel, table=True):
+    """One CQC rating of a provider or location: overall, key question or service."""
+
+    __table_args__ = (
+        UniqueConstraint(
+            "subject_id",
+            "service",
+            "domain",
+            "report_date",
+            "rating",
+            name="uq_rating_version",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject_type: str  # provider | location
+    subject_id: str = Field(index=True)  # CQC provider or location id
+    subject_name: str = ""
+    org: str = Field(index=True)  # the trust (provider) it belongs to
+    service: str = ""  # "" for the whole organisation; e.g. "Maternity"
+    domain: str = "Overall"  # Overall | Safe | Effective | Caring | Responsive | Well-led
+    rating: str  # normalised: Outstanding | Good | Requires improvement | Inadequate | ...
+    ordinal: int | None = None  # 1..4 on the four-point scale, else None
+    report_date: date | None = None
+    report_link: str | None = None
+    inherited: bool = False
+    inherited_from: str | None = None  # organisationId the rating was inherited from
+    current: bool = True
+    publication_id: int | None = Field(default=None, foreign_key="publication.id")
+    first_seen_at: datetime = Field(default_factory=utcnow)
+
+
+class Alert(SQLModel, table=True):
+    """One episode of one rule for one organisation."""
+
+    __table_args__ = (
+        Index(
+            "uq_alert_open",
+            "rule",
+            "org",
+            unique=True,
+            sqlite_where=text("state IN ('pending', 'firing')"),
+            postgresql_where=text("state IN ('pending', 'firing')"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    rule: str = Field(index=True)
+    org: str = Field(index=True)
+    metric: str | None = None
+    state: str = Field(index=True)  # pending | firing | resolved | withdrawn
+    severity: str
+    opened_at: datetime = Field(default_factory=utcnow)
+    fired_at: datetime | None = None
+    ended_at: datetime | None = None
+    value: float | None = None
+    label: str | None = None
+    period_start: date | None = None
+    period_end: date | None = None
+    first_period: date | None = None  # the first breaching period of this episode
+    consecutive_periods: int = 0
+    threshold: float | None = None
+    rule_version: str = ""
+    previous_alert_id: int | None = None  # the episode before this re-breach
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    ack_note: str | None = None
+    silenced_until: datetime | None = None
+    silenced_by: str | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class AlertEvent(SQLModel, table=True):
+    """Something that happened to an alert, with the evidence at that moment."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: int = Field(foreign_key="alert.id", index=True)
+    kind: str  # pending | fired | updated | resolved | withdrawn | acknowledged | silenced ...
+    at: datetime = Field(default_factory=utcnow, index=True)
+    period_start: date | None = None
+    value: float | None = None
+    threshold: float | None = None
+    rule_version: str = ""
+    publication_id: int | None = Field(default=None, foreign_key="publication.id")
+    evidence: dict[str, Any] = _json(dict)
+    notify: bool = False  # False: recorded quietly (back-fill, first ingest, acknowledged)
+    actor: str | None = None
+    note: str | None = None
+
+
+class Subscription(SQLModel, table=True):
+    """Who wants to hear about what: a region, an ICB or one organisation."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(index=True)
+    scope: str  # region | icb | org
+    code: str
+    trust_type: str | None = None
+    min_severity: str = "info"
+    rules: list[str] = _json(list)
+    digest_only: bool = False
+    token: str = Field(unique=True)
+    confirmed_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    unsubscribed_at: datetime | None = None
+    origin: str = "cli"  # cli | config | web
+
+
+class Outbox(SQLModel, table=True):
+    """One email to send. The key makes routing and digests idempotent."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)
+    recipient: str = Field(index=True)
+    kind: str  # group | event | digest | operator | confirm
+    payload: dict[str, Any] = _json(dict)
+    subject: str | None = None
+    message_id: str
+    status: str = Field(default="pending", index=True)  # pending | sending | sent | failed
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    claimed_at: datetime | None = None
+    claimed_by: str | None = None
+    sent_at: datetime | None = None
+    error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class JobRun(SQLModel, table=True):
+    """One run of one job, from the scheduler or the CLI."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    job: str = Field(index=True)
+    started_at: datetime = Field(default_factory=utcnow, index=True)
+    finished_at: datetime | None = None
+    outcome: str = "running"  # running | ok | failed | skipped
+    counts: dict[str, Any] = _json(dict)
+    error: str | None = None
+    host: str | None = None
+    pid: int | None = None
+
+
+class User(SQLModel, table=True):
+    """A named operator who may acknowledge, silence and manage subscriptions."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True)
+    password_hash: str
+    created_at: datetime = Field(default_factory=utcnow)
+    disabled: bool = False
+
+
+class Meta(SQLModel, table=True):
+    """Small facts about the installation, e.g. when reference data was last loaded."""
+
+    key: str = Field(primary_key=True)
+    value: str
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,139 @@
+"""Plain values every publisher's parser produces, and the error a bad file raises.
+
+A parser reads bytes and yields ``Figure`` values; it never touches the database. Ingest
+(monitor/ingest.py) turns figures into Observations inside one transaction per publication.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from monitor.metrics import Granularity
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """One published figure: an organisation's value of one metric for one period.
+
+    ``org`` is an ODS code, ``ENG`` or a region code (Y56..Y63). ``org_name`` is the publisher's
+    spelling, kept so that organisations missing from the reference list can be added as kind
+    ``other``. ``derived`` marks figures the monitor computed (e.g. a region summed from trusts)
+    rather than read from the file.
+    """
+
+    org: str
+    metric: str
+    period_start: date
+    period_end: date
+    granularity: Granularity
+    value: float | None
+    numerator: float | None = None
+    denominator: float | None = None
+    label: str | None = None
+    org_name: str | None = None
+    derived: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A row the parser read but deliberately did not turn into figures, with the reason."""
+
+    row: int
+    reason: str
+
+
+@dataclass(slots=True)
+class Parsed:
+    """What a parser found in one file."""
+
+    figures: list[Figure] = field(default_factory=list)
+    rows_read: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+
+    @property
+    def periods(self) -> list[tuple[date, date]]:
+        return sorted({(f.period_start, f.period_end) for f in self.figures})
+
+    @property
+    def orgs(self) -> set[str]:
+        return {f.org for f in self.figures}
+
+
+class ParseError(ValueError):
+    """A file that cannot be ingested. Names the file, row (1-based, header = 1) and column."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        file: str | None = None,
+        row: int | None = None,
+        column: str | None = None,
+    ) -> None:
+        self.reason = reason
+        self.file = file
+        self.row = row
+        self.column = column
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = [
+            p
+            for p in (
+                self.file,
+                f"row {self.row}" if self.row is not None else None,
+                f"column {self.column!r}" if self.column is not None else None,
+            )
+            if p
+        ]
+        return f"{', '.join(where)}: {self.reason}" if where else self.reason
+
+    def located(self, file: str) -> ParseError:
+        """The same error with the file name filled in (parsers often only see bytes)."""
+        if self.file is None:
+            self.file = file
+        return self
+
+
+def month_bounds(year: int, month: int) -> tuple[date, date]:
+    """First and last day of a calendar month."""
+    start = date(year, month, 1)
+    nxt = date(year + (month == 12), month % 12 + 1, 1)
+    return start, date.fromordinal(nxt.toordinal() - 1)
+
+
+def financial_quarter_bounds(fy_start_year: int, quarter: int) -> tuple[date, date]:
+    """Bounds of quarter 1-4 of the financial year starting 1 April ``fy_start_year``."""
+    if quarter not in (1, 2, 3, 4):
+        raise ValueError(f"quarter must be 1-4, not {quarter}")
+    month = 4 + 3 * (quarter - 1)
+    year = fy_start_year + (month > 12)
+    month = (month - 1) % 12 + 1
+    start, _ = month_bounds(year, month)
+    end_month = month + 2
+    _, end = month_bounds(year, end_month)
+    return start, end
+
+
+MONTHS = {
+    name: i
+    for i, names in enumerate(
+        [
+            ("JANUARY", "JAN"),
+            ("FEBRUARY", "FEB"),
+            ("MARCH", "MAR"),
+            ("APRIL", "APR"),
+            ("MAY",),
+            ("JUNE", "JUN"),
+            ("JULY", "JUL"),
+            ("AUGUST", "AUG"),
+            ("SEPTEMBER", "SEP", "SEPT"),
+            ("OCTOBER", "OCT"),
+            ("NOVEMBER", "NOV"),
+            ("DECEMBER", "DEC"),
+        ],
+        start=1,
+    )
+    for name in names
+}
