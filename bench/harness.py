@@ -1,0 +1,101 @@
+"""Shared benchmark plumbing: run a measured step in its own process, collect results.
+
+Every benchmark module under bench/ exposes ``run() -> list[Result]``. ``bench/run.py`` runs
+them all, prints a table and writes bench/results.json (the format DESIGN.md fixes: bench,
+measure, value, unit, baseline, baseline_value, ratio, target, met).
+
+Peak memory is only meaningful per process, so ``in_subprocess`` runs a Python snippet in a
+fresh interpreter and reports its wall time (measured inside the child, excluding interpreter
+start) and its own peak RSS (ru_maxrss from wait4).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "bench" / "out"  # generated inputs, kept between runs (git-ignored)
+
+
+@dataclass(frozen=True)
+class Result:
+    bench: str
+    measure: str
+    value: float
+    unit: str
+    baseline: str
+    baseline_value: float
+    target: str
+    met: bool
+
+    @property
+    def ratio(self) -> float:
+        return self.value / self.baseline_value if self.baseline_value else float("inf")
+
+    def as_json(self) -> dict[str, object]:
+        d: dict[str, object] = asdict(self)
+        d["ratio"] = round(self.ratio, 4)
+        return d
+
+
+@dataclass(frozen=True)
+class Measured:
+    seconds: float
+    peak_rss_mb: float
+    output: dict[str, object]
+
+
+_PRELUDE = """
+import json, sys, time
+_t0 = time.perf_counter()
+"""
+_EPILOGUE = """
+_t1 = time.perf_counter()
+print("\\n__BENCH__" + json.dumps({"seconds": _t1 - _t0, "output": globals().get("OUTPUT", {})}))
+"""
+
+
+def in_subprocess(code: str, *, setup: str = "") -> Measured:
+    """Run ``setup`` (untimed) then ``code`` (timed) in a fresh Python; report time and RSS.
+
+    The timed code may set a global ``OUTPUT`` dict (JSON-serialisable) to return values.
+    """
+    script = textwrap.dedent(setup) + _PRELUDE + textwrap.dedent(code) + _EPILOGUE
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write(script)
+        path = f.name
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
+        )
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        out = proc.stdout.read().decode() if proc.stdout else ""
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    finally:
+        os.unlink(path)
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark step failed ({proc.returncode}):\n{err[-4000:]}")
+    marker = out.rindex("__BENCH__")
+    payload = json.loads(out[marker + len("__BENCH__") :])
+    # ru_maxrss is in kilobytes on Linux.
+    return Measured(payload["seconds"], usage.ru_maxrss / 1024, payload["output"])
+
+
+def best_of(n: int, step: str, *, setup: str = "") -> Measured:
+    """The fastest of ``n`` runs (the least disturbed by other load), with the largest RSS."""
+    runs = [in_subprocess(step, setup=setup) for _ in range(n)]
+    fastest = min(runs, key=lambda m: m.seconds)
+    return Measured(fastest.seconds, max(m.peak_rss_mb for m in runs), fastest.output)
+
+
+def work_dir() -> Path:
+    WORK.mkdir(parents=True, exist_ok=True)
+    return WORK
