@@ -1,0 +1,360 @@
+"""The `monitor` command: thin wrappers that parse arguments, call a function and print.
+
+Every command takes the global ``--config PATH`` (default ./config.toml or $MONITOR_CONFIG);
+``--json`` prints machine-readable output. A command whose part of the monitor is not built yet
+says so and exits 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from monitor import config
+from monitor.context import Context, init, setup_logging
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Watch NHS England and CQC publications and alert when an NHS trust falls short.",
+)
+rules_app = typer.Typer(no_args_is_help=True, help="Check and test the rule files.")
+subscribers_app = typer.Typer(no_args_is_help=True, help="Manage email subscriptions.")
+users_app = typer.Typer(no_args_is_help=True, help="Named operators for admin actions.")
+app.add_typer(rules_app, name="rules")
+app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(users_app, name="users")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _ctx(tc: typer.Context) -> Context:
+    obj = tc.find_root().obj
+    if isinstance(obj, Context):
+        return obj
+    try:
+        ctx = Context.load(obj)
+    except config.ConfigError as e:
+        _fail(str(e), code=2)
+    tc.find_root().obj = ctx
+    tc.find_root().call_on_close(ctx.close)
+    return ctx
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    print(message, file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def _not_yet(command: str, what: str) -> NoReturn:
+    _fail(f"`monitor {command}` is not available yet: {what} is not built in this version.", 2)
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=_json_default, ensure_ascii=False))
+
+
+def _json_default(o: object) -> object:
+    if isinstance(o, datetime | date):
+        return o.isoformat()
+    if isinstance(o, set | frozenset | tuple):
+        return sorted(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"cannot serialise {type(o).__name__}")
+
+
+@app.callback()
+def main_options(
+    tc: typer.Context,
+    config_path: Annotated[
+        Path | None,
+        typer.Option("--config", help="config.toml to use (default ./config.toml)."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Debug logging.")] = False,
+) -> None:
+    setup_logging(verbose)
+    tc.obj = config_path
+
+
+@app.command("init")
+def init_cmd(tc: typer.Context, as_json: JsonOpt = False) -> None:
+    """Create or upgrade the schema and load the reference organisations."""
+    result = init(_ctx(tc))
+    if as_json:
+        _print_json(result)
+        return
+    counts = result["organisations"]
+    assert isinstance(counts, dict)
+    schema = result["schema"]
+    was = result["schema_before"]
+    print(f"database: {result['database']}")
+    print(f"schema:   {schema}" + ("" if was == schema else f" (was {was or 'empty'})"))
+    print(
+        f"organisations: {counts['added']} added, {counts['updated']} updated, "
+        f"{counts['unchanged']} unchanged"
+    )
+
+
+@app.command("orgs")
+def orgs_cmd(
+    tc: typer.Context,
+    code: Annotated[str | None, typer.Argument(help="An ODS code, region code or ENG.")] = None,
+    kind: Annotated[str | None, typer.Option(help="trust, other, icb, region, england")] = None,
+    region: Annotated[str | None, typer.Option(help="Only this region (Y56..Y63).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the reference organisations, or one of them."""
+    from monitor import orgs as orgs_mod
+    from monitor.queries import list_orgs
+
+    ctx = _ctx(tc)
+    if code:
+        from monitor.db import session_scope
+
+        with session_scope(ctx.engine) as s:
+            org = orgs_mod.get(s, code)
+            if org is None:
+                _fail(f"no organisation {code.upper()!r}; see `monitor orgs` for the list")
+            row = orgs_mod.as_dict(org)
+        if as_json:
+            _print_json(row)
+        else:
+            for k, v in row.items():
+                print(f"{k:>14}: {'' if v is None else v}")
+        return
+    rows = list_orgs(ctx.engine, kind=kind, region=region)
+    if as_json:
+        _print_json(rows)
+        return
+    for r in rows:
+        print(
+            f"{r['code']:<7} {r['kind']:<6} {r['trust_type'] or '':<14} {r['region'] or '':<4}"
+            f" {r['name']}"
+        )
+
+
+@app.command("ingest")
+def ingest_cmd(
+    tc: typer.Context,
+    source: Annotated[str, typer.Argument(help="ae | cancer | rtt | ambulance | oversight | cqc")],
+    files: Annotated[
+        list[Path], typer.Argument(help="Files to ingest.", exists=True, dir_okay=False)
+    ],
+    published: Annotated[
+        str | None,
+        typer.Option(help="The publisher's date (YYYY-MM-DD); default: the file's date."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest publications from disk, exactly as polling would."""
+    from monitor.ingest_cli import ingest_paths
+
+    ctx = _ctx(tc)
+    published_at = None
+    if published:
+        try:
+            published_at = datetime.combine(date.fromisoformat(published), datetime.min.time(), UTC)
+        except ValueError:
+            _fail(f"--published: {published!r} is not a date (YYYY-MM-DD)", 2)
+    try:
+        reports = ingest_paths(ctx, source, files, published_at=published_at)
+    except LookupError as e:
+        _fail(f"`monitor ingest {source}` is not available yet: {e}.", 2)
+    except ValueError as e:
+        _fail(str(e), 2)
+    if as_json:
+        _print_json([r.as_json() for r in reports])
+    else:
+        for r in reports:
+            print(f"{r.file}: {r.status}")
+            if r.error:
+                print(f"  error: {r.error}")
+                continue
+            print(f"  periods: {', '.join(r.periods) or 'none'}")
+            print(
+                f"  rows read: {r.rows_read}; observations written: {r.observations_written}"
+                f" ({r.revisions} revisions); organisations: {r.orgs}"
+            )
+            if r.new_orgs:
+                print(f"  organisations added as 'other': {', '.join(r.new_orgs)}")
+            for sk in r.skipped[:20]:
+                print(f"  skipped row {sk['row']}: {sk['reason']}")
+            if len(r.skipped) > 20:
+                print(f"  ... and {len(r.skipped) - 20} more skipped rows (see --json)")
+    if any(r.status == "rejected" for r in reports):
+        raise typer.Exit(1)
+
+
+@app.command("observations")
+def observations_cmd(
+    tc: typer.Context,
+    org: Annotated[str, typer.Argument(help="ODS code, region code or ENG.")],
+    metric: Annotated[str | None, typer.Option(help="Only this metric id.")] = None,
+    all_versions: Annotated[
+        bool, typer.Option("--all-versions", help="Include superseded (revised) figures.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print an organisation's figures with the publication each came from."""
+    from monitor import metrics
+    from monitor.queries import observations
+
+    if metric:
+        try:
+            metrics.get(metric)
+        except metrics.UnknownMetric as e:
+            _fail(str(e.args[0]), 2)
+    rows = observations(_ctx(tc).engine, org.upper(), metric=metric, all_versions=all_versions)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        print(f"no observations for {org.upper()}" + (f" of {metric}" if metric else ""))
+    for r in rows:
+        flag = " (superseded)" if r["superseded_by"] else ""
+        print(
+            f"{r['metric']:<26} {r['period_start']} {r['value']:>12g} {r['label'] or '':<10}"
+            f" {r['source']} {r['published_at'][:10]} {r['publication_url']}{flag}"
+        )
+
+
+@app.command("backfill")
+def backfill_cmd(tc: typer.Context, source: str, since: str | None = None) -> None:
+    """Discover and ingest every earlier publication of a source."""
+    _not_yet("backfill", "publisher discovery (the NHS England statistics sources)")
+
+
+@app.command("poll")
+def poll_cmd(
+    tc: typer.Context,
+    sources: Annotated[list[str] | None, typer.Argument()] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Discover, fetch, ingest, evaluate and notify, once."""
+    _not_yet("poll", "publisher discovery and fetching")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    tc: typer.Context,
+    as_of: Annotated[str | None, typer.Option("--as-of")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Evaluate the rules against the stored figures."""
+    _not_yet("evaluate", "the rules engine")
+
+
+@app.command("alerts")
+def alerts_cmd(
+    tc: typer.Context,
+    state: Annotated[str, typer.Option(help="open | resolved | all")] = "open",
+    org: str | None = None,
+    rule: str | None = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List alerts."""
+    _not_yet("alerts", "the rules engine")
+
+
+@rules_app.command("check")
+def rules_check_cmd(
+    tc: typer.Context,
+    directory: Annotated[Path | None, typer.Argument()] = None,
+    strict: bool = False,
+) -> None:
+    """Validate every rule file; report every problem with file and key."""
+    _not_yet("rules check", "the rules engine")
+
+
+@rules_app.command("test")
+def rules_test_cmd(
+    tc: typer.Context, directory: Annotated[Path | None, typer.Argument()] = None
+) -> None:
+    """Run the test cases inside the rule files."""
+    _not_yet("rules test", "the rules engine")
+
+
+@subscribers_app.command("add")
+def subscribers_add_cmd(tc: typer.Context, email: str) -> None:
+    """Subscribe an address to a region, an ICB or one organisation."""
+    _not_yet("subscribers add", "notifications")
+
+
+@subscribers_app.command("list")
+def subscribers_list_cmd(tc: typer.Context) -> None:
+    """List subscriptions."""
+    _not_yet("subscribers list", "notifications")
+
+
+@subscribers_app.command("remove")
+def subscribers_remove_cmd(tc: typer.Context, email: str) -> None:
+    """Remove subscriptions."""
+    _not_yet("subscribers remove", "notifications")
+
+
+@users_app.command("add")
+def users_add_cmd(tc: typer.Context, username: str) -> None:
+    """Add a named operator."""
+    _not_yet("users add", "the status page's admin actions")
+
+
+@users_app.command("list")
+def users_list_cmd(tc: typer.Context) -> None:
+    """List named operators."""
+    _not_yet("users list", "the status page's admin actions")
+
+
+@users_app.command("remove")
+def users_remove_cmd(tc: typer.Context, username: str) -> None:
+    """Remove a named operator."""
+    _not_yet("users remove", "the status page's admin actions")
+
+
+@app.command("send")
+def send_cmd(tc: typer.Context, preview: Annotated[Path | None, typer.Option()] = None) -> None:
+    """Deliver what waits in the outbox (or write it as .eml/.html to look at)."""
+    _not_yet("send", "notifications")
+
+
+@app.command("digest")
+def digest_cmd(
+    tc: typer.Context,
+    week: str | None = None,
+    preview: Annotated[Path | None, typer.Option()] = None,
+) -> None:
+    """Queue (or preview) the weekly digest."""
+    _not_yet("digest", "notifications")
+
+
+@app.command("serve")
+def serve_cmd(tc: typer.Context, host: str | None = None, port: int | None = None) -> None:
+    """Serve the status page and JSON API only."""
+    _not_yet("serve", "the status page")
+
+
+@app.command("run")
+def run_cmd(
+    tc: typer.Context,
+    no_web: Annotated[bool, typer.Option("--no-web", help="Do not serve the status page.")] = False,
+) -> None:
+    """Run the service: the scheduler (and the status page) until stopped."""
+    from monitor.service import run
+
+    ctx = _ctx(tc)
+    init(ctx)
+    raise typer.Exit(run(ctx, web=not no_web))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
