@@ -57,6 +57,8 @@ class FileInput:
     title: str | None = None
     etag: str | None = None
     last_modified: str | None = None
+    # None: quiet unless this is a poll after the source's first complete ingest.
+    quiet: bool | None = None
 
 
 @dataclass
@@ -173,7 +175,7 @@ def ingest_file(
             published_at=item.published_at,
             status="ingested",
             trigger=item.trigger,
-            quiet=item.trigger != "poll" or first_ingest,
+            quiet=item.quiet if item.quiet is not None else item.trigger != "poll" or first_ingest,
             periods=sorted({_period_key(f) for f in parsed.figures}),
             rows_read=parsed.rows_read,
             orgs=len(parsed.orgs),
