@@ -171,9 +171,9 @@ def test_percentages_agree_with_nhs_englands_published_figures(sheet):
     for f in parsed.figures:
         if not f.derived and f.org != "ENG" and f.metric != "ae_12hr_dta_count":
             ours.setdefault(f.org, {})[f.metric] = f.value
-    assert set(published) <= set(ours) | {
-        org for org, (a, _) in published.items() if a is None
-    }, "every published provider is in the CSV"
+    assert set(published) <= set(ours) | {org for org, (a, _) in published.items() if a is None}, (
+        "every published provider is in the CSV"
+    )
     differ = []
     for org, (pub_all, pub_t1) in sorted(published.items()):
         mine = ours.get(org, {})

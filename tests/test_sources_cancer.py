@@ -31,9 +31,7 @@ def parse(name: str, regions: bool = False) -> cancer.Parsed:  # type: ignore[na
 
 def figure(parsed, org: str, metric: str, month: date):
     [f] = [
-        f
-        for f in parsed.figures
-        if f.org == org and f.metric == metric and f.period_start == month
+        f for f in parsed.figures if f.org == org and f.metric == metric and f.period_start == month
     ]
     return f
 
@@ -66,7 +64,9 @@ def test_every_month_of_a_cumulative_extract_is_its_own_period(name, first, mont
     ],
 )
 def test_rcx_october_2023(metric, expected, within, treated):
-    f = figure(parse("CWT-CRS-Oct-2023-Data-Extract-Provider.xlsx"), "RCX", metric, date(2023, 10, 1))
+    f = figure(
+        parse("CWT-CRS-Oct-2023-Data-Extract-Provider.xlsx"), "RCX", metric, date(2023, 10, 1)
+    )
     assert round(f.value, 1) == expected
     assert (f.numerator, f.denominator) == (within, treated)
     assert not f.derived

@@ -47,7 +47,7 @@ def test_quarter_column_gives_the_financial_quarter(quarter_text, start, end):
 def test_data_csv_rows_belong_to_their_quarter_column_not_reporting_date():
     """OF0081 for Q3 says "Month 9 2025", OF0079 says "2025/26": both land in Q3 (Oct-Dec)."""
     parsed = parse(DATA)
-    assert [p for p in parsed.periods] == [
+    assert parsed.periods == [
         (date(2025, 4, 1), date(2025, 6, 30)),
         (date(2025, 7, 1), date(2025, 9, 30)),
         (date(2025, 10, 1), date(2025, 12, 31)),

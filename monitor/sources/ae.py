@@ -93,8 +93,7 @@ def parse(data: bytes, *, filename: str, region_of: Mapping[str, str] | None = N
             bounds = row_bounds
         elif row_bounds != bounds:
             raise ParseError(
-                f"period {rec[PERIOD]!r} differs from the file's first period "
-                f"{bounds[0]:%B %Y}",
+                f"period {rec[PERIOD]!r} differs from the file's first period {bounds[0]:%B %Y}",
                 file=filename,
                 row=row,
                 column=PERIOD,

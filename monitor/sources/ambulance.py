@@ -189,12 +189,14 @@ def _financial_month(year: Any, month: Any, file: str, row: int) -> tuple[int, i
     """'2017-18' and 'AUGUST' -> (2017, 8); 'JANUARY' of 2017-18 is in 2018."""
     m = _FY.match(str(year).strip())
     if not m:
-        raise ParseError(f"expected a year like '2017-18', found {year!r}", file=file, row=row,
-                         column="Year")
+        raise ParseError(
+            f"expected a year like '2017-18', found {year!r}", file=file, row=row, column="Year"
+        )
     name = str(month).strip().upper()
     if name not in MONTHS:
-        raise ParseError(f"expected a month name, found {month!r}", file=file, row=row,
-                         column="Month")
+        raise ParseError(
+            f"expected a month name, found {month!r}", file=file, row=row, column="Month"
+        )
     number_ = MONTHS[name]
     return int(m.group(1)) + (number_ < 4), number_
 

@@ -158,8 +158,11 @@ def _parse_extract(rows: list[list[Any]], *, filename: str, region_of: Mapping[s
 
 
 # Which block of the national series is which standard, from the words of its title.
-_TITLES = ((re.compile(r"28[- ]days?", re.I), FDS), (re.compile(r"31[- ]days?", re.I), D31))
-_TITLES += ((re.compile(r"62[- ]days?", re.I), D62),)
+_TITLES = (
+    (re.compile(r"28[- ]days?", re.I), FDS),
+    (re.compile(r"31[- ]days?", re.I), D31),
+    (re.compile(r"62[- ]days?", re.I), D62),
+)
 
 
 def _parse_national(rows: list[list[Any]], *, filename: str) -> Parsed:

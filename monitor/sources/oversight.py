@@ -51,7 +51,7 @@ _YES_NO = {"yes": 1.0, "no": 0.0}
 
 
 def quarter_bounds(text: str, *, file: str, row: int) -> tuple[date, date]:
-    """"Q3 2025/26" -> (2025-10-01, 2025-12-31)."""
+    """The bounds of a quarter as the files write it: 'Q3 2025/26' -> 2025-10-01, 2025-12-31."""
     m = _QUARTER.match(text.strip())
     if not m or (int(m.group(2)) + 1) % 100 != int(m.group(3)):
         raise ParseError(
@@ -73,8 +73,7 @@ def parse(data: bytes, *, filename: str, region_of: Mapping[str, str] | None = N
     if "Segment" in columns or "Trust_in_financial_deficit" in columns:
         return _parse_league(data, filename=filename)
     raise ParseError(
-        "neither a NOF data CSV (no 'Metric_ID' column) nor a league table (no 'Segment' "
-        "column)",
+        "neither a NOF data CSV (no 'Metric_ID' column) nor a league table (no 'Segment' column)",
         file=filename,
         row=1,
         column="Metric_ID",
@@ -145,9 +144,16 @@ def _parse_league(data: bytes, *, filename: str) -> Parsed:
         start, end = quarter_bounds(rec["Quarter"], file=filename, row=row)
         name = rec["Trust_name"] or None
 
-        def fig(metric: str, value: float, label: str | None = None) -> Figure:
+        def fig(metric: str, value: float, label: str | None) -> Figure:
             return Figure(
-                org, metric, start, end, Granularity.QUARTER, value, label=label, org_name=name
+                org,  # noqa: B023 - called only within this iteration
+                metric,
+                start,  # noqa: B023
+                end,  # noqa: B023
+                Granularity.QUARTER,
+                value,
+                label=label,
+                org_name=name,  # noqa: B023
             )
 
         segment = number(rec["Segment"], file=filename, row=row, column="Segment")
@@ -167,7 +173,10 @@ def _parse_league(data: bytes, *, filename: str) -> Parsed:
         parsed.figures.append(fig("nof_deficit_flag", deficit, rec["Trust_in_financial_deficit"]))
         rank = number(rec["Rank"], file=filename, row=row, column="Rank")
         ranked.append(
-            ((rec["Quarter"], rec["Trust_type"]), fig("nof_rank", rank, rec["Likely_range_of_rank"]))
+            (
+                (rec["Quarter"], rec["Trust_type"]),
+                fig("nof_rank", rank, rec["Likely_range_of_rank"]),
+            )
         )
     if not parsed.rows_read:
         raise ParseError("no data rows", file=filename, row=2)
@@ -179,7 +188,8 @@ _NOF_FILE = re.compile(r"nhs-oversight-framework-.*(?:data|league-table)", re.IG
 
 
 def _dataset(name: str) -> str:
-    """'nhs-oversight-framework-acute-trust-league-table-q2-25-26-v2.csv' -> 'acute-trust-league-table'."""
+    """The file's dataset without quarter or version: 'acute-trust-league-table' from
+    'nhs-oversight-framework-acute-trust-league-table-q2-25-26-v2.csv'."""
     stem = re.sub(r"\.csv$", "", name, flags=re.IGNORECASE).lower()
     stem = re.sub(r"^.*?nhs-oversight-framework-", "", stem)
     stem = re.sub(r"-q[1-4]-\d{2,4}-\d{2}.*$", "", stem)
