@@ -95,7 +95,7 @@ def test_dot_means_not_available_in_the_csv():
     cells = first.split(",")
     cells[cols.index("A25")] = "."
     parsed = ambulance.parse(
-        "\n".join([header, ",".join(cells), *rest]).encode(), filename="dot.csv"
+        ("\n".join([header, ",".join(cells), *rest]) + "\n").encode(), filename="dot.csv"
     )
     jan = figures(parsed, "ENG", date(2026, 1, 1))
     assert "amb_c1_mean_s" not in jan and "amb_c1_p90_s" in jan

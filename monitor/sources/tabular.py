@@ -60,6 +60,9 @@ def csv_rows(
                 column=missing[0],
             )
         width = max(named) + 1
+        # Every NHS England CSV ends with a line break; a last row without one was cut off,
+        # possibly inside a number, so it is held back until the next row proves it whole.
+        pending: tuple[int, dict[str, str]] | None = None
         for line_no, fields in enumerate(reader, start=2):
             if not any(f.strip() for f in fields):
                 continue
@@ -71,7 +74,17 @@ def csv_rows(
                     row=line_no,
                     column=header[len(fields)] if len(fields) < len(header) else None,
                 )
-            yield line_no, {header[i]: fields[i].strip() for i in named}
+            if pending is not None:
+                yield pending
+            pending = line_no, {header[i]: fields[i].strip() for i in named}
+        if pending is not None:
+            if not data.rstrip(b" \t").endswith(b"\n"):
+                raise ParseError(
+                    "the last row has no line ending (truncated file?)",
+                    file=filename,
+                    row=pending[0],
+                )
+            yield pending
     except UnicodeDecodeError as exc:
         raise ParseError(f"not UTF-8 text ({exc.reason})", file=filename) from None
     except csv.Error as exc:
