@@ -158,7 +158,7 @@ def _figures(
     return out, skipped
 
 
-_YEAR_PAGE = re.compile(r"/ae-attendances-and-emergency-admissions-\d{4}-\d{2}(?:-[\w-]+)?/?$")
+_YEAR_PAGE = re.compile(r"ae-attendances-and-emergency-admissions-\d{4}-\d{2}(?:-[\w-]+)?/?$")
 _MONTHLY = re.compile(r"\bmonthly\s+a\s*&\s*e\b", re.IGNORECASE)
 _NOT_MONTHLY = re.compile(r"time\s*series|quarterly|weekly", re.IGNORECASE)
 

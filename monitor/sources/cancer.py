@@ -238,7 +238,7 @@ def _parse_national(rows: list[list[Any]], *, filename: str) -> Parsed:
 
 _EXTRACT = re.compile(r"provider.*extract|extract.*provider", re.IGNORECASE)
 _NATIONAL = re.compile(r"national\s+time\s+series", re.IGNORECASE)
-_YEAR_PAGE = re.compile(r"/cancer-waiting-times-for-\d{4}-\d{2}[\w-]*/?$")
+_YEAR_PAGE = re.compile(r"/\d{4}-\d{2}-monthly-cancer-waiting-times-statistics/?$")
 
 
 def discover(html: str, base_url: str) -> list[Link]:
@@ -278,5 +278,6 @@ def discover(html: str, base_url: str) -> list[Link]:
 
 
 def yearly_pages(html: str, base_url: str) -> list[str]:
-    """The per-financial-year "Cancer Waiting Times for 20YY-YY" pages linked from the page."""
+    """The "20YY-YY Monthly Cancer Waiting Times Statistics" pages, one per financial year
+    (linked from the "Monthly data and summaries" page)."""
     return disc.page_links(html, base_url, _YEAR_PAGE)

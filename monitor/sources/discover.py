@@ -121,7 +121,7 @@ _PUBLISHED = re.compile(
     r"\s+((?:19|20)\d\d)\b",
     re.IGNORECASE,
 )
-_QUARTER = re.compile(r"\bQ([1-4])[\s\-_]+(20\d\d)[\s\-_/]+(\d\d)\b", re.IGNORECASE)
+_QUARTER = re.compile(r"\bQ([1-4])[\s\-_]+(20\d\d|\d\d)[\s\-_/]+(\d\d)\b", re.IGNORECASE)
 _REVISED = re.compile(r"revis|(?:^|[\s\-_(])v\d+(?:\.\d+)?(?:$|[\s\-_)])", re.IGNORECASE)
 
 
@@ -155,11 +155,11 @@ def month_period(*texts: str) -> date | None:
 
 
 def quarter_period(*texts: str) -> date | None:
-    """The first day of the financial quarter in "Q3 2025/26" or "q3-2025-26", if any."""
+    """The first day of the financial quarter in "Q3 2025/26", "q3-2025-26" or "q3-25-26"."""
     for text in texts:
         m = _QUARTER.search(text)
         if m:
-            start_year = int(m.group(2))
+            start_year = int(m.group(2)) % 100 + 2000  # "25-26" in file names is 2025/26
             if (start_year + 1) % 100 == int(m.group(3)):
                 return financial_quarter_bounds(start_year, int(m.group(1)))[0]
     return None
