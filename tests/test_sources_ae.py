@@ -10,6 +10,7 @@ import pytest
 
 from monitor.orgs import REGIONS
 from monitor.sources import ae
+from monitor.sources.base import Parsed
 from tests.conftest import REAL
 
 AE = REAL / "ae"
@@ -34,7 +35,7 @@ PERIODS = [
 ]
 
 
-def parse(name: str) -> ae.Parsed:  # type: ignore[name-defined]
+def parse(name: str) -> Parsed:
     return ae.parse((AE / name).read_bytes(), filename=name)
 
 

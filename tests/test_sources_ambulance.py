@@ -9,6 +9,7 @@ import pytest
 
 from monitor.orgs import REGIONS
 from monitor.sources import ambulance
+from monitor.sources.base import Parsed
 from tests.conftest import REAL
 
 AMB = REAL / "ambulance"
@@ -18,7 +19,7 @@ TRUSTS = {"R1F", "RRU", "RX6", "RX7", "RX8", "RX9", "RYA", "RYC", "RYD", "RYE", 
 
 
 @cache
-def parse(name: str) -> ambulance.Parsed:  # type: ignore[name-defined]
+def parse(name: str) -> Parsed:
     return ambulance.parse((AMB / name).read_bytes(), filename=name)
 
 

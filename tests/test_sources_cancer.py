@@ -9,6 +9,7 @@ import pytest
 
 from monitor.orgs import REGIONS
 from monitor.sources import cancer
+from monitor.sources.base import Parsed
 from tests.conftest import REAL
 
 CANCER = REAL / "cancer"
@@ -24,7 +25,7 @@ EXTRACTS = [
 
 
 @cache
-def parse(name: str, regions: bool = False) -> cancer.Parsed:  # type: ignore[name-defined]
+def parse(name: str, regions: bool = False) -> Parsed:
     region_of = {"RCX": "Y61", "RAJ": "Y61", "RKB": "Y60"} if regions else None
     return cancer.parse((CANCER / name).read_bytes(), filename=name, region_of=region_of)
 

@@ -9,6 +9,7 @@ from functools import cache
 import pytest
 
 from monitor.sources import oversight
+from monitor.sources.base import Parsed
 from tests.conftest import REAL
 
 NOF = REAL / "oversight"
@@ -18,7 +19,7 @@ Q1, Q2, Q3, Q4 = date(2025, 4, 1), date(2025, 7, 1), date(2025, 10, 1), date(202
 
 
 @cache
-def parse(name: str) -> oversight.Parsed:  # type: ignore[name-defined]
+def parse(name: str) -> Parsed:
     return oversight.parse((NOF / name).read_bytes(), filename=name)
 
 
