@@ -24,7 +24,6 @@ from monitor import db, orgs
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL = ROOT / "data" / "real"
-PAGES = ROOT / "tests" / "data" / "pages"
 PG_ENV = "MONITOR_TEST_POSTGRES_URL"
 BROWSER_ENV = "MONITOR_TEST_BROWSER"
 

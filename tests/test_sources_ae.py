@@ -11,7 +11,8 @@ import pytest
 from monitor.orgs import REGIONS
 from monitor.sources import ae
 from monitor.sources.base import Parsed
-from tests.conftest import REAL
+
+REAL = Path(__file__).resolve().parents[1] / "data" / "real"
 
 AE = REAL / "ae"
 FILES = sorted(AE.glob("*.csv"))

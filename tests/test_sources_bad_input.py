@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from pathlib import Path
 
 import openpyxl
 import pytest
 
 from monitor.sources import ae, ambulance, cancer, oversight
 from monitor.sources.base import ParseError
-from tests.conftest import REAL
+
+REAL = Path(__file__).resolve().parents[1] / "data" / "real"
 
 AE_FILE = REAL / "ae" / "July-2025-CSV-9jfy4.csv"
 AMB_FILE = REAL / "ambulance" / "ambsys.csv"

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 from functools import cache
+from pathlib import Path
 
 import pytest
 
 from monitor.orgs import REGIONS
 from monitor.sources import cancer
 from monitor.sources.base import Parsed
-from tests.conftest import REAL
+
+REAL = Path(__file__).resolve().parents[1] / "data" / "real"
 
 CANCER = REAL / "cancer"
 NATIONAL = "CWT-CRS-National-Time-Series-Oct-2009-Oct-2023-with-Revisions.xlsx"

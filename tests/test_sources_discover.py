@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +17,8 @@ from monitor.sources.discover import (
     published_date,
     quarter_period,
 )
-from tests.conftest import PAGES
+
+PAGES = Path(__file__).resolve().parent / "data" / "pages"
 
 STATS = "https://www.england.nhs.uk/statistics/"
 AE_AREA = STATS + "statistical-work-areas/ae-waiting-times-and-activity/"

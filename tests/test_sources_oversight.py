@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date
 from functools import cache
+from pathlib import Path
 
 import pytest
 
 from monitor.sources import oversight
 from monitor.sources.base import Parsed
-from tests.conftest import REAL
+
+REAL = Path(__file__).resolve().parents[1] / "data" / "real"
 
 NOF = REAL / "oversight"
 DATA = "nhs-oversight-framework-mental-health-and-community-trust-data.csv"
