@@ -176,6 +176,9 @@ def ingest_cmd(
             if r.error:
                 print(f"  error: {r.error}")
                 continue
+            if r.status == "unchanged":
+                print(f"  the same bytes were already ingested as publication {r.publication_id}")
+                continue
             print(f"  periods: {', '.join(r.periods) or 'none'}")
             print(
                 f"  rows read: {r.rows_read}; observations written: {r.observations_written}"
@@ -225,9 +228,50 @@ def observations_cmd(
 
 
 @app.command("backfill")
-def backfill_cmd(tc: typer.Context, source: str, since: str | None = None) -> None:
-    """Discover and ingest every earlier publication of a source."""
-    _not_yet("backfill", "publisher discovery (the NHS England statistics sources)")
+def backfill_cmd(
+    tc: typer.Context,
+    source: Annotated[str, typer.Argument(help="ae | cancer | rtt | ambulance | oversight")],
+    since: Annotated[
+        str | None, typer.Option(help="Only periods from this month (YYYY-MM).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Discover and ingest every earlier publication of a source, oldest first, quietly."""
+    from rich.progress import Progress
+
+    from monitor.poll import backfill
+
+    start = None
+    if since:
+        try:
+            start = date.fromisoformat(f"{since}-01")
+        except ValueError:
+            _fail(f"--since: {since!r} is not a month (YYYY-MM)", 2)
+    ctx = _ctx(tc)
+    with Progress(transient=True, disable=as_json) as bar:
+        task = bar.add_task(f"{source}: discovering", total=None)
+
+        def step(i: int, n: int, text: str) -> None:
+            bar.update(task, total=n, completed=i - 1, description=f"{source}: {text}")
+
+        report = backfill(ctx, source, since=start, progress=step)
+    if as_json:
+        _print_json(report.as_json())
+    else:
+        done = [r for r in report.ingested if r.status == "ingested"]
+        print(
+            f"{source}: {report.pages} pages read, {len(done)} publications ingested, "
+            f"{report.files_unchanged} unchanged"
+        )
+        for r in report.ingested:
+            print(
+                f"  {r.file}: {r.status} {', '.join(r.periods)}"
+                + (f" ({r.error})" if r.error else "")
+            )
+        for e in report.errors:
+            print(f"  error: {e}", file=sys.stderr)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @app.command("poll")

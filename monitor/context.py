@@ -71,3 +71,4 @@ def setup_logging(verbose: bool = False) -> None:
     )
     # requests/urllib3 are chatty at DEBUG about every connection.
     logging.getLogger("urllib3").setLevel(max(level, logging.INFO))
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))

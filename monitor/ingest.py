@@ -122,7 +122,9 @@ def _unchanged(old: Observation, f: Figure) -> bool:
         _same(old.value, f.value)
         and _same(old.numerator, f.numerator)
         and _same(old.denominator, f.denominator)
-        and (old.label or None) == (f.label or None)
+        # A file without labels (e.g. the Oversight data CSV, whose league table twin gives the
+        # rank's likely range) does not revise a figure only by lacking the label.
+        and (f.label is None or old.label == f.label)
     )
 
 

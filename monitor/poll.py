@@ -131,10 +131,17 @@ def _discover(
         links += mod.discover(html, page.final_url)
         if page is index and hasattr(mod, "yearly_pages"):
             yearly = mod.yearly_pages(html, page.final_url)
-            for url in yearly if every_year else yearly[:1]:
-                todo.append(
-                    fetcher.get(url) if every_year else _get_page(ctx, fetcher, url, report)
-                )
+            if not every_year:
+                todo += [_get_page(ctx, fetcher, url, report) for url in yearly[:1]]
+                continue
+            for url in yearly:
+                try:
+                    todo.append(fetcher.get(url))
+                    report.pages += 1
+                except FetchError as e:
+                    # An old year's page that moved does not stop the rest of the back-fill.
+                    report.errors.append(str(e))
+                    log.warning("backfill %s: skipping a yearly page: %s", mod.SOURCE, e)
     return links, pages
 
 
