@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from monitor.cli import app
 from monitor.orgs import reference_rows
+from tests.conftest import REAL
 
 runner = CliRunner()
 
@@ -95,3 +96,36 @@ def test_run_keeps_going_until_stopped_and_refuses_a_second_runner(config_file: 
         first.send_signal(signal.SIGTERM)
         first.wait(timeout=30)
     assert first.returncode == 0, "".join(lines)
+
+
+def test_ingest_reports_each_file_and_fails_on_a_rejected_one(
+    config_file: Path, tmp_path: Path
+) -> None:
+    monitor(config_file, "init")
+    july = REAL / "ae" / "July-2025-CSV-9jfy4.csv"
+    broken = tmp_path / "August-2025-CSV.csv"
+    broken.write_text("<!DOCTYPE html><html><body>Access denied</body></html>\n")
+    code, out, _ = monitor(
+        config_file, "ingest", "ae", str(july), str(broken), "--published", "2025-08-14", "--json"
+    )
+    reports = json.loads(out)
+    assert code == 1
+    ok, bad = reports
+    assert (ok["status"], ok["periods"], ok["rows_read"]) == (
+        "ingested",
+        ["2025-07-01/2025-07-31"],
+        202,
+    )
+    assert ok["observations_written"] > 500 and ok["orgs"] > 200
+    assert {"row", "reason"} <= set(ok["skipped"][0])
+    assert bad["status"] == "rejected" and "August-2025-CSV.csv" in bad["error"]
+    code, out, _ = monitor(
+        config_file, "observations", "RCX", "--metric", "ae_4hr_type1_pct", "--json"
+    )
+    (row,) = json.loads(out)
+    assert round(row["value"], 1) == 52.1
+    assert row["publication_url"] == july.resolve().as_uri()
+    assert row["published_at"].startswith("2025-08-14")
+    assert row["source"] == "ae" and row["granularity"] == "month"
+    code, _, err = monitor(config_file, "ingest", "nhs111", str(july))
+    assert code == 2 and "unknown source 'nhs111'" in err
