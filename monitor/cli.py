@@ -84,8 +84,13 @@ def main_options(
 
 @app.command("init")
 def init_cmd(tc: typer.Context, as_json: JsonOpt = False) -> None:
-    """Create or upgrade the schema and load the reference organisations."""
-    result = init(_ctx(tc))
+    """Create or upgrade the schema, load the reference organisations, seed the snapshot."""
+    from monitor.seed import seed
+
+    ctx = _ctx(tc)
+    result = init(ctx)
+    seeded = seed(ctx)
+    result["seeded"] = [r.as_json() for r in seeded if r.status != "unchanged"]
     if as_json:
         _print_json(result)
         return
@@ -99,6 +104,15 @@ def init_cmd(tc: typer.Context, as_json: JsonOpt = False) -> None:
         f"organisations: {counts['added']} added, {counts['updated']} updated, "
         f"{counts['unchanged']} unchanged"
     )
+    if seeded:
+        new = [r for r in seeded if r.status == "ingested"]
+        bad = [r for r in seeded if r.status == "rejected"]
+        print(
+            f"snapshot: {len(new)} publications ingested, "
+            f"{len(seeded) - len(new) - len(bad)} already held, {len(bad)} rejected"
+        )
+        for r in bad:
+            print(f"  rejected {r.file}: {r.error}")
 
 
 @app.command("orgs")
@@ -389,10 +403,12 @@ def run_cmd(
     no_web: Annotated[bool, typer.Option("--no-web", help="Do not serve the status page.")] = False,
 ) -> None:
     """Run the service: the scheduler (and the status page) until stopped."""
+    from monitor.seed import seed
     from monitor.service import run
 
     ctx = _ctx(tc)
     init(ctx)
+    seed(ctx)
     raise typer.Exit(run(ctx, web=not no_web))
 
 
