@@ -121,6 +121,43 @@ def test_region_from_a_parent_code_that_is_a_region(small: gen_rtt.Generated) ->
     assert f["Y58", "rtt_waiting_list"].value == sum(small.totals[c][0] for c in in_icb)
 
 
+def rewrite(g: gen_rtt.Generated, change) -> str:  # type: ignore[no-untyped-def]
+    import csv
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    for row in csv.reader(io.StringIO(small_csv(g), newline="")):
+        writer.writerow(change(row))
+    return out.getvalue()
+
+
+def test_columns_found_by_name_in_any_order(small: gen_rtt.Generated) -> None:
+    reordered = rewrite(small, lambda row: row[-1:] + row[::-1][1:])
+    parsed = rtt.parse(reordered.encode(), filename="reordered.csv")
+    assert parsed.figures == rtt.parse(small.path).figures
+    lines = reordered.splitlines(keepends=True)
+    i = first_row(lines, ",Part_2,", ",C_999,")
+    fields = lines[i].split(",")
+    fields[3] = "x"  # now the "Gt 104 Weeks SUM 1" column
+    lines[i] = ",".join(fields)
+    with pytest.raises(ParseError) as err:
+        rtt.parse("".join(lines).encode(), filename="r.csv")
+    assert (err.value.row, err.value.column) == (i + 1, "Gt 104 Weeks SUM 1")
+    assert err.value.reason == "expected a count, found 'x'"
+
+
+def test_quoted_name_over_a_line_break(small: gen_rtt.Generated) -> None:
+    split_name = rewrite(small, lambda row: [c.replace("HOSPITAL, ", "HOSPITAL,\n") for c in row])
+    assert split_name.count("\n") > small.rows + 1
+    parsed = rtt.parse(rezip(split_name), filename="split.zip")
+    assert parsed.rows_read == small.rows
+    f = by_org(parsed)
+    assert f["RCX", "rtt_waiting_list"].value == small.totals["RCX"][0]
+    assert f["RCX", "rtt_waiting_list"].org_name == (
+        "THE QUEEN ELIZABETH HOSPITAL,\nKING'S LYNN, NHS FOUNDATION TRUST"
+    )
+
+
 def full_zip(cache: pytest.Cache) -> gen_rtt.Generated:
     """The full-size file, generated once per generator version and kept in pytest's cache."""
     version = hashlib.sha256(

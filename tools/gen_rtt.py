@@ -14,7 +14,7 @@ published there, and 416 generated non-acute/independent providers (codes ``NZ00
 England to the summary's all-provider figures (tools/rtt_plan.py). Blank cells follow the real
 file: Part_3 rows have no bands, some specialty rows leave zero bands blank (C_999 rows write 0),
 ``Total`` and the unknown-clock column are filled only on Part_1A/1B rows, ``Total All`` on every
-row, so ~28% of band cells are blank as in the real June 2026 file.
+row: 27-30% of band cells are blank (28-33% in the real June 2026 file).
 
 ``write_incomplete_provider_xlsx`` writes an Incomplete-Provider workbook (sheet ``Provider``,
 header row 14) from the real cleaned March 2026 CSV, modelled on the columns that CSV kept.

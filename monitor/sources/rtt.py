@@ -51,13 +51,8 @@ from python_calamine import CalamineWorkbook
 from monitor.metrics import Granularity
 from monitor.orgs import ENGLAND, REGIONS, code_for, name_for
 from monitor.sources.base import MONTHS, Figure, Parsed, ParseError, Skipped
-from monitor.sources.rtt_files import (
-    SHEET,
-    ProviderTotal,
-    check_consistent,
-    read_full_csv,
-    read_incomplete_provider,
-)
+from monitor.sources.rtt_csv import ProviderTotal, check_consistent, read_full_csv
+from monitor.sources.rtt_workbook import SHEET, read_incomplete_provider
 
 SOURCE = "rtt"
 WAITING_LIST, WITHIN_18, OVER_52, OVER_52_PCT = (
