@@ -22,12 +22,15 @@ provider's total. Summing the specialty rows instead (never both: that doubles e
 gives the same figures on every real group; the parser does that sum too, as a check, and
 rejects a file where the two disagree.
 
-England and the regions are derived (Σ numerators / Σ denominators, ``derived=True``): England
-from every provider in the file, a region from the providers placed in it by the file's own
-region code where it has one (the workbook's ``Region Code``; a Full CSV whose ``Provider
-Parent Org Code`` is a region code, as in older files), else by ``region_of`` keyed by provider
-code, else by ``region_of`` keyed by the parent code (current files give the provider's ICB
-there, so an ICB-to-region map works too).
+England and the regions are derived from the Full CSV (Σ numerators / Σ denominators,
+``derived=True``): England from every provider in the file, a region from the providers placed
+in it by the file's own region code where it has one (a ``Provider Parent Org Code`` that is a
+region code, as in older files), else by ``region_of`` keyed by provider code, else by
+``region_of`` keyed by the parent code (current files give the provider's ICB there, so an
+ICB-to-region map works too). The workbook's ``Provider`` sheet lists NHS trusts only (the
+independent sector has its own sheet), so its sums are not England's or a region's: it yields
+provider figures only. They equal the Full CSV's, so ingesting both files of a month revises
+nothing.
 """
 
 from __future__ import annotations
@@ -39,22 +42,22 @@ import zipfile
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date
-from html.parser import HTMLParser
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO, cast
-from urllib.parse import unquote, urljoin, urlsplit
 
 from python_calamine import CalamineWorkbook
 
 from monitor.metrics import Granularity
 from monitor.orgs import ENGLAND, REGIONS, code_for, name_for
+from monitor.sources import discover as disc
 from monitor.sources.base import MONTHS, Figure, Parsed, ParseError, Skipped
+from monitor.sources.discover import Link
 from monitor.sources.rtt_csv import ProviderTotal, check_consistent, read_full_csv
 from monitor.sources.rtt_workbook import SHEET, read_incomplete_provider
 
 SOURCE = "rtt"
+PARSES_PATHS = True  # parse() streams from a path: poll saves the 3 MB zip to disk first
 WAITING_LIST, WITHIN_18, OVER_52, OVER_52_PCT = (
     "rtt_waiting_list",
     "rtt_18wk_pct",
@@ -94,17 +97,17 @@ def parse(
                 "this is an HTML page, not an RTT zip, CSV or workbook", file=name, row=1
             )
         if head.startswith(_ZIP):
-            totals, rows = _read_zip(fh, source, name)
+            totals, rows, derive = _read_zip(fh, source, name)
         elif head.startswith(_OLE2):
-            totals, rows = _read_workbook(fh, source, name)
+            (totals, rows), derive = _read_workbook(fh, source, name), False
         elif b"\x00" in head:
             raise ParseError(
                 "not an RTT Full CSV zip, CSV or Incomplete-Provider workbook", file=name, row=1
             )
         else:  # text: the CSV itself, whose header is checked column by column
-            totals, rows = read_full_csv(fh, file=name)
+            (totals, rows), derive = read_full_csv(fh, file=name), True
     check_consistent(totals, file=name)
-    parsed = _figures(totals, region_of or {})
+    parsed = _figures(totals, region_of or {}, derive=derive)
     parsed.rows_read = rows
     return parsed
 
@@ -124,7 +127,8 @@ def _open(source: bytes | str | os.PathLike[str], name: str) -> Iterator[IO[byte
 
 def _read_zip(
     fh: IO[bytes], source: bytes | str | os.PathLike[str], name: str
-) -> tuple[list[ProviderTotal], int]:
+) -> tuple[list[ProviderTotal], int, bool]:
+    """A workbook (an XLSX is a zip) or the Full CSV zip; True when England can be derived."""
     try:
         zf = zipfile.ZipFile(fh)
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
@@ -135,7 +139,7 @@ def _read_zip(
         members = zf.namelist()
         if "xl/workbook.xml" in members:
             fh.seek(0)
-            return _read_workbook(fh, source, name)
+            return (*_read_workbook(fh, source, name), False)
         csvs = [m for m in members if m.lower().endswith(".csv")]
         if not csvs:
             raise ParseError(f"the zip holds no CSV file (it has {members[:5]})", file=name)
@@ -145,7 +149,7 @@ def _read_zip(
             with zf.open(member) as raw:
                 # A large buffer: the CSV is read one line at a time.
                 stream = io.BufferedReader(cast(io.RawIOBase, raw), 1 << 20)
-                return read_full_csv(stream, file=f"{name}:{member}")
+                return (*read_full_csv(stream, file=f"{name}:{member}"), True)
         except (zipfile.BadZipFile, OSError) as exc:
             raise ParseError(f"damaged zip member {member!r}: {exc}", file=name) from None
 
@@ -172,8 +176,8 @@ def _read_workbook(
     return read_incomplete_provider(rows, first_row=1, file=name)
 
 
-def _figures(totals: list[ProviderTotal], region_of: Mapping[str, str]) -> Parsed:
-    """Provider figures, then England's and the regions' summed from them (derived)."""
+def _figures(totals: list[ProviderTotal], region_of: Mapping[str, str], *, derive: bool) -> Parsed:
+    """Provider figures, then (if ``derive``) England's and the regions' summed from them."""
     parsed = Parsed()
     sums: dict[tuple[str, tuple[date, date]], list[int]] = defaultdict(lambda: [0, 0, 0])
     for t in sorted(totals, key=lambda t: (t.period, t.code)):
@@ -190,9 +194,10 @@ def _figures(totals: list[ProviderTotal], region_of: Mapping[str, str]) -> Parse
             acc[0] += t.waiting
             acc[1] += t.within_18
             acc[2] += t.over_52
-    for (org, period), (waiting, within, over) in sorted(sums.items(), key=lambda kv: kv[0]):
-        t = ProviderTotal(period, org, name_for(org), 0, None, None, waiting, within, over)
-        parsed.figures.extend(_org_figures(t, derived=True))
+    if derive:
+        for (org, period), (waiting, within, over) in sorted(sums.items()):
+            t = ProviderTotal(period, org, name_for(org), 0, None, None, waiting, within, over)
+            parsed.figures.extend(_org_figures(t, derived=True))
     return parsed
 
 
@@ -223,60 +228,6 @@ def _org_figures(t: ProviderTotal, *, derived: bool) -> list[Figure]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Link:
-    """One published file found on a page (the shape of monitor.sources.discover.Link).
-
-    ``period`` is the first day of the month the file covers; ``kind`` the file's extension;
-    ``dataset`` is ``full-csv`` or ``incomplete-provider``.
-    """
-
-    url: str
-    text: str
-    period: date | None
-    revised: bool
-    published: date | None
-    kind: str
-    dataset: str = ""
-
-
-class _ArticleLinks(HTMLParser):
-    """``(absolute URL, text)`` of every ``<a href>`` inside the page's ``<article>``."""
-
-    def __init__(self, base_url: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.base_url, self.depth = base_url, 0
-        self.links: list[tuple[str, str]] = []
-        self._href: str | None = None
-        self._text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "article":
-            self.depth += 1
-        elif tag == "a" and self.depth:
-            href = dict(attrs).get("href")
-            if href and not href.startswith(("#", "mailto:", "javascript:")):
-                self._href, self._text = urljoin(self.base_url, href.strip()), []
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "article" and self.depth:
-            self.depth -= 1
-        elif tag == "a" and self._href is not None:
-            self.links.append((self._href, " ".join("".join(self._text).split())))
-            self._href = None
-
-    def handle_data(self, data: str) -> None:
-        if self._href is not None:
-            self._text.append(data)
-
-
-def _article_links(html: str, base_url: str) -> list[tuple[str, str]]:
-    parser = _ArticleLinks(base_url)
-    parser.feed(html)
-    parser.close()
-    return parser.links
-
-
 _FULL_CSV = re.compile(r"full[\s_-]*csv[\s_-]*data[\s_-]*file", re.IGNORECASE)
 _PROVIDER = re.compile(r"incomplete[\s_-]*provider", re.IGNORECASE)
 _MONTH = re.compile(r"(?<![A-Za-z])([A-Za-z]{3,9})[\s_.-]*((?:20)?\d\d)(?!\d)")
@@ -297,37 +248,27 @@ def discover(html: str, base_url: str) -> list[Link]:
 
     Files are recognised by link text and file name ("Full CSV data file Jun26 (ZIP, 3M)" ->
     ``Full-CSV-data-file-Jun26-ZIP-3M-….zip``; "Incomplete Provider Jun26 (XLSX, 9M)"), never
-    by building an address. One link per dataset and month: a revised file beats the original,
-    and between equals the one later on the page. Sorted newest month first, so the first link
-    of each dataset is the latest publication.
+    by building an address. One link per dataset (``full-csv``, ``incomplete-provider``) and
+    month: a revised file beats the original, and between equals the one later on the page.
+    Sorted newest month first, so the first link of each dataset is the latest publication.
     """
-    best: dict[tuple[str, date], tuple[tuple[bool, int], Link]] = {}
-    for position, (url, text) in enumerate(_article_links(html, base_url)):
-        path = unquote(PurePosixPath(urlsplit(url).path).name)
-        kind = PurePosixPath(path).suffix.lower().lstrip(".")
-        if kind == "zip" and (_FULL_CSV.search(text) or _FULL_CSV.search(path)):
+    found = []
+    for raw in disc.article_links(html, base_url):
+        name, kind = disc.file_name(raw.url), disc.file_kind(raw.url)
+        if kind == "zip" and (_FULL_CSV.search(raw.text) or _FULL_CSV.search(name)):
             dataset = "full-csv"
-        elif kind in ("xlsx", "xls") and (_PROVIDER.search(text) or _PROVIDER.search(path)):
+        elif kind in ("xlsx", "xls") and (_PROVIDER.search(raw.text) or _PROVIDER.search(name)):
             dataset = "incomplete-provider"
         else:
             continue
-        period = _month_of(text, path)
-        if period is None:
-            continue
-        revised = "revised" in text.lower() or "revised" in path.lower()
-        link = Link(url, text, period, revised, None, kind, dataset)
-        rank = (revised, position)
-        if (dataset, period) not in best or rank >= best[dataset, period][0]:
-            best[dataset, period] = (rank, link)
-    links = [link for _, link in best.values()]
-    return sorted(links, key=lambda link: (-(link.period or date.min).toordinal(), link.dataset))
+        # RTT names months with two-digit years ("Jun26"), which the shared reader leaves alone.
+        link = disc.make_link(raw, dataset=dataset, period=_month_of)
+        if link.period is not None:
+            found.append(link)
+    newest = disc.newest_versions(found)
+    return sorted(newest, key=lambda link: (-(link.period or date.min).toordinal(), link.dataset))
 
 
 def yearly_pages(html: str, base_url: str) -> list[str]:
     """The per-financial-year data pages (``…/rtt-data-2026-27/``) linked from the RTT page."""
-    seen: dict[str, None] = {}
-    for url, _ in _article_links(html, base_url):
-        url = url.split("#", 1)[0]
-        if _YEAR_PAGE.search(url):
-            seen.setdefault(url, None)
-    return list(seen)
+    return disc.page_links(html, base_url, _YEAR_PAGE)

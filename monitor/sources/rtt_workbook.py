@@ -1,8 +1,9 @@
 """Reading the RTT Incomplete-Provider workbook into per-provider incomplete-pathway totals.
 
 Sheet ``Provider``: a title block (with a "Period:" cell), the header on row 14 in current
-files (found by name here), then one row per provider and treatment function, ``C_999`` being
-the provider's total. Suppressed figures show as ``-``.
+files (found by name here), then one row per NHS trust and treatment function, ``C_999`` being
+the trust's total. Suppressed figures show as ``-``. Its ``Region Code`` column is not needed:
+the sheet yields provider figures only (see monitor.sources.rtt).
 """
 
 from __future__ import annotations
@@ -12,12 +13,10 @@ from collections import Counter
 from datetime import date, datetime
 from typing import Any
 
-from monitor.orgs import REGIONS, code_for
 from monitor.sources.base import MONTHS, ParseError, month_bounds
 from monitor.sources.rtt_csv import ROLLUP, ProviderTotal, cross_check
 
 SHEET = "Provider"
-X_REGION = "Region Code"
 X_PROVIDER = "Provider Code"
 X_NAME = "Provider Name"
 X_FUNCTION = "Treatment Function Code"
@@ -94,7 +93,7 @@ def read_incomplete_provider(
             row=first_row + h,
             column=missing[0],
         )
-    at = {c: names.index(c) for c in (*XLSX_REQUIRED, X_REGION) if c in names}
+    at = {c: names.index(c) for c in XLSX_REQUIRED}
     period = _sheet_month(rows, h, file)
     totals: dict[tuple[tuple[date, date], str], ProviderTotal] = {}
     specialties: Counter[tuple[tuple[date, date], str]] = Counter()
@@ -118,13 +117,11 @@ def read_incomplete_provider(
             raise ParseError(
                 f"a second {ROLLUP} (Total) row for {code}", file=file, row=j, column=X_FUNCTION
             )
-        region = code_for(str(cells[at[X_REGION]])) if X_REGION in at else None
         totals[key] = ProviderTotal(
             period,
             code,
             str(cells[at[X_NAME]]).strip(),
             j,
-            region=region if region in REGIONS else None,
             waiting=_count(counts[X_WAITING], file=file, row=j, column=X_WAITING),
             within_18=_count(counts[X_WITHIN_18], file=file, row=j, column=X_WITHIN_18),
             over_52=_count(counts[X_OVER_52], file=file, row=j, column=X_OVER_52),
