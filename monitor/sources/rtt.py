@@ -27,10 +27,10 @@ England and the regions are derived from the Full CSV (Σ numerators / Σ denomi
 in it by the file's own region code where it has one (a ``Provider Parent Org Code`` that is a
 region code, as in older files), else by ``region_of`` keyed by provider code, else by
 ``region_of`` keyed by the parent code (current files give the provider's ICB there, so an
-ICB-to-region map works too). The workbook's ``Provider`` sheet lists NHS trusts only (the
-independent sector has its own sheet), so its sums are not England's or a region's: it yields
-provider figures only. They equal the Full CSV's, so ingesting both files of a month revises
-nothing.
+ICB-to-region map works too). The workbook's ``Provider`` sheet lists NHS trusts only (150 in
+the real March 2026 sheet, no independent-sector provider), so its sums are not England's or a
+region's: it yields provider figures only. They equal the Full CSV's, so ingesting both files
+of a month revises nothing.
 """
 
 from __future__ import annotations
