@@ -51,6 +51,7 @@ from python_calamine import CalamineWorkbook
 from monitor.metrics import Granularity
 from monitor.orgs import ENGLAND, REGIONS, code_for, name_for
 from monitor.sources import discover as disc
+from monitor.sources import rtt_derived
 from monitor.sources.base import MONTHS, Figure, Parsed, ParseError, Skipped
 from monitor.sources.discover import Link
 from monitor.sources.rtt_csv import ProviderTotal, check_consistent, read_full_csv
@@ -96,6 +97,13 @@ def parse(
             raise ParseError(
                 "this is an HTML page, not an RTT zip, CSV or workbook", file=name, row=1
             )
+        if rtt_derived.is_summary(head):
+            return rtt_derived.summary_figures(fh, name)
+        if rtt_derived.is_clean_csv(head):
+            totals, rows = rtt_derived.clean_csv_totals(fh, name)
+            parsed = _figures(totals, region_of or {}, derive=True)
+            parsed.rows_read = rows
+            return parsed
         if head.startswith(_ZIP):
             totals, rows, derive = _read_zip(fh, source, name)
         elif head.startswith(_OLE2):
