@@ -15,7 +15,15 @@ from operator import add
 
 from monitor.metrics import Granularity, Metric
 from monitor.rules.inputs import RatingRecord, Series
-from monitor.rules.model import ANY, ChangeRule, RankRule, RatingRule, ThresholdRule, TrendRule
+from monitor.rules.model import (
+    ANY,
+    ChangeRule,
+    Level,
+    RankRule,
+    RatingRule,
+    ThresholdRule,
+    TrendRule,
+)
 
 BREACH, CLEAR, HOLD, SKIP = "B", "C", "H", "N"
 # bytes of (2 * breach + cleared) -> code; breach wins when a level and its clear level meet.
@@ -47,17 +55,24 @@ def _ops(when: str, level: float, clear: float) -> tuple[Callable[[float], bool]
 
 def _segment_codes(when: str, level: float, clear: float | None, values: Sequence[float]) -> str:
     breach, cleared = _ops(when, float(level), float(level if clear is None else clear))
+    # Most series never breach: their lowest (or highest) figure says so without a pass in
+    # Python. Without a breach, held periods change nothing either.
+    if not breach(min(values) if when in ("below", "at_or_below") else max(values)):
+        return CLEAR * len(values)
     if clear is None:
-        if not any(map(breach, values)):
-            return CLEAR * len(values)
         return bytes(map(breach, values)).translate(_TABLE2).decode()
     twice = map(add, map(breach, values), map(breach, values))
     return bytes(map(add, twice, map(cleared, values))).translate(_TABLE).decode()
 
 
-def threshold_codes(rule: ThresholdRule, series: Series) -> str:
-    """Breach/clear/hold per period against the level in force for each period."""
-    levels = rule.effective_levels()
+def threshold_codes(
+    rule: ThresholdRule, series: Series, levels: Sequence[Level] | None = None
+) -> str:
+    """Breach/clear/hold per period against the level in force for each period.
+
+    ``levels`` is ``rule.effective_levels()``, passed in when evaluating many series.
+    """
+    levels = levels or rule.effective_levels()
     starts, values = series.starts, series.values
     parts: list[str] = []
     first = bisect_left(starts, levels[0].from_)
@@ -200,67 +215,81 @@ def fallen_codes(metric: Metric, values: Sequence[float | None]) -> list[str]:
     return out
 
 
-def _selected(rule: RatingRule, r: RatingRecord) -> bool:
-    if rule.subjects != ANY and r.subject_type != rule.subjects:
-        return False
-    if rule.domain != ANY and r.domain.lower() != rule.domain.lower():
-        return False
-    return rule.service == ANY or r.service.lower() == rule.service.lower()
+class RatingCheck:
+    """One rating rule, compiled: per report date, is the organisation in breach?
+
+    In the set: any matching rating (provider or location, service, key question) currently in
+    ``in``. Downgrade: any matching rating still worse than it was before it was lowered;
+    inherited ratings (carried over after a merger) reset the reference and never count.
+    """
+
+    def __init__(self, rule: RatingRule, metric: Metric) -> None:
+        self.rule, self.metric = rule, metric
+        self.wanted = {w.lower() for w in rule.in_}
+        self.subjects = rule.subjects
+        self.domain = None if rule.domain == ANY else rule.domain.lower()
+        self.service = None if rule.service == ANY else rule.service.lower()
+
+    def selected(self, r: RatingRecord) -> bool:
+        if self.subjects != ANY and r.subject_type != self.subjects:
+            return False
+        if self.domain is not None and r.domain.lower() != self.domain:
+            return False
+        return self.service is None or r.service.lower() == self.service
+
+    def codes(self, records: Sequence[RatingRecord]) -> tuple[list[date], str, list[RatingRecord]]:
+        """The report dates, a code per date, and per date the rating that decided it."""
+        rule, metric = self.rule, self.metric
+        if len(records) == 1:  # the common case: one rating, nothing to compare it with
+            r = records[0]
+            if not self.selected(r):
+                return [], "", []
+            hit = not rule.downgrade and r.rating.lower() in self.wanted
+            return [r.report_date], BREACH if hit else CLEAR, [r]
+        current: dict[tuple[str, str, str], RatingRecord] = {}
+        reference: dict[tuple[str, str, str], int] = {}  # the ordinal before a downgrade
+        dates: list[date] = []
+        codes: list[str] = []
+        deciding: list[RatingRecord] = []
+        for r in records:
+            if not self.selected(r):
+                continue
+            key = (r.subject, r.service, r.domain)
+            before = current.get(key)
+            current[key] = r
+            if rule.downgrade and r.ordinal is not None:
+                old = reference.get(key)
+                if r.inherited:
+                    reference.pop(key, None)
+                elif old is not None and metric.is_worse(r.ordinal, old):
+                    pass  # still below where it was before the downgrade
+                elif (
+                    before is not None
+                    and before.ordinal is not None
+                    and (metric.is_worse(r.ordinal, before.ordinal))
+                ):
+                    reference[key] = before.ordinal
+                else:
+                    reference.pop(key, None)
+            if dates and dates[-1] == r.report_date:  # several ratings on one report date
+                dates.pop()
+                codes.pop()
+                deciding.pop()
+            if rule.downgrade:
+                bad = [current[k] for k in reference]
+            else:
+                bad = [c for c in current.values() if c.rating.lower() in self.wanted]
+            worst = r
+            for c in bad:
+                if worst is r or _worse_rating(metric, c, worst):
+                    worst = c
+            dates.append(r.report_date)
+            codes.append(BREACH if bad else CLEAR)
+            deciding.append(worst)
+        return dates, "".join(codes), deciding
 
 
 def _worse_rating(metric: Metric, a: RatingRecord, b: RatingRecord) -> bool:
     if a.ordinal is None:
         return False
     return b.ordinal is None or metric.is_worse(a.ordinal, b.ordinal)
-
-
-def rating_codes(
-    rule: RatingRule, metric: Metric, records: Sequence[RatingRecord]
-) -> tuple[list[date], str, list[RatingRecord]]:
-    """Per report date: is any matching rating in the set, or still below its pre-downgrade level?
-
-    Returns the dates, the codes and, per date, the rating that decided it. Inherited ratings
-    (carried over after a merger) reset a subject's reference without counting as a downgrade.
-    """
-    wanted = {w.lower() for w in rule.in_}
-    current: dict[tuple[str, str, str], RatingRecord] = {}
-    reference: dict[tuple[str, str, str], int] = {}  # the ordinal before a downgrade
-    dates: list[date] = []
-    codes: list[str] = []
-    deciding: list[RatingRecord] = []
-    for r in records:
-        if not _selected(rule, r):
-            continue
-        key = (r.subject, r.service, r.domain)
-        before = current.get(key)
-        current[key] = r
-        if rule.downgrade and r.ordinal is not None:
-            old = reference.get(key)
-            if r.inherited:
-                reference.pop(key, None)
-            elif old is not None and metric.is_worse(r.ordinal, old):
-                pass  # still below where it was before the downgrade
-            elif (
-                before is not None
-                and before.ordinal is not None
-                and (metric.is_worse(r.ordinal, before.ordinal))
-            ):
-                reference[key] = before.ordinal
-            else:
-                reference.pop(key, None)
-        if dates and dates[-1] == r.report_date:  # several ratings on one report date
-            dates.pop()
-            codes.pop()
-            deciding.pop()
-        if rule.downgrade:
-            bad = [current[k] for k in reference]
-        else:
-            bad = [c for c in current.values() if c.rating.lower() in wanted]
-        worst = r
-        for c in bad:
-            if worst is r or _worse_rating(metric, c, worst):
-                worst = c
-        dates.append(r.report_date)
-        codes.append(BREACH if bad else CLEAR)
-        deciding.append(worst)
-    return dates, "".join(codes), deciding

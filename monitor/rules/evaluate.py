@@ -1,13 +1,9 @@
 """The pure evaluator: rules + history + as-of date in, findings out. No database, clock or network.
 
 For every rule and every organisation in its scope with data for the rule's metric, one
-``Finding`` with the state per period. The state machine, per period code (see conditions.py):
-
-- breach: the episode grows; pending until ``for_periods`` breaching periods, then firing;
-- clear: back to ok (a firing alert resolves only here: on data that clears it);
-- hold: a firing episode carries on (hysteresis); a pending one ends;
-- not assessed, or no figure at all: nothing changes. Missing data never resolves, and a
-  missing period neither counts towards ``for_periods`` nor breaks a run.
+``Finding`` with the state per period: each kind turns figures into a code per period
+(conditions.py), and the state machine (states.py) turns codes into ok / pending / firing.
+Missing data never resolves, and a missing period neither counts nor breaks a run.
 
 ``history`` must be built with ``History.from_points(..., as_of=as_of)`` (or without ``as_of``
 from current figures only): the evaluator trusts it to hold what was known on ``as_of``.
@@ -15,7 +11,6 @@ from current figures only): the evaluator trusts it to hold what was known on ``
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_left
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +18,7 @@ from datetime import date, timedelta
 
 from monitor import metrics
 from monitor.rules import conditions as cond
-from monitor.rules.findings import FIRING, OK, Finding
+from monitor.rules.findings import Finding
 from monitor.rules.inputs import History, OrgContext, Point, Series, SourceCalendar, context_for
 from monitor.rules.model import (
     AllOfRule,
@@ -37,10 +32,9 @@ from monitor.rules.model import (
     ThresholdRule,
     TrendRule,
 )
+from monitor.rules.states import FIRING, run_states
 
 Pair = tuple[str, str]  # (metric, organisation)
-_RUN = re.compile(r"B+")
-_CODES_TO_STATES = str.maketrans({"C": OK, "N": OK, "H": OK})
 
 
 @dataclass(slots=True)
@@ -68,53 +62,25 @@ class Evaluation:
         return [f for f in self if f.states[-1] == FIRING]
 
 
-def run_states(codes: str, for_periods: int) -> tuple[str, int, int]:
-    """(states, periods in the open episode, index of its first period) from per-period codes."""
-    n = len(codes)
-    if cond.BREACH not in codes:
-        return OK * n, 0, -1
-    if cond.HOLD not in codes and cond.SKIP not in codes:
-        # Only breach/clear: each run of breaches becomes pending then firing, done by regex.
-        def episode(m: re.Match[str]) -> str:
-            length = m.end() - m.start()
-            pending = min(length, for_periods - 1)
-            return "p" * pending + FIRING * (length - pending)
-
-        states = _RUN.sub(episode, codes).translate(_CODES_TO_STATES)
-        tail = n - len(codes.rstrip(cond.BREACH))
-        return states, tail, (n - tail if tail else -1)
-    out = []
-    state, run, first = OK, 0, -1
-    for i, c in enumerate(codes):
-        if c == cond.BREACH:
-            if run == 0:
-                first = i
-            run += 1
-            if state != FIRING:
-                state = FIRING if run >= for_periods else "p"
-        elif c == cond.CLEAR or (c == cond.HOLD and state != FIRING):
-            state, run, first = OK, 0, -1
-        elif c == cond.HOLD:
-            run += 1  # held open by hysteresis: still a period of the episode
-        out.append(state)
-    return "".join(out), run, first
-
-
 class _Scopes:
-    """Scope checks, memoised per (scope, organisation) for one evaluation."""
+    """Scope checks, memoised per scope and organisation for one evaluation."""
 
     def __init__(self, orgs: Mapping[str, OrgContext] | None) -> None:
         self.orgs = dict(orgs) if orgs is not None else None
-        self.memo: dict[tuple[Scope, str], OrgContext | None] = {}
+        self.memo: dict[int, tuple[Scope, dict[str, OrgContext | None]]] = {}
 
     def context(self, scope: Scope, org: str) -> OrgContext | None:
         """The organisation's context when it is in ``scope``, else None."""
-        key = (scope, org)
-        if key not in self.memo:
+        # Keyed by identity: hashing a pydantic model for every organisation costs too much.
+        entry = self.memo.get(id(scope))
+        if entry is None:
+            entry = self.memo[id(scope)] = (scope, {})
+        known = entry[1]
+        if org not in known:
             ctx = context_for(org, self.orgs)
             ok = scope.matches(ctx.kind, ctx.trust_type, ctx.region, org)
-            self.memo[key] = ctx if ok else None
-        return self.memo[key]
+            known[org] = ctx if ok else None
+        return known[org]
 
 
 def _order(rules: Iterable[Rule]) -> list[Rule]:
@@ -245,6 +211,7 @@ def _series_rule(
 ) -> None:
     by_org = history.by_metric.get(metric.id, {})
     orgs = by_org if target is None else [o for o in target if o in by_org]
+    levels = rule.effective_levels() if isinstance(rule, ThresholdRule) else None
     for org in orgs:
         ctx = scopes.context(rule.scope, org)
         if ctx is None:
@@ -252,7 +219,7 @@ def _series_rule(
         series = by_org[org]
         ev.touched.add((metric.id, org))
         if isinstance(rule, ThresholdRule):
-            codes = cond.threshold_codes(rule, series)
+            codes = cond.threshold_codes(rule, series, levels)
         elif isinstance(rule, TrendRule):
             codes = cond.trend_codes(rule, metric, series)
         elif isinstance(rule, ChangeRule):
@@ -327,31 +294,23 @@ def _ratings(
     target: set[str] | None,
 ) -> None:
     orgs = history.ratings if target is None else [o for o in target if o in history.ratings]
+    check = cond.RatingCheck(rule, metric)
     for org in orgs:
         ctx = scopes.context(rule.scope, org)
         if ctx is None:
             continue
-        dates, codes, deciding = cond.rating_codes(rule, metric, history.ratings[org])
+        dates, codes, deciding = check.codes(history.ratings[org])
         if not dates:
             continue
         ev.touched.add((metric.id, org))
         states, run, first = run_states(codes, rule.for_periods)
-        r = deciding[-1]
-        extra = {
-            "label": r.rating,
-            "subject": r.subject,
-            "subject_type": r.subject_type,
-            "service": r.service,
-            "domain": r.domain,
-            "inherited": r.inherited,
-            "publication_id": r.publication_id,
-        }
-        values = [float(d.ordinal) if d.ordinal is not None else None for d in deciding]
+        values = [None if d.ordinal is None else float(d.ordinal) for d in deciding]
         ev.add(
             Finding(
-                rule, org, dates, states, run, first, values, None, None, history, ctx.region, extra
+                rule, org, dates, states, run, first, values, None, None, history, ctx.region,
+                None, deciding,
             )
-        )
+        )  # fmt: skip
 
 
 def _combined(

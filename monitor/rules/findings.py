@@ -15,10 +15,10 @@ from typing import Any
 
 from monitor import orgs as orgs_ref
 from monitor.rules import conditions as cond
-from monitor.rules.inputs import History, Point, Series
+from monitor.rules.inputs import History, Point, RatingRecord, Series
 from monitor.rules.model import ChangeRule, RankRule, Rule, ThresholdRule, TrendRule
+from monitor.rules.states import FIRING, OK, PENDING
 
-OK, PENDING, FIRING = "o", "p", "f"
 STATE_NAMES = {OK: "ok", PENDING: "pending", FIRING: "firing"}
 LAST_N = 12
 _EPISODES = re.compile(r"[pf]+")
@@ -34,9 +34,13 @@ class Episode:
     fired: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class Finding:
-    """The evaluated state of one rule for one organisation, period by period."""
+    """The evaluated state of one rule for one organisation, period by period.
+
+    Read-only by convention: not a frozen dataclass, because building hundreds of thousands
+    of frozen instances costs a third of an evaluation.
+    """
 
     rule: Rule
     org: str
@@ -49,7 +53,8 @@ class Finding:
     series: Series | None = None
     history: History | None = None  # for England and regional figures in the evidence
     region: str | None = None
-    extra: Mapping[str, Any] | None = None  # kind-specific evidence (ratings, components ...)
+    extra: Mapping[str, Any] | None = None  # kind-specific evidence (components, calendar ...)
+    ratings: Sequence[RatingRecord] | None = None  # per period, the rating that decided it
 
     @property
     def state(self) -> str:
@@ -71,6 +76,16 @@ class Finding:
     @property
     def point(self) -> Point | None:
         return self.points[-1] if self.points else None
+
+    @property
+    def publication_id(self) -> int | None:
+        """The publication behind the latest figure (or rating)."""
+        if self.points:
+            p = self.points[-1]
+            return p.publication_id if p else None
+        if self.ratings:
+            return self.ratings[-1].publication_id
+        return None
 
     @property
     def revised(self) -> bool:
@@ -173,7 +188,7 @@ class Finding:
             "first_period": self.first_period.isoformat() if self.first_period else None,
             "previous_episodes": len(earlier),
             "previous_episode_end": earlier[-1].last.isoformat() if earlier else None,
-            "publication_id": point.publication_id if point else None,
+            "publication_id": self.publication_id,
             "revised": self.revised,
             "last_12": [
                 {"period": p.isoformat(), "value": v}
@@ -185,6 +200,18 @@ class Finding:
             sources = [lv.source for lv in rule.effective_levels() if lv.value == level[0]]
             out["threshold_source"] = sources[-1] if sources else rule.source
         out.update(self._benchmarks())
+        if self.ratings:
+            r = self.ratings[-1]
+            out.update(
+                label=r.rating,
+                subject=r.subject,
+                subject_type=r.subject_type,
+                service=r.service,
+                domain=r.domain,
+                inherited=r.inherited,
+                report_date=r.report_date.isoformat(),
+                publication_id=r.publication_id,
+            )
         if self.extra:
             out.update(self.extra)
         return out

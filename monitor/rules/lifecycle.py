@@ -111,12 +111,6 @@ class Plan:
         return [e for c in self.changes for e in c.events]
 
 
-def _publication(f: Finding) -> int | None:
-    if f.point is not None:
-        return f.point.publication_id
-    return f.extra.get("publication_id") if f.extra else None
-
-
 def _muted(view: AlertView | None, today: date) -> bool:
     return view is not None and view.silenced_until is not None and today < view.silenced_until
 
@@ -161,7 +155,7 @@ def _event(
         revised=revised,
         notify=notify,
         rule_version=finding.rule.version,
-        publication_id=_publication(finding),
+        publication_id=finding.publication_id,
         evidence=finding.evidence(),
     )
 
@@ -286,7 +280,7 @@ def plan_all(
     """
     plans = []
     for f in findings:
-        pub = _publication(f)
+        pub = f.publication_id
         live = pub in live_publications if pub is not None else live_run
         p = plan(alerts.get((f.rule.id, f.org)), f, live=live, today=today)
         if not p.empty:
