@@ -110,6 +110,45 @@ class Plan:
     def events(self) -> list[PlannedEvent]:
         return [e for c in self.changes for e in c.events]
 
+    def as_json(self) -> list[dict[str, Any]]:
+        """The events as JSON-ready rows (``monitor evaluate --dry-run --json``)."""
+        return [
+            {
+                "rule": c.rule,
+                "org": c.org,
+                "alert_id": c.alert_id,
+                "previous_alert_id": c.previous_alert_id,
+                "state": c.state,
+                "severity": c.severity,
+                "event": e.kind,
+                "episode": e.episode,
+                "period_start": e.period_start.isoformat(),
+                "value": e.value,
+                "threshold": e.threshold,
+                "consecutive_periods": e.consecutive_periods,
+                "revised": e.revised,
+                "notify": e.notify,
+                "superseded_by": e.superseded_by,
+                "note": e.note,
+                "rule_version": e.rule_version,
+            }
+            for c in self.changes
+            for e in c.events
+        ]
+
+    def lines(self) -> list[str]:
+        """One line per event, for ``monitor evaluate --dry-run``."""
+        out = []
+        for row in self.as_json():
+            how = "email" if row["notify"] else "quiet"
+            if row["superseded_by"]:
+                how += f", under {row['superseded_by']}"
+            out.append(
+                f"{row['event']:<9} {row['rule']:<32} {row['org']:<6} {row['period_start'][:7]} "
+                f"value {row['value']} threshold {row['threshold']} ({how})"
+            )
+        return out
+
 
 def _muted(view: AlertView | None, today: date) -> bool:
     return view is not None and view.silenced_until is not None and today < view.silenced_until

@@ -255,6 +255,16 @@ def load_rules(
     return RulePack(pack_dir, rules, tuple(problems))
 
 
+def check_report(pack: RulePack) -> tuple[str, int]:
+    """What ``monitor rules check`` prints, and its exit status (1 on any error)."""
+    lines = [str(p) for p in pack.problems]
+    lines.append(
+        f"{len(pack.rules)} rule(s) in {pack.directory}/: {len(pack.errors)} error(s), "
+        f"{len(pack.warnings)} warning(s)"
+    )
+    return "\n".join(lines), 1 if pack.errors else 0
+
+
 def load_or_raise(
     directory: Path | str, *, today: date | None = None, strict: bool = False
 ) -> RulePack:

@@ -234,3 +234,12 @@ def run_tests(pack: RulePack) -> list[CaseResult]:
 def untested(pack: RulePack) -> list[str]:
     """Ids of rules without a single test case."""
     return sorted(rid for rid, r in pack.rules.items() if not r.tests)
+
+
+def report_results(results: list[CaseResult], *, verbose: bool = False) -> tuple[str, int]:
+    """What ``monitor rules test`` prints (failures in full), and its exit status."""
+    failed = [r for r in results if not r.passed]
+    shown = results if verbose else failed
+    lines = [r.report() for r in shown]
+    lines.append(f"{len(results)} test case(s), {len(failed)} failed")
+    return "\n\n".join(lines) if shown else lines[-1], 1 if failed else 0

@@ -280,3 +280,13 @@ def test_each_event_records_the_rule_version_and_threshold_in_force() -> None:
     assert closing.state == "withdrawn" and not event.revised
     assert (event.rule_version, event.threshold) == ("v-new", 58)
     assert event.note is not None and event.note.startswith("the rule changed")
+
+
+def test_a_dry_run_describes_the_plan() -> None:
+    f = run([below(60)], series("RCX", A4, "2025-07", [52.1], publication_id=7)).get("r", "RCX")
+    assert f is not None
+    p = plan(None, f, live=True, today=date(2025, 9, 1))
+    (row,) = p.as_json()
+    assert row["event"] == "fired" and row["value"] == 52.1 and row["threshold"] == 60
+    (line,) = p.lines()
+    assert " ".join(line.split()) == "fired r RCX 2025-07 value 52.1 threshold 60.0 (email)"

@@ -107,3 +107,16 @@ def test_the_rule_version_is_the_hash_of_the_file(tmp_path: Path) -> None:
 def test_an_empty_or_missing_directory_is_an_error(tmp_path: Path) -> None:
     assert [str(p) for p in load_rules(tmp_path).errors] == [f"{tmp_path}: no rule files (*.toml)"]
     assert load_rules(tmp_path / "nope").errors[0].message == "no such directory"
+
+
+def test_the_check_report_lists_every_problem_and_fails(tmp_path: Path) -> None:
+    from monitor.rules.load import check_report
+
+    text, status = check_report(load_rules(BAD, today=TODAY))
+    assert status == 1
+    assert text.splitlines()[-1].endswith(f"{len(MISTAKES)} error(s), 1 warning(s)")
+    (tmp_path / "ok.toml").write_bytes((BAD / "review_overdue.toml").read_bytes())
+    text, status = check_report(load_rules(tmp_path, today=TODAY))
+    assert status == 0 and "warning: review was due" in text
+    _, status = check_report(load_rules(tmp_path, today=TODAY, strict=True))
+    assert status == 1

@@ -78,3 +78,25 @@ def test_one_missing_and_one_late_rule_per_publisher(pack: RulePack) -> None:
     for mode in ("missing", "late"):
         publishers = sorted(r.catalogue.publisher for r in stale if r.mode == mode and r.catalogue)
         assert publishers == ["ae", "ambulance", "cancer", "oversight", "rtt"]
+
+
+def test_a_failing_case_shows_input_expected_and_actual(tmp_path: Path) -> None:
+    from monitor.rules.testcases import report_results
+
+    text = (RULES / "ae_type1_below_60.toml").read_text()
+    wrong = text.replace(
+        'values = [65, 59, 61, 63]\nexpect = ["ok", "firing", "firing", "ok"]',
+        'values = [65, 59, 61, 63]\nexpect = ["ok", "firing", "ok", "ok"]',
+    )
+    assert wrong != text
+    (tmp_path / "ae_type1_below_60.toml").write_text(wrong)
+    pack = load_rules(tmp_path, today=date(2026, 1, 1))
+    report, status = report_results(run_tests(pack))
+    assert status == 1
+    assert (
+        f"{tmp_path}/ae_type1_below_60.toml: test 'hysteresis: recovers only at 62%' FAILED"
+        in report
+    )
+    rows = [line.split() for line in report.splitlines()]
+    assert ["2025-06", "61", "ok", "firing", "<--", "differs"] in rows
+    assert report.splitlines()[-1] == "2 test case(s), 1 failed"
