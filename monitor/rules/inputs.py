@@ -67,7 +67,9 @@ class SourceCalendar:
     """A publisher's calendar facts, computed by the caller from config.toml and the database."""
 
     source: str
-    expected_next: date | None  # when the next publication is due
+    # When the earliest publication not yet received is due: it stays on a missed date until
+    # that publication arrives, so that one late publication is one episode.
+    expected_next: date | None
     grace_days: int = 0
     latest_period: date | None = None  # the latest period it has published
     latest_published_at: date | None = None

@@ -168,15 +168,34 @@ def plan(current: AlertView | None, finding: Finding, *, live: bool, today: date
             return Plan(rule.id, org)
         return Plan(rule.id, org, (_open(current, finding, live),))
     assert current.first_period is not None and current.period_start is not None
-    alive = finding.open_between(current.first_period, current.period_start)
-    first = finding.first_period
-    if latest != OK and first is not None and first <= current.period_start and alive:
-        change = _update(current, finding, live, today)
+    # The alert's own periods as evaluated now: empty when the finding does not cover them
+    # (a late publisher's finding is about the next due date only).
+    span = [
+        s
+        for p, s in zip(finding.periods, finding.states, strict=True)
+        if current.first_period <= p <= current.period_start
+    ]
+    withdrawn = bool(span) and all(s == OK for s in span)
+    cleared = _cleared_at(current, finding)
+    if latest != OK and not withdrawn and cleared is None:
+        change = _update(current, finding, live, today)  # the same episode carries on
         return Plan(rule.id, org, (change,) if change else ())
-    closing = _close(current, finding, alive, live, today)
+    if latest == OK and not withdrawn and cleared is None:
+        return Plan(rule.id, org)  # nothing after the alert's periods clears it
+    closing = _close(current, finding, withdrawn, cleared, live, today)
     if latest == OK:
         return Plan(rule.id, org, (closing,))
     return Plan(rule.id, org, (closing, _open(current, finding, live)))
+
+
+def _cleared_at(current: AlertView, finding: Finding) -> date | None:
+    """The first ok period after the alert's last pending/firing period, as evaluated now."""
+    assert current.first_period is not None and current.period_start is not None
+    last_open = current.first_period
+    for p, s in zip(finding.periods, finding.states, strict=True):
+        if s != OK and current.first_period <= p <= current.period_start:
+            last_open = p
+    return finding.first_clear_after(last_open)
 
 
 def _event(
@@ -269,11 +288,16 @@ def _update(current: AlertView, finding: Finding, live: bool, today: date) -> Al
 
 
 def _close(
-    current: AlertView, finding: Finding, alive: bool, live: bool, today: date
+    current: AlertView,
+    finding: Finding,
+    withdrawn: bool,
+    cleared: date | None,
+    live: bool,
+    today: date,
 ) -> AlertChange:
     assert current.first_period is not None and current.period_start is not None
     told = current.state == "firing" and live and not _muted(current, today)
-    if not alive:
+    if withdrawn:
         # Re-evaluated, the episode never happened: its figures were revised, or the rule changed.
         k = finding.index(current.period_start)
         revised = k is None or finding.values[k] != current.value
@@ -287,14 +311,8 @@ def _close(
         event = _event(finding, "withdrawn", "first", revised=revised, notify=told)
         event = replace(event, first_period=current.first_period, consecutive_periods=0, note=note)
         return _change(finding, current.id, None, "withdrawn", event)
-    last_open = max(
-        p
-        for p, s in zip(finding.periods, finding.states, strict=True)
-        if s != OK and current.first_period <= p <= current.period_start
-    )
-    cleared = finding.first_clear_after(last_open)
-    assert cleared is not None
-    i = finding.periods.index(cleared)
+    assert cleared is not None  # plan() closes an episode only on a period that clears it
+    i = list(finding.periods).index(cleared)
     revised = cleared <= current.period_start
     event = _event(finding, "resolved", "first", revised=revised, notify=told, i=i)
     note = "a revised publication cleared the breach" if revised else None

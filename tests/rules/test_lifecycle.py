@@ -290,3 +290,24 @@ def test_a_dry_run_describes_the_plan() -> None:
     assert row["event"] == "fired" and row["value"] == 52.1 and row["threshold"] == 60
     (line,) = p.lines()
     assert " ".join(line.split()) == "fired r RCX 2025-07 value 52.1 threshold 60.0 (email)"
+
+
+def test_a_late_publisher_resolves_when_the_publication_arrives() -> None:
+    from monitor.rules.inputs import SourceCalendar
+
+    late = rule("late", metric="ae_4hr_pct", kind="stale", mode="late")
+    rules = {"late": late}
+
+    def step(alerts: dict, due: date, on: date) -> list:
+        cal = [SourceCalendar("ae", due, grace_days=3)]
+        ev = evaluate([late], History.from_points([]), ORGS, as_of=on, calendars=cal)
+        return plan_all(ev, alerts, rules, today=on, live_run=True)
+
+    (opened,) = step({}, date(2025, 9, 11), date(2025, 9, 20))
+    (change,) = opened.changes
+    assert (change.state, change.org, change.events[0].notify) == ("firing", "ENG", True)
+    view = AlertView(1, "late", "ENG", "firing", date(2025, 9, 11), date(2025, 9, 11), 1)
+    assert step({("late", "ENG"): view}, date(2025, 9, 11), date(2025, 9, 25)) == []
+    # September's file arrives: the next one is due in October, and nothing is late.
+    (closed,) = step({("late", "ENG"): view}, date(2025, 10, 9), date(2025, 9, 26))
+    assert [c.state for c in closed.changes] == ["resolved"]
