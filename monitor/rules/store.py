@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from monitor.models import Alert, AlertEvent, utcnow
+from monitor.models import Alert, AlertEvent, Publication, utcnow
 from monitor.rules.lifecycle import AlertChange, AlertView, Plan, PlannedEvent
 
 RoutingHook = Callable[[Session, Alert, AlertEvent], None]
@@ -55,9 +55,11 @@ def latest_alerts(
     return out
 
 
-def _evidence(e: PlannedEvent) -> dict[str, Any]:
+def _evidence(session: Session, e: PlannedEvent) -> dict[str, Any]:
+    publication = session.get(Publication, e.publication_id) if e.publication_id else None
     return {
         **e.evidence,
+        "publication_url": publication.url if publication else None,
         "episode": e.episode,
         "revised": e.revised,
         "consecutive_periods": e.consecutive_periods,
@@ -114,7 +116,7 @@ def apply(
                 threshold=e.threshold,
                 rule_version=e.rule_version,
                 publication_id=e.publication_id,
-                evidence=_evidence(e),
+                evidence=_evidence(session, e),
                 notify=e.notify,
                 note=e.note,
             )

@@ -81,6 +81,7 @@ def test_apply_writes_alerts_and_events_and_is_idempotent(engine: Engine) -> Non
         assert (fired.kind, fired.value, fired.period_start) == ("fired", 52.1, date(2025, 7, 1))
         assert fired.evidence["threshold"] == 60 and fired.evidence["episode"] == "first"
         assert fired.publication_id == 2 and resolved.publication_id == 3
+        assert fired.evidence["publication_url"] == "file:///ae.csv"
 
 
 def test_the_routing_hook_runs_in_the_same_transaction(engine: Engine) -> None:
