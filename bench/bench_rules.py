@@ -7,8 +7,8 @@ own process (bench/harness.py), with its input prepared untimed:
 - read: SELECT org, metric, period_start, value of every current observation, and every rating,
   from a SQLite database built by monitor.db, into Python rows with SQLAlchemy Core: the
   baseline. Reading every column a Point holds (period_end, numerator, denominator, label,
-  publication) is measured too, for reference: it costs about twice as much, because
-  SQLAlchemy turns each stored date into a date object in Python;
+  publication) is measured too, for reference: it costs more, mostly because SQLAlchemy turns
+  each stored date into a date object in Python;
 - evaluate: the whole rule pack over the same figures already in memory, including grouping the
   flat observations into series (History.from_points);
 - duckdb: one SQL query computing the plain threshold breaches (no for_periods, hysteresis or
@@ -220,13 +220,13 @@ def run() -> list[Result]:
                    read.seconds, "ratio <= 1", ev.seconds <= read.seconds),
             Result(bench, "evaluate pack (peak RSS)", ev.peak_rss_mb, "MB", "read from SQLite",
                    read.peak_rss_mb, ref, True),
-            Result(bench, "evaluate, series grouped (time)", grouped.seconds, "s",
+            Result(bench, "evaluate on grouped series (time)", grouped.seconds, "s",
                    "read from SQLite", read.seconds, ref, True),
-            Result(bench, "evaluate pack (time)", ev.seconds, "s", "read every column",
-                   full.seconds, ref, True),
-            Result(bench, "evaluate pack vs DuckDB (time)", ev.seconds, "s",
+            Result(bench, "evaluate vs full-row read (time)", ev.seconds, "s",
+                   "read every column", full.seconds, ref, True),
+            Result(bench, "evaluate vs DuckDB SQL (time)", ev.seconds, "s",
                    "DuckDB threshold SQL", duck.seconds, ref, True),
-            Result(bench, "DuckDB threshold SQL (peak RSS)", duck.peak_rss_mb, "MB",
+            Result(bench, "DuckDB SQL (peak RSS)", duck.peak_rss_mb, "MB",
                    "read from SQLite", read.peak_rss_mb, ref, True),
         ]  # fmt: skip
     return results
