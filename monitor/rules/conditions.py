@@ -1,4 +1,4 @@
-"""Per-kind conditions: one code per period that the state machine in evaluate.py reads.
+"""Per-kind conditions: one code per period, for the state machine in states.py.
 
 Codes: ``B`` breach; ``C`` clear (resolves an open episode); ``H`` hold (no breach, but not past
 the hysteresis level: keeps a firing alert firing, ends a pending one); ``N`` not assessed

@@ -47,6 +47,7 @@ class AlertView:
     acknowledged: bool = False
     silenced_until: date | None = None
     rule_version: str = ""
+    previous_alert_id: int | None = None  # set when this episode is a re-breach
 
     @property
     def is_open(self) -> bool:
@@ -280,7 +281,7 @@ def _update(current: AlertView, finding: Finding, live: bool, today: date) -> Al
     event = _event(
         finding,
         "fired" if fired else "updated",
-        "first" if fired else "persistent",
+        "persistent" if not fired else "re-breach" if current.previous_alert_id else "first",
         revised=revised,
         notify=live and state == "firing" and not quiet,
     )

@@ -51,6 +51,7 @@ def latest_alerts(
             acknowledged=a.acknowledged_at is not None,
             silenced_until=a.silenced_until.date() if a.silenced_until else None,
             rule_version=a.rule_version,
+            previous_alert_id=a.previous_alert_id,
         )
     return out
 

@@ -82,6 +82,7 @@ class Simulator:
             old.acknowledged if old else False,
             old.silenced_until if old else None,
             c.rule_version,
+            self.links[alert_id],
         )
         self.all_alerts[alert_id] = view
         self.alerts[(c.rule, c.org)] = view
@@ -137,6 +138,15 @@ def test_for_periods_pending_then_fired() -> None:
         ({"2025-04": 59}, ["r: pending first 2025-04 (1) quiet"]),
         ({"2025-05": 58}, ["r: updated persistent 2025-05 (2) quiet"]),
         ({"2025-06": 57}, ["r: fired first 2025-06 (3) email"]),
+    ])  # fmt: skip
+
+
+def test_a_re_breach_that_needs_for_periods_fires_as_a_re_breach() -> None:
+    play(Simulator([below(60, for_periods=2)], A4), [
+        ({"2025-04": 59, "2025-05": 58}, ["r: fired first 2025-05 (2) email"]),
+        ({"2025-06": 65}, ["r: resolved 2025-06 email"]),
+        ({"2025-07": 59}, ["r: pending re-breach 2025-07 (1) quiet"]),
+        ({"2025-08": 59}, ["r: fired re-breach 2025-08 (2) email"]),
     ])  # fmt: skip
 
 
