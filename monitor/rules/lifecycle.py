@@ -25,8 +25,10 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from monitor.rules.findings import FIRING, OK, Finding
+from monitor.config import SEVERITIES
+from monitor.rules.findings import Finding
 from monitor.rules.model import Rule
+from monitor.rules.states import FIRING, OK
 
 OPEN = ("pending", "firing")
 
@@ -363,7 +365,7 @@ def supersede(
         if not over:
             out.append(p)
             continue
-        boss = max(over, key=lambda a: _SEVERITY.index(rules[a].severity))
+        boss = max(over, key=lambda a: SEVERITIES.index(rules[a].severity))
         changes = tuple(
             replace(
                 c,
@@ -374,6 +376,3 @@ def supersede(
         )
         out.append(replace(p, changes=changes))
     return out
-
-
-_SEVERITY = ("info", "low", "medium", "high", "critical")
