@@ -65,8 +65,8 @@ class Evaluation:
 class _Scopes:
     """Scope checks, memoised per scope and organisation for one evaluation."""
 
-    def __init__(self, orgs: Mapping[str, OrgContext] | None) -> None:
-        self.orgs = dict(orgs) if orgs is not None else None
+    def __init__(self, orgs: Mapping[str, OrgContext]) -> None:
+        self.orgs = dict(orgs)
         self.memo: dict[int, tuple[Scope, dict[str, OrgContext | None]]] = {}
 
     def context(self, scope: Scope, org: str) -> OrgContext | None:
@@ -107,7 +107,7 @@ def _order(rules: Iterable[Rule]) -> list[Rule]:
 def evaluate(
     rules: Iterable[Rule],
     history: History,
-    orgs: Mapping[str, OrgContext] | None = None,
+    orgs: Mapping[str, OrgContext],
     *,
     as_of: date,
     calendars: Iterable[SourceCalendar] = (),
@@ -116,7 +116,8 @@ def evaluate(
     """Evaluate ``rules`` over ``history`` as known on ``as_of``.
 
     ``orgs`` gives each organisation's kind, trust type and region for rule scopes (an
-    organisation missing from it counts as kind ``other``). ``calendars`` feed the late-publisher
+    organisation missing from it counts as kind ``other``, England and the regions as such:
+    outside the default scope of trusts). ``calendars`` feed the late-publisher
     rules. ``changed`` limits the work to what a new publication affects: the (metric,
     organisation) pairs it brought, the rules combining them, and the stale checks of
     organisations now missing a period. None evaluates everything.

@@ -39,7 +39,7 @@ def test_as_of_replays_what_was_known_on_that_date() -> None:
 def test_history_known_later_than_as_of_is_refused() -> None:
     history = History.from_points([], as_of=date(2025, 9, 1))
     with pytest.raises(ValueError, match="later than as_of"):
-        evaluate([], history, as_of=date(2025, 8, 1))
+        evaluate([], history, {}, as_of=date(2025, 8, 1))
 
 
 def _trusts(n: int) -> dict[str, OrgContext]:
