@@ -296,9 +296,7 @@ def _enrich(session: Session, events: list[AlertEvent], rules: dict[str, Rule]) 
             ),
             region_value=(region or {}).get("value"),
             period_label=period_label(e.period_start, metric),
-            last12=[
-                {"period_start": x["period"], "value": x["value"]} for x in ev.get("last_12", [])
-            ],
+            last12=[{"period_start": x["period"], "value": x["value"]} for x in last],
             publication_title=pub.title or pub.filename if pub else None,
             published_at=pub.published_at.isoformat() if pub else None,
         )
