@@ -300,21 +300,69 @@ def subscribers_remove_cmd(tc: typer.Context, email: str) -> None:
 
 
 @users_app.command("add")
-def users_add_cmd(tc: typer.Context, username: str) -> None:
-    """Add a named operator."""
-    _not_yet("users add", "the status page's admin actions")
+def users_add_cmd(
+    tc: typer.Context,
+    username: Annotated[str, typer.Argument(help="The operator's name, e.g. alice.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    print_only: Annotated[
+        bool,
+        typer.Option(
+            "--print",
+            help="Print NAME:HASH for the [web] admin_users_env variable; store nothing.",
+        ),
+    ] = False,
+) -> None:
+    """Add a named operator (asks for the password twice unless --password-stdin)."""
+    from monitor import users
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        if print_only:
+            print(f"{users.check_username(username)}:{users.hash_password(password)}")
+            return
+        name = users.add(_ctx(tc).engine, username, password)
+    except users.UserError as e:
+        _fail(str(e), 2)
+    print(f"added operator {name}")
 
 
 @users_app.command("list")
-def users_list_cmd(tc: typer.Context) -> None:
-    """List named operators."""
-    _not_yet("users list", "the status page's admin actions")
+def users_list_cmd(tc: typer.Context, as_json: JsonOpt = False) -> None:
+    """List named operators, from the environment variable and the database."""
+    from monitor import users
+
+    ctx = _ctx(tc)
+    try:
+        rows = users.listing(ctx.engine, ctx.settings)
+    except users.UserError as e:
+        _fail(str(e), 2)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        print("no operators; add one with `monitor users add NAME`")
+    for r in rows:
+        print(f"{r['username']:<24} {r['source']}{' (disabled)' if r['disabled'] else ''}")
 
 
 @users_app.command("remove")
 def users_remove_cmd(tc: typer.Context, username: str) -> None:
-    """Remove a named operator."""
-    _not_yet("users remove", "the status page's admin actions")
+    """Remove a named operator from the database."""
+    from monitor import users
+
+    ctx = _ctx(tc)
+    if users.remove(ctx.engine, username):
+        print(f"removed operator {username.strip().lower()}")
+        return
+    env_name = ctx.settings.web.admin_users_env
+    if username.strip().lower() in users.env_users(ctx.settings):
+        _fail(f"{username!r} comes from the environment variable {env_name}; edit it there")
+    _fail(f"no operator called {username!r}")
 
 
 @app.command("send")
