@@ -382,9 +382,24 @@ def digest_cmd(
 
 
 @app.command("serve")
-def serve_cmd(tc: typer.Context, host: str | None = None, port: int | None = None) -> None:
-    """Serve the status page and JSON API only."""
-    _not_yet("serve", "the status page")
+def serve_cmd(
+    tc: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Address to listen on ([web] host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port ([web] port); 0 picks a free one.")] = None,
+) -> None:
+    """Serve the status page and JSON API only (run several behind a load balancer)."""
+    from monitor import db
+    from monitor.web.server import serve
+
+    ctx = _ctx(tc)
+    current, head = db.current_revision(ctx.engine), db.head_revision()
+    if current != head:
+        _fail(
+            f"the database schema is at {current or 'nothing'}, not {head}: "
+            "run `monitor init` first",
+            2,
+        )
+    raise typer.Exit(serve(ctx, host, port))
 
 
 @app.command("run")
