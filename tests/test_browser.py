@@ -108,10 +108,15 @@ def page(browser: Any) -> Iterator[Any]:
     # axe-core is injected as an inline script, which the pages' CSP would (rightly) block.
     context = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
     p = context.new_page()
+    errors: list[str] = []
+    # A script error or a missing asset (a 404 for a stylesheet or icon) shows up here.
+    p.on("pageerror", lambda e: errors.append(f"script error: {e}"))
+    p.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     try:
         yield p
     finally:
         context.close()
+    assert errors == []
 
 
 def shot(page: Any, name: str) -> None:
@@ -123,6 +128,7 @@ def serious_violations(page: Any) -> list[str]:
     """axe-core's serious and critical findings on the current page, as readable lines."""
     page.add_script_tag(path=str(AXE))
     result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    assert len(result["passes"]) > 20, "axe-core checked almost nothing: is the page empty?"
     return [
         f"{v['impact']}: {v['id']} ({v['help']}) at {[n['target'] for n in v['nodes']][:3]}"
         for v in result["violations"]

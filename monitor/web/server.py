@@ -7,6 +7,7 @@ import signal
 from types import FrameType
 from typing import Any
 
+from flask import Flask
 from waitress.server import create_server
 
 from monitor.context import Context
@@ -15,13 +16,15 @@ from monitor.web import create_app
 log = logging.getLogger(__name__)
 
 
-def make_server(ctx: Context, host: str | None = None, port: int | None = None) -> Any:
-    """A waitress server for the app, bound but not yet running (call ``.run()``; stop it with
-    ``.close()``). Port 0 picks a free port: ``.effective_port`` says which."""
+def make_server(
+    ctx: Context, host: str | None = None, port: int | None = None, app: Flask | None = None
+) -> Any:
+    """A waitress server for ``app`` (default: ``create_app(ctx)``), bound but not yet running:
+    call ``.run()``, and ``.close()`` to stop. Port 0 picks a free port (``.effective_port``).
+    """
     web = ctx.settings.web
-    app = create_app(ctx)
     return create_server(
-        app,
+        app or create_app(ctx),
         host=host or web.host,
         port=web.port if port is None else port,
         threads=web.threads,
