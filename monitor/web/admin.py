@@ -120,7 +120,7 @@ def silence(alert_id: int) -> Any:
     today = datetime.now(LONDON).date()
     until, error = parse_until(request.form, today)
     if until is None:
-        return _alert_page_with_errors(alert_id, [{"text": error or "", "href": "#until"}])
+        return _alert_page_with_errors(alert_id, [{"text": error or "", "href": "#until-day"}])
     note = request.form.get("note", "").strip()[:MAX_NOTE] or None
     # Silenced through the whole of that day in London.
     ends = datetime.combine(until + timedelta(days=1), time(0), LONDON).astimezone(UTC)

@@ -118,5 +118,6 @@ def sources() -> Any:
 
 
 @bp.get("/openapi.json")
+@cached(clock=False)
 def openapi() -> Any:
     return document(_state().ctx.settings.web.base_url)
