@@ -111,6 +111,7 @@ class PageCache:
         self._bytes = 0
         self._version = ""
         self._lock = threading.Lock()
+        self._rendering: dict[tuple[Any, ...], threading.Lock] = {}
         self.hits = 0
         self.misses = 0
 
@@ -119,6 +120,7 @@ class PageCache:
             if version != self._version:
                 # The data changed: every page rendered before is stale.
                 self._pages.clear()
+                self._rendering.clear()
                 self._bytes = 0
                 self._version = version
             page = self._pages.get(key)
@@ -128,6 +130,13 @@ class PageCache:
             self._pages.move_to_end(key)
             self.hits += 1
             return page
+
+    def render_lock(self, key: tuple[Any, ...]) -> threading.Lock:
+        """One lock per page, so that concurrent misses render it once, not once each."""
+        with self._lock:
+            if len(self._rendering) > 4 * self.max_entries:
+                self._rendering.clear()
+            return self._rendering.setdefault(key, threading.Lock())
 
     def put(self, key: tuple[Any, ...], version: str, page: Page) -> None:
         if len(page.body) > self.max_bytes // 8:
@@ -184,22 +193,30 @@ def cached(clock: bool = True) -> Callable[[Callable[..., Any]], Callable[..., R
             key = (request.path, request.query_string, int(time.time() // 60) if clock else 0)
             page = state.pages.get(key, version)
             if page is None:
-                resp = make_response(view(*args, **kwargs))
-                if resp.status_code != 200 or resp.direct_passthrough:
-                    return resp
-                body = resp.get_data()
-                page = Page(
-                    body,
-                    etag_for(body),
-                    resp.content_type or "text/html; charset=utf-8",
-                    tuple((h, resp.headers[h]) for h in _KEPT_HEADERS if h in resp.headers),
-                )
-                state.pages.put(key, version, page)
+                with state.pages.render_lock(key):
+                    # Another thread may have rendered it while this one waited.
+                    page = state.pages.get(key, version)
+                    if page is None:
+                        resp = make_response(view(*args, **kwargs))
+                        if resp.status_code != 200 or resp.direct_passthrough:
+                            return resp
+                        page = _page(resp)
+                        state.pages.put(key, version, page)
             return respond(page)
 
         return wrapper
 
     return decorate
+
+
+def _page(resp: Response) -> Page:
+    body = resp.get_data()
+    return Page(
+        body,
+        etag_for(body),
+        resp.content_type or "text/html; charset=utf-8",
+        tuple((h, resp.headers[h]) for h in _KEPT_HEADERS if h in resp.headers),
+    )
 
 
 def respond(page: Page) -> Response:
