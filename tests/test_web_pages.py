@@ -7,13 +7,16 @@ import re
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 from web_seed import RCX_NAME
 
+from monitor.context import Context
 from monitor.db import session_scope
 from monitor.models import Alert, AlertEvent, Publication, SourceState
+from monitor.web import assets, create_app
 
 PAGES = ["/", "/orgs/RCX", "/league", "/sources", "/login"]
 
@@ -254,3 +257,17 @@ def test_assets_are_served_by_the_app_without_external_fonts(app: Flask) -> None
     assert client.get("/assets/nhsuk-frontend.min.js").status_code == 200
     assert client.get("/assets/images/favicon.svg").status_code == 200
     assert client.get("/assets/../package.json").status_code == 404
+
+
+def test_without_the_npm_assets_pages_are_plain_html(
+    ctx: Context, ids: dict, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(assets, "candidates", lambda settings: [])
+    app = create_app(ctx)
+    assert "nhsuk-frontend 10.6.1 is not installed" in caplog.text
+    client = app.test_client()
+    page = client.get("/").get_data(as_text=True)
+    assert 'href="/static/plain.css"' in page and "nhsuk-frontend.min.css" not in page
+    assert "monitor.js" not in page and "favicon" not in page
+    assert "<main" in page and "<table" in page and "Open alerts" in page
+    assert client.get("/assets/nhsuk-frontend.min.css").status_code == 404
