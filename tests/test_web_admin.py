@@ -215,3 +215,16 @@ def test_unsubscribe_shows_a_page_then_one_click_post_unsubscribes(app: Flask) -
     assert fake.calls == ["good-token"]
     r = client.post("/unsubscribe/forged")
     assert r.status_code == 404 and "not recognised" in r.get_data(True)
+
+
+def test_many_wrong_passwords_make_that_name_wait(
+    client: FlaskClient, alice: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.web import auth
+
+    monkeypatch.setattr(auth, "throttle", auth.Throttle())
+    for _ in range(auth.MAX_FAILURES):
+        assert sign_in(client, "alice", "not the password").status_code == 401
+    r = sign_in(client)  # even the right password, for now
+    assert r.status_code == 429 and "Too many wrong passwords" in r.get_data(True)
+    assert sign_in(client, "bob", "not the password").status_code == 401  # other names are not

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
@@ -32,6 +35,40 @@ from monitor import users
 
 bp = Blueprint("auth", __name__)
 SESSION_HOURS = 12
+# After this many wrong passwords for one name within the window, that name must wait.
+MAX_FAILURES = 10
+FAILURE_WINDOW_S = 15 * 60
+
+
+class Throttle:
+    """Wrong passwords per name in this process, to slow down guessing."""
+
+    def __init__(self) -> None:
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, name: str, now: float) -> deque[float]:
+        times = self._failures.setdefault(name, deque())
+        while times and now - times[0] > FAILURE_WINDOW_S:
+            times.popleft()
+        return times
+
+    def blocked(self, name: str) -> bool:
+        with self._lock:
+            return len(self._recent(name, time.monotonic())) >= MAX_FAILURES
+
+    def failed(self, name: str) -> None:
+        with self._lock:
+            self._recent(name, time.monotonic()).append(time.monotonic())
+            if len(self._failures) > 10_000:  # names are attacker-chosen: bound the memory
+                self._failures.clear()
+
+    def succeeded(self, name: str) -> None:
+        with self._lock:
+            self._failures.pop(name, None)
+
+
+throttle = Throttle()
 
 
 def configure(app: Flask, secret: bytes, https: bool) -> None:
@@ -112,14 +149,21 @@ def login() -> Any:
         check_csrf()
         username = request.form.get("username", "")
         password = request.form.get("password", "")
+        key = username.strip().lower()[:64]
+        if throttle.blocked(key):
+            errors = [{"text": "Too many wrong passwords: wait 15 minutes", "href": "#username"}]
+            page = render_template("login.jinja", errors=errors, username=username, next="/")
+            return page, 429
         state = current_app.extensions["monitor"]
         name = users.authenticate(state.ctx.engine, state.ctx.settings, username, password)
         if name:
+            throttle.succeeded(key)
             session.clear()  # a new session on sign-in: no fixation
             session.permanent = True
             session["user"] = name
             csrf_token()
             return redirect(_safe_next(request.form.get("next")))
+        throttle.failed(key)
         errors.append({"text": "The name or password is not right", "href": "#username"})
     return render_template(
         "login.jinja",
