@@ -431,21 +431,69 @@ def subscribers_remove_cmd(tc: typer.Context, email: str) -> None:
 
 
 @users_app.command("add")
-def users_add_cmd(tc: typer.Context, username: str) -> None:
-    """Add a named operator."""
-    _not_yet("users add", "the status page's admin actions")
+def users_add_cmd(
+    tc: typer.Context,
+    username: Annotated[str, typer.Argument(help="The operator's name, e.g. alice.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    print_only: Annotated[
+        bool,
+        typer.Option(
+            "--print",
+            help="Print NAME:HASH for the [web] admin_users_env variable; store nothing.",
+        ),
+    ] = False,
+) -> None:
+    """Add a named operator (asks for the password twice unless --password-stdin)."""
+    from monitor import users
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        if print_only:
+            print(f"{users.check_username(username)}:{users.hash_password(password)}")
+            return
+        name = users.add(_ctx(tc).engine, username, password)
+    except users.UserError as e:
+        _fail(str(e), 2)
+    print(f"added operator {name}")
 
 
 @users_app.command("list")
-def users_list_cmd(tc: typer.Context) -> None:
-    """List named operators."""
-    _not_yet("users list", "the status page's admin actions")
+def users_list_cmd(tc: typer.Context, as_json: JsonOpt = False) -> None:
+    """List named operators, from the environment variable and the database."""
+    from monitor import users
+
+    ctx = _ctx(tc)
+    try:
+        rows = users.listing(ctx.engine, ctx.settings)
+    except users.UserError as e:
+        _fail(str(e), 2)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        print("no operators; add one with `monitor users add NAME`")
+    for r in rows:
+        print(f"{r['username']:<24} {r['source']}{' (disabled)' if r['disabled'] else ''}")
 
 
 @users_app.command("remove")
 def users_remove_cmd(tc: typer.Context, username: str) -> None:
-    """Remove a named operator."""
-    _not_yet("users remove", "the status page's admin actions")
+    """Remove a named operator from the database."""
+    from monitor import users
+
+    ctx = _ctx(tc)
+    if users.remove(ctx.engine, username):
+        print(f"removed operator {username.strip().lower()}")
+        return
+    env_name = ctx.settings.web.admin_users_env
+    if username.strip().lower() in users.env_users(ctx.settings):
+        _fail(f"{username!r} comes from the environment variable {env_name}; edit it there")
+    _fail(f"no operator called {username!r}")
 
 
 @app.command("send")
@@ -465,9 +513,24 @@ def digest_cmd(
 
 
 @app.command("serve")
-def serve_cmd(tc: typer.Context, host: str | None = None, port: int | None = None) -> None:
-    """Serve the status page and JSON API only."""
-    _not_yet("serve", "the status page")
+def serve_cmd(
+    tc: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Address to listen on ([web] host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port ([web] port); 0 picks a free one.")] = None,
+) -> None:
+    """Serve the status page and JSON API only (run several behind a load balancer)."""
+    from monitor import db
+    from monitor.web.server import serve
+
+    ctx = _ctx(tc)
+    current, head = db.current_revision(ctx.engine), db.head_revision()
+    if current != head:
+        _fail(
+            f"the database schema is at {current or 'nothing'}, not {head}: "
+            "run `monitor init` first",
+            2,
+        )
+    raise typer.Exit(serve(ctx, host, port))
 
 
 @app.command("run")

@@ -27,6 +27,9 @@ REAL = ROOT / "data" / "real"
 PG_ENV = "MONITOR_TEST_POSTGRES_URL"
 BROWSER_ENV = "MONITOR_TEST_BROWSER"
 
+# The status page's fixtures (app, client, ctx, ids) for its tests.
+pytest_plugins = ["web_fixtures"]
+
 NOT_RUN: dict[str, set[str]] = {}
 HOW_TO_ENABLE = {
     "PostgreSQL": f"set {PG_ENV}=postgresql+psycopg://postgres@127.0.0.1:5432/postgres "
