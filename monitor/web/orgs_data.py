@@ -137,20 +137,18 @@ def _rule_file_thresholds(
     """
     if rules_dir is None:
         return {}
-    try:
-        from monitor.rules.load import load_rules
+    from monitor.rules.conditions import threshold_at
+    from monitor.rules.load import load_rules
+    from monitor.rules.model import ThresholdRule
 
-        pack = load_rules(rules_dir)
-        out: dict[str, list[tuple[str, float]]] = {}
-        for rule_id, rule in getattr(pack, "rules", {}).items():
-            metric_id = getattr(rule, "metric", None)
-            level = getattr(rule, "value", None)
-            if metric_id in metric_ids and isinstance(level, int | float):
-                out.setdefault(metric_id, []).append((str(rule_id), float(level)))
-        return out
-    except Exception:  # the rules engine is another part; its absence only loses a line
-        log.debug("no thresholds from the rule files", exc_info=True)
-        return {}
+    today = date.today()
+    out: dict[str, list[tuple[str, float]]] = {}
+    for rule_id, rule in load_rules(rules_dir, today=today).rules.items():
+        if isinstance(rule, ThresholdRule) and rule.metric in metric_ids:
+            level, _clear = threshold_at(rule, today)  # the level in force now
+            if level is not None:
+                out.setdefault(str(rule.metric), []).append((rule_id, level))
+    return out
 
 
 def org_facts(engine: Engine, code: str) -> dict[str, Any] | None:
