@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 DEFAULT_CONFIG = Path("config.toml")
+PROJECT = Path(__file__).resolve().parent.parent  # holds rules/, templates/, data/
 ENV_CONFIG = "MONITOR_CONFIG"
 
 CRON_FIELDS = {"year", "month", "day", "week", "day_of_week", "hour", "minute", "second"}
@@ -317,8 +318,10 @@ def parse(text: str, path: Path) -> Settings:
     base = path.resolve().parent
     _absolutise(raw, base)
     raw.setdefault("paths", {})
-    for key, default in (("rules", "rules"), ("templates", "templates"), ("var", "var")):
-        raw["paths"].setdefault(key, str(base / default))
+    # The project's own rule pack and templates unless the file names others; state next to it.
+    raw["paths"].setdefault("rules", str(PROJECT / "rules"))
+    raw["paths"].setdefault("templates", str(PROJECT / "templates"))
+    raw["paths"].setdefault("var", str(base / "var"))
     raw.setdefault("mail", {}).setdefault("maildir", str(Path(raw["paths"]["var"]) / "outbox"))
     try:
         settings = Settings.model_validate(raw)
