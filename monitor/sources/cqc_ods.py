@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 from xml.etree.ElementTree import Element, XMLPullParser
 
 from monitor.sources.base import ParseError, Skipped
@@ -140,13 +140,15 @@ def iter_rows(source: str | Path | IO[bytes]) -> Iterator[SheetRow]:
 def _rows(content: IO[bytes]) -> Iterator[SheetRow]:
     # The pull parser is what iterparse is built on; driving it directly saves a generator
     # layer per event, and there are ~30 million events in a full-size file.
-    parser = XMLPullParser(events=("start", "end"))
+    parser: XMLPullParser[Element] = XMLPullParser(events=("start", "end"))
     sheet = ""
     number = 0
     parents: list[Element] = []
     while chunk := content.read(CHUNK):
         parser.feed(chunk)
-        for event, el in parser.read_events():
+        # With only start and end events asked for, every event carries an Element.
+        events = cast(Iterator[tuple[str, Element]], parser.read_events())
+        for event, el in events:
             if event == "start":
                 parents.append(el)
                 if el.tag == T_TABLE:
