@@ -31,7 +31,7 @@ from monitor.sources.cqc_values import (
     normalise_domain,
     normalise_rating,
     region_code,
-    service_name,
+    service_label,
 )
 
 _TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
@@ -290,7 +290,7 @@ def _record(
         subject_id=subject,
         subject_name=v[c.name].strip(),
         org=provider,
-        service=service_name(v[c.service]),
+        service=service_label(v[c.service]),
         domain=domain,
         rating=norm[0],
         ordinal=norm[1],

@@ -121,25 +121,27 @@ def normalise_domain(raw: str | None) -> str:
 
 
 def service_name(raw: str | None, areas: Mapping[str, str] | None = None) -> str:
-    """The service's display name; ``""`` for the whole organisation ("Overall").
+    """The display name of an API service key (``npimaternity`` -> "Maternity").
 
     ``areas`` maps a body's inspectionAreaId to its inspectionAreaName, which wins over the
-    built-in table because CQC adds services over time.
+    built-in table because CQC adds services over time. ``""`` for the whole organisation.
     """
-    if areas:
-        text = " ".join((raw or "").split())
-        if text in areas:
-            return _tidy_service(areas[text])
-    return _tidy_service(raw)
+    key = " ".join((raw or "").split())
+    if areas and key in areas:
+        return _tidy(areas[key])
+    return service_label(SERVICE_NAMES.get(key, key))
 
 
 @lru_cache(maxsize=4096)
-def _tidy_service(raw: str | None) -> str:
-    text = " ".join((raw or "").split())
-    if not text or text.lower() == "overall":
-        return ""
-    named = SERVICE_NAMES.get(text.lower(), text)
-    return " ".join(named.replace("&", "and").split())
+def service_label(raw: str | None) -> str:
+    """A service or population group as the bulk file names it, tidied ("&" -> "and");
+    ``""`` for "Overall" (the whole organisation)."""
+    text = _tidy(raw or "")
+    return "" if text.lower() == "overall" else text
+
+
+def _tidy(name: str) -> str:
+    return " ".join(name.replace("&", "and").split())
 
 
 @lru_cache(maxsize=256)
