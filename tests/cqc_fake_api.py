@@ -18,13 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cqc_conftest_local import SNAPSHOT
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from monitor import config
 from monitor.config import Settings
 
+SNAPSHOT = Path(__file__).resolve().parent.parent / "data/real/cqc/oldham_api_snapshot"
 KEY = "test-subscription-key"
 PREFIX = "/public/v1"
 HTML_403 = (

@@ -15,14 +15,14 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from cqc_conftest_local import ROOT
 
 from monitor.sources.base import ParseError
 from monitor.sources.cqc_ods import OdsReport, iter_rows, ratings_from_ods
 from monitor.sources.cqc_values import Scope
 
+ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
-import gen_cqc_ods as gen
+import gen_cqc_ods as gen  # noqa: E402
 
 
 @pytest.fixture(scope="session")

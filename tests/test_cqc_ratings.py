@@ -6,8 +6,7 @@ import json
 from datetime import date
 
 import pytest
-from cqc_conftest_local import SNAPSHOT
-from cqc_fake_api import real_body, trust_provider_body
+from cqc_fake_api import SNAPSHOT, real_body, trust_provider_body
 
 from monitor.sources.cqc_ratings import (
     BodyError,
@@ -185,7 +184,7 @@ def test_body_without_current_ratings_or_overall_says_so() -> None:
     no_overall = json.loads(json.dumps(body))
     del no_overall["currentRatings"]["overall"]
     parsed = parse_body(json.dumps(no_overall))
-    assert parsed.overall is None and "currentRatings has none" in parsed.problems[0]
+    assert parsed.overall is None and "currentRatings without overall" in parsed.problems[0]
     assert any(r.current and r.service == "Maternity" for r in parsed.records)
 
 

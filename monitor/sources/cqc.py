@@ -165,7 +165,7 @@ class _Poller:
             return
         self.tally(kind, sid, rep)
         ok = rep.status != "rejected"
-        self.mark(kind, sid, listed=True, fetched=ok, error=rep.error)
+        self.mark(kind, sid, listed=listed or not ok, fetched=ok, error=rep.error)
 
     def tally(self, kind: str, sid: str, rep: IngestReport) -> None:
         r = self.result
@@ -267,6 +267,7 @@ def _run(
     now = now or utcnow()
     own_api = api is None
     poller: _Poller | None = None
+    before = api.requests_made if api is not None else 0
     try:
         api = api or make_api(settings)
         with session_scope(engine) as session:
@@ -283,7 +284,7 @@ def _run(
     finally:
         if own_api and api is not None:
             api.close()
-    result.requests = api.requests_made if api is not None else 0
+    result.requests = api.requests_made - before if api is not None else 0
     _record(engine, now, result)
     return result
 

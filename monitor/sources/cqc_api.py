@@ -169,7 +169,10 @@ class CqcApi:
             if status == 401:
                 reason = f"refused: subscription key missing or not valid (the {KEY_HEADER} header)"
             elif status == 403:
-                reason = "forbidden (the gateway refuses requests without a User-Agent)"
+                reason = (
+                    "forbidden by the gateway (it answers 403 to a request without a User-Agent, "
+                    "or with a key that lacks access)"
+                )
             else:
                 reason = f"HTTP {status}"
             raise ApiError(f"{reason}; it answered {_describe(resp)}", url=url, status=status)

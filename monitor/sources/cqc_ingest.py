@@ -208,7 +208,9 @@ def ingest_body(
         session.add(pub)
         session.flush()
         assert pub.id is not None
-        counts = store_snapshots(session, [body.records], pub.id, now=now)
+        # A rating left out for an unknown word must not retire the stored one it replaces.
+        partial = {body.subject_id} if body.unknown_words else set()
+        counts = store_snapshots(session, [body.records], pub.id, now=now, partial=partial)
         figure = overall_figure(body.records)
         if figure is not None:
             report.observations_written = store_overall(session, figure, pub.id)

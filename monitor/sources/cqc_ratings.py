@@ -80,6 +80,7 @@ class BodyRatings:
     location_ids: list[str] = field(default_factory=list)  # a provider's registered locations
     predecessors: list[str] = field(default_factory=list)  # "HSCA Predecessor" relationships
     problems: list[str] = field(default_factory=list)  # ratings left out, and why
+    unknown_words: bool = False  # some rating was left out for an unknown word
 
     @property
     def deregistered(self) -> bool:
@@ -169,6 +170,7 @@ class _Reader:
             norm = normalise_rating(item.get("rating"))
         except UnknownRating as e:
             self.out.problems.append(f"{where}: {e}")
+            self.out.unknown_words = True
             return
         if norm is None:
             return
@@ -224,6 +226,7 @@ class _Reader:
                 domain = normalise_domain(kq.get("name"))
             except UnknownRating as e:
                 self.out.problems.append(f"{service or 'whole organisation'}: {e}")
+                self.out.unknown_words = True
                 continue
             self.add(
                 kq,
@@ -331,10 +334,13 @@ def parse_body(data: bytes | str | Mapping[str, Any]) -> BodyRatings:
                 )
     _assessments(body, reader, has_overall=isinstance(overall, dict))
     if out.overall is None:
-        out.problems.append(
-            "no current overall rating"
-            + (" (currentRatings has none)" if current else " (no currentRatings)")
-        )
+        if not isinstance(raw_current, dict):
+            why = "no currentRatings"
+        elif not isinstance(overall, dict):
+            why = "currentRatings without overall"
+        else:
+            why = f"overall: {overall.get('rating')!r}"
+        out.problems.append(f"no current overall rating ({why})")
     out.records = _distinct(out.records)
     return out
 
