@@ -5,7 +5,8 @@ except for ``current`` (and blanks that a later source fills, such as ``inherite
 a body or the bulk file says about one subject is a snapshot of its current ratings:
 
 * a current record becomes the current row of its (service, domain), unless a row already
-  current there has a later report date (an older file read after a newer poll);
+  current there has a later report date, or the whole snapshot is older than the subject's
+  current ratings (an older file read after a newer poll): then it is kept as history;
 * a current row whose (service, domain) the snapshot no longer has (a service CQC retired,
   such as "Maternity and gynaecology" after "Maternity") stops being current;
 * historic records are added as history and never made current.
@@ -126,9 +127,15 @@ def _plan(
         if rec.current:
             snap_current[(rec.service, rec.domain)] = rec
     newest = max((r.report_date for r in group if r.report_date), default=None)
+    held = max((r.report_date for r in rows if r.current and r.report_date), default=None)
+    # A snapshot older than what is held (an old file read after a newer poll) adds history
+    # only: it must not bring back a service a newer report retired.
+    stale = _after(held, newest)
     for rec in _unique(group):
         row = by_key.get(rec.key)
-        make_current = rec.current and not _newer_exists(current_rows.get(rec.key[1:3]), rec)
+        make_current = (
+            rec.current and not stale and not _newer_exists(current_rows.get(rec.key[1:3]), rec)
+        )
         if make_current:
             for other in current_rows.get((rec.service, rec.domain), []):
                 if other.id is not None and (row is None or other.id != row.id):
@@ -140,7 +147,7 @@ def _plan(
                 promote.append(row.id)
             _fill_blanks(row, rec)
     for sd, others in current_rows.items():
-        if sd in snap_current or not complete:
+        if sd in snap_current or not complete or stale:
             continue
         for other in others:
             # A row newer than anything in this snapshot is left alone: the snapshot is older.
