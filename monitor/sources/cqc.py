@@ -19,19 +19,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from monitor.config import Settings
 from monitor.db import session_scope
-from monitor.models import CqcSubject, SourceState, utcnow
-from monitor.sources.cqc_api import DEFAULT_BASE_URL, KINDS, ApiError, CqcApi, NotFound
+from monitor.models import SourceState, utcnow
+from monitor.sources.cqc_api import DEFAULT_BASE_URL, KINDS, ApiError, CqcApi
 from monitor.sources.cqc_ingest import (
     SOURCE,
     IngestReport,
@@ -40,35 +39,16 @@ from monitor.sources.cqc_ingest import (
     ingest_ods,
     midnight,
 )
+from monitor.sources.cqc_poll import Poller, PollResult
 from monitor.sources.cqc_values import Scope
 
 log = logging.getLogger(__name__)
 
 DEFAULT_KEY_ENV = "MONITOR_CQC_API_KEY"
-_IN_CHUNK = 500  # ids per IN (...) query
 
 
 class NoApiKey(RuntimeError):
     """The environment variable that config names for the subscription key is unset."""
-
-
-@dataclass(slots=True)
-class PollResult:
-    """What one poll (or back-fill) did; ``error`` is set when the feed itself failed."""
-
-    status: str = "ok"  # ok | failed
-    listed: int = 0
-    fetched: int = 0
-    ingested: int = 0
-    unchanged: int = 0
-    out_of_scope: int = 0
-    ratings_written: int = 0
-    observations_written: int = 0
-    not_found: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # "RM317: reason", logged as they happen
-    failed: list[str] = field(default_factory=list)  # ids to retry: refused, bad body
-    requests: int = 0
-    error: str | None = None
 
 
 def scope_for(settings: Settings) -> Scope:
@@ -115,165 +95,20 @@ def _state(session: Session) -> SourceState:
     return session.get(SourceState, SOURCE) or SourceState(source=SOURCE)
 
 
-class _Poller:
-    """One poll or back-fill: the client, the scope, the clock reading and the running tally."""
-
-    def __init__(
-        self, engine: Engine, api: CqcApi, scope: Scope, now: datetime, *, trigger: str, quiet: bool
-    ) -> None:
-        self.engine, self.api, self.scope, self.now = engine, api, scope, now
-        self.trigger, self.quiet = trigger, quiet
-        self.result = PollResult()
-
-    def mark(self, kind: str, sid: str, *, listed: bool, fetched: bool, error: str | None) -> None:
-        with session_scope(self.engine, write=True) as session:
-            subj = session.get(CqcSubject, (kind, sid)) or CqcSubject(kind=kind, subject_id=sid)
-            if listed:
-                subj.listed_at = self.now
-            if fetched:
-                subj.fetched_at = self.now
-            if error is not None or fetched:
-                subj.error = error or subj.error
-            session.add(subj)
-
-    def fetch(self, kind: str, sid: str, *, listed: bool) -> None:
-        """Fetch, parse and store one body; every outcome is logged and tallied."""
-        r = self.result
-        try:
-            raw = self.api.body(kind, sid)
-        except NotFound:
-            log.warning("cqc: %s %s answers 404 (listed but not served); skipped", kind, sid)
-            r.not_found.append(sid)
-            self.mark(kind, sid, listed=listed, fetched=True, error="404 not found")
-            return
-        except ApiError as e:
-            log.warning("cqc: %s %s not fetched: %s", kind, sid, e)
-            r.failed.append(f"{sid}: {e}")
-            self.mark(kind, sid, listed=True, fetched=False, error=str(e))
-            return
-        r.fetched += 1
-        try:
-            rep = ingest_body(
-                self.engine, raw, url=f"{self.api.base_url}/{kind}s/{sid}",
-                filename=f"{kind}_{sid}.json", scope=self.scope, trigger=self.trigger,
-                quiet=self.quiet, now=self.now,
-            )  # fmt: skip
-        except Exception as e:  # a store failure must not end the poll; the id is retried
-            log.exception("cqc: %s %s could not be stored", kind, sid)
-            r.failed.append(f"{sid}: {e}")
-            self.mark(kind, sid, listed=True, fetched=False, error=f"store failed: {e}")
-            return
-        self.tally(kind, sid, rep)
-        ok = rep.status != "rejected"
-        self.mark(kind, sid, listed=listed or not ok, fetched=ok, error=rep.error)
-
-    def tally(self, kind: str, sid: str, rep: IngestReport) -> None:
-        r = self.result
-        if rep.status == "rejected":
-            log.warning("cqc: %s %s rejected: %s", kind, sid, rep.error)
-            r.failed.append(f"{sid}: {rep.error}")
-            return
-        for p in rep.skipped:
-            log.warning("cqc: %s %s: %s", kind, sid, p["reason"])
-            r.problems.append(f"{sid}: {p['reason']}")
-        r.ingested += rep.status == "ingested"
-        r.unchanged += rep.status == "unchanged"
-        r.out_of_scope += rep.status == "out_of_scope"
-        r.ratings_written += rep.ratings_written
-        r.observations_written += rep.observations_written
-
-    def known_locations(self) -> set[str]:
-        with Session(self.engine) as session:
-            rows = session.exec(
-                select(CqcSubject.subject_id).where(
-                    col(CqcSubject.kind) == "location", col(CqcSubject.in_scope).is_(True)
-                )
-            )
-            return set(rows)
-
-    def wanted(self, kind: str, sid: str, known: set[str]) -> bool:
-        if kind == "provider":
-            return self.scope.may_want_provider(sid)
-        return self.scope.may_want_location(sid, known)
-
-    def subjects(self, kind: str, ids: Sequence[str]) -> dict[str, CqcSubject]:
-        out: dict[str, CqcSubject] = {}
-        with Session(self.engine) as session:
-            for i in range(0, len(ids), _IN_CHUNK):
-                chunk = ids[i : i + _IN_CHUNK]
-                stmt = select(CqcSubject).where(
-                    col(CqcSubject.kind) == kind, col(CqcSubject.subject_id).in_(chunk)
-                )
-                out.update({s.subject_id: s for s in session.exec(stmt)})
-        return out
-
-    def pending(self, kind: str, since: datetime) -> list[str]:
-        """Ids listed since ``since`` whose fetch has not succeeded yet (to retry)."""
-        with Session(self.engine) as session:
-            rows = session.exec(
-                select(CqcSubject).where(
-                    col(CqcSubject.kind) == kind, col(CqcSubject.listed_at) >= since
-                )
-            )
-            return [s.subject_id for s in rows if _unfetched(s)]
-
-    def poll_feed(self, kind: str, cursor: datetime, overlap: timedelta) -> bool:
-        """Read one feed's new and overlap windows and fetch what they call for."""
-        try:
-            new = self.api.changes(kind, cursor, self.now)
-            old = self.api.changes(kind, cursor - overlap, cursor) if overlap else []
-        except ApiError as e:
-            log.error("cqc: the %s changes feed failed: %s", kind, e)
-            self.result.error = f"{kind} changes feed: {e}"
-            return False
-        listed = list(dict.fromkeys([*new, *old]))
-        self.result.listed += len(listed)
-        known = self.known_locations() if kind == "location" else set()
-        seen = self.subjects(kind, listed)
-        todo = [i for i in new if self.wanted(kind, i, known)]
-        fresh = set(new)
-        for sid in old:
-            if sid in fresh or _done(seen.get(sid), cursor, overlap):
-                continue
-            if self.wanted(kind, sid, known):
-                todo.append(sid)
-        todo.extend(self.pending(kind, self.now - overlap))
-        for sid in dict.fromkeys(todo):
-            self.fetch(kind, sid, listed=True)
-        return True
-
-
-def _unfetched(subj: CqcSubject) -> bool:
-    return subj.listed_at is not None and (
-        subj.fetched_at is None or subj.fetched_at < subj.listed_at
-    )
-
-
-def _done(subj: CqcSubject | None, cursor: datetime, overlap: timedelta) -> bool:
-    """Already listed and fetched: re-seeing it in the overlap is the same listing again."""
-    if subj is None or subj.fetched_at is None:
-        return False
-    fetched = subj.fetched_at
-    if fetched >= cursor:  # fetched (by back-fill or the last poll) after the window closed
-        return True
-    listed = subj.listed_at
-    return listed is not None and listed >= cursor - overlap and fetched >= listed
-
-
 def _run(
     engine: Engine, settings: Settings, api: CqcApi | None, now: datetime | None,
-    body: Callable[[_Poller, SourceState], bool], *, trigger: str,
+    body: Callable[[Poller, SourceState], bool], *, trigger: str,
 ) -> PollResult:  # fmt: skip
     now = now or utcnow()
     own_api = api is None
-    poller: _Poller | None = None
+    poller: Poller | None = None
     before = api.requests_made if api is not None else 0
     try:
         api = api or make_api(settings)
         with session_scope(engine) as session:
             state = _state(session)
         quiet = trigger != "poll" or state.first_complete_ingest_at is None
-        poller = _Poller(engine, api, scope_for(settings), now, trigger=trigger, quiet=quiet)
+        poller = Poller(engine, api, scope_for(settings), now, trigger=trigger, quiet=quiet)
         ok = body(poller, state)
         result = poller.result
         result.status = "ok" if ok else "failed"
@@ -329,7 +164,7 @@ def poll(
     Never raises; the outcome is in the result and in SourceState.
     """
 
-    def body(p: _Poller, state: SourceState) -> bool:
+    def body(p: Poller, state: SourceState) -> bool:
         cursor = _cursor(state)
         if not cursor:
             return _backfill(p, trigger_cursor=True)
@@ -347,7 +182,7 @@ def poll(
     return _run(engine, settings, api, now, body, trigger="poll")
 
 
-def _backfill(p: _Poller, *, trigger_cursor: bool) -> bool:
+def _backfill(p: Poller, *, trigger_cursor: bool) -> bool:
     try:
         providers = [i for i in p.api.listing("provider") if p.scope.may_want_provider(i)]
     except ApiError as e:
@@ -381,7 +216,7 @@ def backfill(
     Sets the feed cursor to now when nothing had set it, so that polls carry on from here.
     """
 
-    def body(p: _Poller, state: SourceState) -> bool:
+    def body(p: Poller, state: SourceState) -> bool:
         return _backfill(p, trigger_cursor=not _cursor(state))
 
     return _run(engine, settings, api, now, body, trigger="backfill")

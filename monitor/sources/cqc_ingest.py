@@ -23,7 +23,8 @@ from monitor.db import session_scope
 from monitor.models import CqcSubject, Publication, utcnow
 from monitor.sources.base import ParseError
 from monitor.sources.cqc_ods import OdsReport, ratings_from_ods
-from monitor.sources.cqc_ratings import BodyRatings, RatingRecord, overall_figure, parse_body
+from monitor.sources.cqc_ratings import BodyRatings, parse_body
+from monitor.sources.cqc_records import RatingRecord, overall_figure
 from monitor.sources.cqc_store import StoreCounts, retire_subject, store_overall, store_snapshots
 from monitor.sources.cqc_values import Scope
 

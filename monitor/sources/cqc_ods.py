@@ -24,7 +24,7 @@ from typing import IO, cast
 from xml.etree.ElementTree import Element, XMLPullParser
 
 from monitor.sources.base import ParseError, Skipped
-from monitor.sources.cqc_ratings import RatingRecord
+from monitor.sources.cqc_records import RatingRecord
 from monitor.sources.cqc_values import (
     Scope,
     UnknownRating,

@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 
 from monitor.models import Observation, Organisation, Rating, utcnow
 from monitor.sources.base import Figure
-from monitor.sources.cqc_ratings import RatingRecord
+from monitor.sources.cqc_records import RatingRecord
 
 BATCH_SUBJECTS = 500  # subjects whose existing rows are read with one query
 _SD = tuple[str, str]  # (service, domain)
