@@ -315,3 +315,39 @@ def test_polling_twice_changes_nothing(
     with Session(engine) as s:
         after = (len(s.exec(select(Rating)).all()), len(s.exec(select(Publication)).all()))
     assert after == before
+
+
+CARE_HOMES = ("1-10024040008", "1-1015412687", "1-109570155")
+
+
+@pytest.mark.parametrize(("region", "kept"), [("Y62", True), ("Y56", False)])
+def test_regions_widen_the_scope_to_every_provider_there(
+    engine: Engine,
+    fake: FakeCqc,
+    clock: FakeClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    region: str,
+    kept: bool,
+) -> None:
+    monkeypatch.setenv("TEST_CQC_KEY", KEY)
+    settings = settings_for(fake.base_url, tmp_path, f'regions = ["{region}"]')
+    for sid in CARE_HOMES:  # Oldham (North West, Y62) locations from the real snapshot
+        fake.add_body("location", sid)
+    fake.listings["locations"] = [{"locationId": sid} for sid in CARE_HOMES]
+    assert run(engine, settings, clock, T0).status == "ok"
+    listings = [r for r in fake.log if r.path == "/public/v1/locations"]
+    name = {"Y62": "North West", "Y56": "London"}[region]
+    assert {r.args.get("region") for r in listings} == {name}
+    stored = {r.subject_id for r in ratings(engine)}
+    assert ("1-109570155" in stored) is kept  # the one of the three with ratings
+    assert {"RM317"} <= stored  # trusts are always in scope
+    with Session(engine) as s:
+        subjects = [s.get(CqcSubject, ("location", sid)) for sid in CARE_HOMES]
+    assert [(x.in_scope, x.region) for x in subjects if x] == [(kept, "Y62")] * 3
+    # A later change to an organisation known to be outside the scope is not fetched.
+    fake.list_change("location", T0 + timedelta(minutes=5), *CARE_HOMES)
+    start = len(fake.log)
+    run(engine, settings, clock, T1)
+    fetched = [p for p in fake.paths()[start:] if "/changes/" not in p]
+    assert fetched == ([f"/public/v1/locations/{s}" for s in CARE_HOMES] if kept else [])

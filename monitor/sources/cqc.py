@@ -184,7 +184,7 @@ def poll(
 
 def _backfill(p: Poller, *, trigger_cursor: bool) -> bool:
     try:
-        providers = [i for i in p.api.listing("provider") if p.scope.may_want_provider(i)]
+        providers = p.listing("provider")
     except ApiError as e:
         log.error("cqc: the provider listing failed: %s", e)
         p.result.error = f"provider listing: {e}"
@@ -192,14 +192,13 @@ def _backfill(p: Poller, *, trigger_cursor: bool) -> bool:
     p.result.listed += len(providers)
     for sid in providers:
         p.fetch("provider", sid, listed=False)
-    locations = sorted(p.known_locations())
-    if p.scope.regions:
-        try:
-            locations = list(dict.fromkeys([*locations, *p.api.listing("location")]))
-        except ApiError as e:
-            log.error("cqc: the location listing failed: %s", e)
-            p.result.error = f"location listing: {e}"
-            return False
+    try:
+        # Trusts' registered locations come from their provider bodies' locationIds.
+        locations = list(dict.fromkeys([*sorted(p.known_locations()), *p.listing("location")]))
+    except ApiError as e:
+        log.error("cqc: the location listing failed: %s", e)
+        p.result.error = f"location listing: {e}"
+        return False
     p.result.listed += len(locations)
     for sid in locations:
         p.fetch("location", sid, listed=False)
@@ -227,7 +226,7 @@ def ingest_files(
     settings: Settings,
     files: Iterable[Path | str],
     *,
-    published: datetime | None = None,
+    published: date | None = None,
     now: datetime | None = None,
 ) -> list[IngestReport]:
     """``monitor ingest cqc FILE...``: bulk ratings .ods files or saved API bodies (.json).
@@ -242,7 +241,8 @@ def ingest_files(
         path = Path(f)
         try:
             if path.suffix.lower() == ".ods":
-                when = published.date() if published else file_date(path.name)
+                day = published.date() if isinstance(published, datetime) else published
+                when = day or file_date(path.name)
                 rep = ingest_ods(engine, path, scope=scope, published=when, now=now)
                 if rep.status == "ingested" and when is not None:
                     _cursor_from_file(engine, when, now)

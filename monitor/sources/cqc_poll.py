@@ -21,7 +21,7 @@ from monitor.db import session_scope
 from monitor.models import CqcSubject
 from monitor.sources.cqc_api import ApiError, CqcApi, NotFound
 from monitor.sources.cqc_ingest import IngestReport, ingest_body
-from monitor.sources.cqc_values import Scope
+from monitor.sources.cqc_values import Scope, is_trust_code
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,35 @@ class Poller:
             return self.scope.may_want_provider(sid)
         return self.scope.may_want_location(sid, known)
 
+    def outside(self, subj: CqcSubject | None) -> bool:
+        """Known to be out of scope for good: fetched before, neither a trust's nor in a
+        chosen region (organisations do not move region), so a new change is not fetched."""
+        return (
+            subj is not None
+            and subj.fetched_at is not None
+            and not subj.in_scope
+            and subj.region is not None
+            and not self.scope.includes(subj.provider_id, None, subj.region)
+        )
+
+    def listing(self, kind: str) -> list[str]:
+        """Ids to back-fill: trust-coded providers of the full listing, and with regions
+        chosen every provider or location the API lists for those regions."""
+        ids: list[str] = []
+        if kind == "provider":
+            ids = [i for i in self.api.listing("provider") if is_trust_code(i)]
+        for name in self.scope.cqc_region_names():
+            try:
+                ids.extend(self.api.listing(kind, region=name))
+            except ApiError as e:
+                if e.status != 400:
+                    raise
+                # The filter was refused: list everything; scope is checked on each body.
+                log.warning("cqc: the %s listing has no region filter (%s); listing all", kind, e)
+                ids.extend(self.api.listing(kind))
+                break
+        return list(dict.fromkeys(ids))
+
     def subjects(self, kind: str, ids: Sequence[str]) -> dict[str, CqcSubject]:
         out: dict[str, CqcSubject] = {}
         with Session(self.engine) as session:
@@ -166,7 +195,7 @@ class Poller:
         self.result.listed += len(listed)
         known = self.known_locations() if kind == "location" else set()
         seen = self.subjects(kind, listed)
-        todo = [i for i in new if self.wanted(kind, i, known)]
+        todo = [i for i in new if self.wanted(kind, i, known) and not self.outside(seen.get(i))]
         fresh = set(new)
         for sid in old:
             if sid in fresh or _done(seen.get(sid), cursor, overlap):

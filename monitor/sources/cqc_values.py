@@ -84,6 +84,18 @@ _CQC_REGIONS: dict[str, str] = {
 }
 
 
+# NHS England region -> CQC's region names (the API's ``region`` filter and bodies' "region").
+CQC_REGION_NAMES: dict[str, tuple[str, ...]] = {
+    "Y56": ("London",),
+    "Y58": ("South West",),
+    "Y59": ("South East",),
+    "Y60": ("East Midlands", "West Midlands"),
+    "Y61": ("East of England",),
+    "Y62": ("North West",),
+    "Y63": ("North East", "Yorkshire and The Humber"),
+}
+
+
 class UnknownRating(ValueError):
     """A rating or key-question word the monitor does not know; never guessed."""
 
@@ -176,6 +188,10 @@ class Scope:
         "1-..." ids; other sites of trusts are known from their providers' locationIds."""
         lid = location_id.upper()
         return bool(self.regions) or lid in known or not lid.startswith("1-")
+
+    def cqc_region_names(self) -> list[str]:
+        """CQC's names of the regions the scope is widened to."""
+        return [n for code in sorted(self.regions) for n in CQC_REGION_NAMES.get(code, ())]
 
     def includes(
         self, provider_id: str | None, provider_type: str | None, region: str | None
