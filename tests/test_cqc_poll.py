@@ -108,6 +108,7 @@ def test_first_poll_backfills_trusts_and_their_locations(
     st = state(engine)
     assert json.loads(st.cursor or "{}") == {"provider": T0.isoformat(), "location": T0.isoformat()}
     assert st.first_complete_ingest_at is not None and st.last_error is None
+    assert st.last_publication_id is not None
     with Session(engine) as s:
         obs = s.exec(select(Observation).where(col(Observation.metric) == "cqc_overall")).all()
         pubs = s.exec(select(Publication)).all()

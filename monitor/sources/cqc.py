@@ -129,6 +129,8 @@ def _record(engine: Engine, now: datetime, result: PollResult) -> None:
         with session_scope(engine, write=True) as session:
             state = _state(session)
             state.last_poll_at = now
+            if result.last_publication_id is not None:
+                state.last_publication_id = result.last_publication_id
             if result.status == "ok":
                 state.last_success_at = now
                 state.failing_since, state.consecutive_failures, state.last_error = None, 0, None

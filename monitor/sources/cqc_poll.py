@@ -44,6 +44,7 @@ class PollResult:
     problems: list[str] = field(default_factory=list)  # "RM317: reason", logged as they happen
     failed: list[str] = field(default_factory=list)  # ids to retry: refused, bad body
     requests: int = 0
+    last_publication_id: int | None = None
     error: str | None = None
 
 
@@ -115,6 +116,8 @@ class Poller:
         r.ingested += rep.status == "ingested"
         r.unchanged += rep.status == "unchanged"
         r.out_of_scope += rep.status == "out_of_scope"
+        if rep.publication_id is not None:
+            r.last_publication_id = rep.publication_id
         r.ratings_written += rep.ratings_written
         r.observations_written += rep.observations_written
 
