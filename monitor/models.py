@@ -80,7 +80,11 @@ class Publication(SQLModel, table=True):
 
 
 class Observation(SQLModel, table=True):
-    """One version of one figure. A revision adds a row and marks the older one superseded."""
+    """One version of one figure. A revision adds a row and marks the older one superseded.
+
+    Both versions stay queryable: each row names the publication it came from, and a
+    superseded row also names the publication that revised it.
+    """
 
     __table_args__ = (
         Index(
@@ -108,7 +112,8 @@ class Observation(SQLModel, table=True):
     denominator: float | None = None
     derived: bool = False  # computed by the monitor (e.g. a region summed from its trusts)
     publication_id: int = Field(foreign_key="publication.id", index=True)
-    superseded_by: int | None = Field(default=None, index=True)  # the newer version's id
+    # The publication whose revised figure replaced this one; None while it is current.
+    superseded_by: int | None = Field(default=None, foreign_key="publication.id", index=True)
 
 
 class HttpCache(SQLModel, table=True):

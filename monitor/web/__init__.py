@@ -1,0 +1,122 @@
+"""The status page and JSON API (Flask): ``create_app(ctx)`` builds the WSGI app.
+
+No scheduler runs inside the web app: `monitor run` (the scheduler) and any number of
+`monitor serve` processes share only the database. docs/status-page.md describes the pages,
+the API, caching and how the NHS.UK frontend assets are installed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response, render_template, request
+from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemLoader, PackageLoader
+from werkzeug.exceptions import HTTPException
+
+from monitor.context import Context
+from monitor.secrets import secret
+from monitor.web import assets, auth, present
+from monitor.web.cache import DataVersion, PageCache
+from monitor.web.filters import BadFilter
+
+
+@dataclass
+class WebState:
+    """What the views share: the context, the data version and the page cache."""
+
+    ctx: Context
+    data_version: DataVersion
+    pages: PageCache
+
+
+def _loader(ctx: Context) -> ChoiceLoader:
+    """A deployment's override templates, then templates/status/, then the NHS.UK macros."""
+    paths = ctx.settings.paths
+    folders = []
+    if paths.templates_override is not None:
+        folders.append(paths.templates_override / "status")
+    folders.append(paths.templates / "status")
+    return ChoiceLoader(
+        [FileSystemLoader([str(f) for f in folders]), PackageLoader("nhsuk_frontend_jinja")]
+    )
+
+
+def _inline_script_hashes() -> list[str]:
+    """CSP hashes of the inline script(s) in the NHS.UK page template (it adds js-enabled)."""
+    import nhsuk_frontend_jinja
+
+    path = nhsuk_frontend_jinja.__path__[0] + "/templates/nhsuk/template.jinja"
+    with open(path, encoding="utf-8") as f:
+        template = f.read()
+    out = []
+    for body in re.findall(r"<script[^>]*>(.*?)</script>", template, flags=re.S):
+        digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+        out.append(f"'sha256-{digest}'")
+    return out
+
+
+def create_app(ctx: Context) -> Flask:
+    """The status page and JSON API over the database ``ctx`` names."""
+    from monitor.web import admin, api, feeds, health, pages, unsubscribe
+
+    app = Flask(__name__, static_folder="static", static_url_path="/static")
+    app.jinja_options = {
+        # The NHS.UK macros read optional, nested parameters (params.hint.text), which
+        # StrictUndefined would refuse; the email templates keep their own strict Environment.
+        "undefined": ChainableUndefined,
+        "loader": _loader(ctx),
+        "autoescape": True,
+    }
+    app.jinja_env.filters.update(present.FILTERS)
+    app.jinja_env.globals.update(
+        severity_tag=present.severity_tag,
+        state_words=present.STATE_WORDS,
+        service_name="NHS trust risk alerts",
+    )
+    app.extensions["monitor"] = WebState(ctx, DataVersion(ctx.engine), PageCache())
+    auth.configure(app, secret(ctx), https=ctx.settings.web.base_url.startswith("https://"))
+    frontend = assets.find(ctx.settings)
+    assets.install(app, frontend)
+    app.jinja_env.globals["frontend"] = frontend
+    for module in (pages, api, feeds, health, admin, unsubscribe):
+        app.register_blueprint(module.bp)
+    csp = "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self' " + " ".join(_inline_script_hashes()),
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+    @app.after_request
+    def _headers(resp: Response) -> Response:
+        resp.headers.setdefault("Content-Security-Policy", csp)
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        return resp
+
+    @app.errorhandler(BadFilter)
+    def _bad_filter(e: BadFilter) -> Any:
+        return _error(400, str(e))
+
+    @app.errorhandler(HTTPException)
+    def _http_error(e: HTTPException) -> Any:
+        return _error(e.code or 500, e.description or e.name)
+
+    return app
+
+
+def _error(code: int, message: str) -> Any:
+    if request.path.startswith("/api/"):
+        return {"error": message, "status": code}, code
+    return render_template("error.jinja", code=code, message=message), code

@@ -1,8 +1,8 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
-Create Date: 2026-11-28 07:48:06.427532
+Revises:
+Create Date: 2026-11-28 07:55:58.460921
 
 """
 from collections.abc import Sequence
@@ -234,6 +234,7 @@ def upgrade() -> None:
     sa.Column('publication_id', sa.Integer(), nullable=False),
     sa.Column('superseded_by', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['publication_id'], ['publication.id'], ),
+    sa.ForeignKeyConstraint(['superseded_by'], ['publication.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('observation', schema=None) as batch_op:

@@ -1,0 +1,556 @@
+"""The `monitor` command: thin wrappers that parse arguments, call a function and print.
+
+Every command takes the global ``--config PATH`` (default ./config.toml or $MONITOR_CONFIG);
+``--json`` prints machine-readable output. A command whose part of the monitor is not built yet
+says so and exits 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from monitor import config
+from monitor.context import Context, init, setup_logging
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Watch NHS England and CQC publications and alert when an NHS trust falls short.",
+)
+rules_app = typer.Typer(no_args_is_help=True, help="Check and test the rule files.")
+subscribers_app = typer.Typer(no_args_is_help=True, help="Manage email subscriptions.")
+users_app = typer.Typer(no_args_is_help=True, help="Named operators for admin actions.")
+app.add_typer(rules_app, name="rules")
+app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(users_app, name="users")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _ctx(tc: typer.Context) -> Context:
+    obj = tc.find_root().obj
+    if isinstance(obj, Context):
+        return obj
+    try:
+        ctx = Context.load(obj)
+    except config.ConfigError as e:
+        _fail(str(e), code=2)
+    tc.find_root().obj = ctx
+    tc.find_root().call_on_close(ctx.close)
+    return ctx
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    print(message, file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def _not_yet(command: str, what: str) -> NoReturn:
+    _fail(f"`monitor {command}` is not available yet: {what} is not built in this version.", 2)
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=_json_default, ensure_ascii=False))
+
+
+def _json_default(o: object) -> object:
+    if isinstance(o, datetime | date):
+        return o.isoformat()
+    if isinstance(o, set | frozenset | tuple):
+        return sorted(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"cannot serialise {type(o).__name__}")
+
+
+@app.callback()
+def main_options(
+    tc: typer.Context,
+    config_path: Annotated[
+        Path | None,
+        typer.Option("--config", help="config.toml to use (default ./config.toml)."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Debug logging.")] = False,
+) -> None:
+    setup_logging(verbose)
+    tc.obj = config_path
+
+
+@app.command("init")
+def init_cmd(tc: typer.Context, as_json: JsonOpt = False) -> None:
+    """Create or upgrade the schema, load the reference organisations, seed the snapshot."""
+    from monitor.seed import seed
+
+    ctx = _ctx(tc)
+    result = init(ctx)
+    seeded = seed(ctx)
+    result["seeded"] = [r.as_json() for r in seeded if r.status != "unchanged"]
+    if as_json:
+        _print_json(result)
+        return
+    counts = result["organisations"]
+    assert isinstance(counts, dict)
+    schema = result["schema"]
+    was = result["schema_before"]
+    print(f"database: {result['database']}")
+    print(f"schema:   {schema}" + ("" if was == schema else f" (was {was or 'empty'})"))
+    print(
+        f"organisations: {counts['added']} added, {counts['updated']} updated, "
+        f"{counts['unchanged']} unchanged"
+    )
+    if seeded:
+        new = [r for r in seeded if r.status == "ingested"]
+        bad = [r for r in seeded if r.status == "rejected"]
+        print(
+            f"snapshot: {len(new)} publications ingested, "
+            f"{len(seeded) - len(new) - len(bad)} already held, {len(bad)} rejected"
+        )
+        for r in bad:
+            print(f"  rejected {r.file}: {r.error}")
+
+
+@app.command("orgs")
+def orgs_cmd(
+    tc: typer.Context,
+    code: Annotated[str | None, typer.Argument(help="An ODS code, region code or ENG.")] = None,
+    kind: Annotated[str | None, typer.Option(help="trust, other, icb, region, england")] = None,
+    region: Annotated[str | None, typer.Option(help="Only this region (Y56..Y63).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the reference organisations, or one of them."""
+    from monitor import orgs as orgs_mod
+    from monitor.queries import list_orgs
+
+    ctx = _ctx(tc)
+    if code:
+        from monitor.db import session_scope
+
+        with session_scope(ctx.engine) as s:
+            org = orgs_mod.get(s, code)
+            if org is None:
+                _fail(f"no organisation {code.upper()!r}; see `monitor orgs` for the list")
+            row = orgs_mod.as_dict(org)
+        if as_json:
+            _print_json(row)
+        else:
+            for k, v in row.items():
+                print(f"{k:>14}: {'' if v is None else v}")
+        return
+    rows = list_orgs(ctx.engine, kind=kind, region=region)
+    if as_json:
+        _print_json(rows)
+        return
+    for r in rows:
+        print(
+            f"{r['code']:<7} {r['kind']:<6} {r['trust_type'] or '':<14} {r['region'] or '':<4}"
+            f" {r['name']}"
+        )
+
+
+@app.command("ingest")
+def ingest_cmd(
+    tc: typer.Context,
+    source: Annotated[str, typer.Argument(help="ae | cancer | rtt | ambulance | oversight | cqc")],
+    files: Annotated[
+        list[Path], typer.Argument(help="Files to ingest.", exists=True, dir_okay=False)
+    ],
+    published: Annotated[
+        str | None,
+        typer.Option(help="The publisher's date (YYYY-MM-DD); default: the file's date."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest publications from disk, exactly as polling would."""
+    from monitor.ingest_cli import ingest_paths
+
+    ctx = _ctx(tc)
+    published_at = None
+    if published:
+        try:
+            published_at = datetime.combine(date.fromisoformat(published), datetime.min.time(), UTC)
+        except ValueError:
+            _fail(f"--published: {published!r} is not a date (YYYY-MM-DD)", 2)
+    try:
+        reports = ingest_paths(ctx, source, files, published_at=published_at)
+    except LookupError as e:
+        _fail(f"`monitor ingest {source}` is not available yet: {e}.", 2)
+    except ValueError as e:
+        _fail(str(e), 2)
+    if as_json:
+        _print_json([r.as_json() for r in reports])
+    else:
+        for r in reports:
+            print(f"{r.file}: {r.status}")
+            if r.error:
+                print(f"  error: {r.error}")
+                continue
+            if r.status == "unchanged":
+                print(f"  the same bytes were already ingested as publication {r.publication_id}")
+                continue
+            print(f"  periods: {', '.join(r.periods) or 'none'}")
+            print(
+                f"  rows read: {r.rows_read}; observations written: {r.observations_written}"
+                f" ({r.revisions} revisions); organisations: {r.orgs}"
+            )
+            if r.new_orgs:
+                print(f"  organisations added as 'other': {', '.join(r.new_orgs)}")
+            for sk in r.skipped[:20]:
+                print(f"  skipped row {sk['row']}: {sk['reason']}")
+            if len(r.skipped) > 20:
+                print(f"  ... and {len(r.skipped) - 20} more skipped rows (see --json)")
+    if any(r.status == "rejected" for r in reports):
+        raise typer.Exit(1)
+
+
+@app.command("observations")
+def observations_cmd(
+    tc: typer.Context,
+    org: Annotated[str, typer.Argument(help="ODS code, region code or ENG.")],
+    metric: Annotated[str | None, typer.Option(help="Only this metric id.")] = None,
+    all_versions: Annotated[
+        bool, typer.Option("--all-versions", help="Include superseded (revised) figures.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print an organisation's figures with the publication each came from."""
+    from monitor import metrics
+    from monitor.queries import observations
+
+    if metric:
+        try:
+            metrics.get(metric)
+        except metrics.UnknownMetric as e:
+            _fail(str(e.args[0]), 2)
+    rows = observations(_ctx(tc).engine, org.upper(), metric=metric, all_versions=all_versions)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        print(f"no observations for {org.upper()}" + (f" of {metric}" if metric else ""))
+    for r in rows:
+        flag = " (superseded)" if r["superseded_by"] else ""
+        print(
+            f"{r['metric']:<26} {r['period_start']} {r['value']:>12g} {r['label'] or '':<10}"
+            f" {r['source']} {r['published_at'][:10]} {r['publication_url']}{flag}"
+        )
+
+
+@app.command("backfill")
+def backfill_cmd(
+    tc: typer.Context,
+    source: Annotated[str, typer.Argument(help="ae | cancer | rtt | ambulance | oversight")],
+    since: Annotated[
+        str | None, typer.Option(help="Only periods from this month (YYYY-MM).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Discover and ingest every earlier publication of a source, oldest first, quietly."""
+    from rich.progress import Progress
+
+    from monitor.poll import backfill
+
+    start = None
+    if since:
+        try:
+            start = date.fromisoformat(f"{since}-01")
+        except ValueError:
+            _fail(f"--since: {since!r} is not a month (YYYY-MM)", 2)
+    ctx = _ctx(tc)
+    with Progress(transient=True, disable=as_json) as bar:
+        task = bar.add_task(f"{source}: discovering", total=None)
+
+        def step(i: int, n: int, text: str) -> None:
+            bar.update(task, total=n, completed=i - 1, description=f"{source}: {text}")
+
+        report = backfill(ctx, source, since=start, progress=step)
+    if as_json:
+        _print_json(report.as_json())
+    else:
+        done = [r for r in report.ingested if r.status == "ingested"]
+        print(
+            f"{source}: {report.pages} pages read, {len(done)} publications ingested, "
+            f"{report.files_unchanged} unchanged"
+        )
+        for r in report.ingested:
+            print(
+                f"  {r.file}: {r.status} {', '.join(r.periods)}"
+                + (f" ({r.error})" if r.error else "")
+            )
+        for e in report.errors:
+            print(f"  error: {e}", file=sys.stderr)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("poll")
+def poll_cmd(
+    tc: typer.Context,
+    sources: Annotated[list[str] | None, typer.Argument()] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Discover, fetch, ingest, evaluate and notify, once."""
+    _not_yet("poll", "publisher discovery and fetching")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    tc: typer.Context,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Replay the history as known on this date (never writes)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would fire, update and resolve.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Evaluate the rules against the stored figures and update the alerts."""
+    from monitor.rules.load import RuleFileError
+    from monitor.rules.run import evaluate_db
+
+    day = None
+    if as_of:
+        try:
+            day = date.fromisoformat(as_of)
+        except ValueError:
+            _fail(f"--as-of: {as_of!r} is not a date (YYYY-MM-DD)", 2)
+    ctx = _ctx(tc)
+    try:
+        run = evaluate_db(ctx, as_of=day, dry_run=dry_run, router=_router(ctx))
+    except RuleFileError as e:
+        _fail(f"the rules have errors; see `monitor rules check`:\n{e}", 2)
+    if as_json:
+        _print_json(run.as_json())
+        return
+    what = "would be written (dry run)" if run.dry_run else "written"
+    print(f"as of {run.as_of}: {run.findings} findings; events {what}:")
+    for p in run.plans:
+        for line in p.lines():
+            print(f"  {line}")
+    counts = run.counts()
+    print(", ".join(f"{k}: {v}" for k, v in counts.items()))
+
+
+def _router(ctx: Context) -> Any:
+    """The notifications routing hook, when notifications are part of this build."""
+    try:
+        from monitor.notify.routing import router_for
+    except ImportError:
+        return None
+    return router_for(ctx)
+
+
+@app.command("alerts")
+def alerts_cmd(
+    tc: typer.Context,
+    state: Annotated[str, typer.Option(help="open | resolved | all")] = "open",
+    org: Annotated[str | None, typer.Option(help="Only this organisation.")] = None,
+    rule: Annotated[str | None, typer.Option(help="Only this rule id.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List alerts: open means pending or firing (acknowledged and silenced included)."""
+    from monitor.rules.run import list_alerts
+
+    if state not in ("open", "resolved", "all"):
+        _fail(f"--state: {state!r}: use open, resolved or all", 2)
+    rows = list_alerts(_ctx(tc), state=state, org=org, rule=rule)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        print(f"no {state} alerts" + (f" for {org.upper()}" if org else ""))
+    for r in rows:
+        value = "" if r["value"] is None else f"{r['value']:g}"
+        print(
+            f"#{r['id']:<5} {r['state']:<9} {r['severity']:<8} {r['org']:<6} {r['rule']:<32}"
+            f" {r['period_start'] or '':<10} {value}"
+        )
+
+
+@rules_app.command("check")
+def rules_check_cmd(
+    tc: typer.Context,
+    directory: Annotated[Path | None, typer.Argument(help="Default: [paths] rules.")] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="A past next_review date is an error.")
+    ] = False,
+) -> None:
+    """Validate every rule file; report every problem with file and key."""
+    from monitor.rules.load import check_report, load_rules
+    from monitor.rules.run import today_in_london
+
+    folder = directory or _ctx(tc).settings.paths.rules
+    text, code = check_report(load_rules(folder, today=today_in_london(), strict=strict))
+    print(text)
+    raise typer.Exit(code)
+
+
+@rules_app.command("test")
+def rules_test_cmd(
+    tc: typer.Context,
+    directory: Annotated[Path | None, typer.Argument(help="Default: [paths] rules.")] = None,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show passing cases.")] = False,
+) -> None:
+    """Run the test cases inside the rule files."""
+    from monitor.rules.load import check_report, load_rules
+    from monitor.rules.run import today_in_london
+    from monitor.rules.testcases import report_results, run_tests
+
+    folder = directory or _ctx(tc).settings.paths.rules
+    pack = load_rules(folder, today=today_in_london())
+    if pack.errors:
+        text, _ = check_report(pack)
+        _fail(f"the rule files have errors:\n{text}", 1)
+    text, code = report_results(run_tests(pack), verbose=verbose)
+    print(text)
+    raise typer.Exit(code)
+
+
+@subscribers_app.command("add")
+def subscribers_add_cmd(tc: typer.Context, email: str) -> None:
+    """Subscribe an address to a region, an ICB or one organisation."""
+    _not_yet("subscribers add", "notifications")
+
+
+@subscribers_app.command("list")
+def subscribers_list_cmd(tc: typer.Context) -> None:
+    """List subscriptions."""
+    _not_yet("subscribers list", "notifications")
+
+
+@subscribers_app.command("remove")
+def subscribers_remove_cmd(tc: typer.Context, email: str) -> None:
+    """Remove subscriptions."""
+    _not_yet("subscribers remove", "notifications")
+
+
+@users_app.command("add")
+def users_add_cmd(
+    tc: typer.Context,
+    username: Annotated[str, typer.Argument(help="The operator's name, e.g. alice.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    print_only: Annotated[
+        bool,
+        typer.Option(
+            "--print",
+            help="Print NAME:HASH for the [web] admin_users_env variable; store nothing.",
+        ),
+    ] = False,
+) -> None:
+    """Add a named operator (asks for the password twice unless --password-stdin)."""
+    from monitor import users
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        if print_only:
+            print(f"{users.check_username(username)}:{users.hash_password(password)}")
+            return
+        name = users.add(_ctx(tc).engine, username, password)
+    except users.UserError as e:
+        _fail(str(e), 2)
+    print(f"added operator {name}")
+
+
+@users_app.command("list")
+def users_list_cmd(tc: typer.Context, as_json: JsonOpt = False) -> None:
+    """List named operators, from the environment variable and the database."""
+    from monitor import users
+
+    ctx = _ctx(tc)
+    try:
+        rows = users.listing(ctx.engine, ctx.settings)
+    except users.UserError as e:
+        _fail(str(e), 2)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        print("no operators; add one with `monitor users add NAME`")
+    for r in rows:
+        print(f"{r['username']:<24} {r['source']}{' (disabled)' if r['disabled'] else ''}")
+
+
+@users_app.command("remove")
+def users_remove_cmd(tc: typer.Context, username: str) -> None:
+    """Remove a named operator from the database."""
+    from monitor import users
+
+    ctx = _ctx(tc)
+    if users.remove(ctx.engine, username):
+        print(f"removed operator {username.strip().lower()}")
+        return
+    env_name = ctx.settings.web.admin_users_env
+    if username.strip().lower() in users.env_users(ctx.settings):
+        _fail(f"{username!r} comes from the environment variable {env_name}; edit it there")
+    _fail(f"no operator called {username!r}")
+
+
+@app.command("send")
+def send_cmd(tc: typer.Context, preview: Annotated[Path | None, typer.Option()] = None) -> None:
+    """Deliver what waits in the outbox (or write it as .eml/.html to look at)."""
+    _not_yet("send", "notifications")
+
+
+@app.command("digest")
+def digest_cmd(
+    tc: typer.Context,
+    week: str | None = None,
+    preview: Annotated[Path | None, typer.Option()] = None,
+) -> None:
+    """Queue (or preview) the weekly digest."""
+    _not_yet("digest", "notifications")
+
+
+@app.command("serve")
+def serve_cmd(
+    tc: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Address to listen on ([web] host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port ([web] port); 0 picks a free one.")] = None,
+) -> None:
+    """Serve the status page and JSON API only (run several behind a load balancer)."""
+    from monitor import db
+    from monitor.web.server import serve
+
+    ctx = _ctx(tc)
+    current, head = db.current_revision(ctx.engine), db.head_revision()
+    if current != head:
+        _fail(
+            f"the database schema is at {current or 'nothing'}, not {head}: "
+            "run `monitor init` first",
+            2,
+        )
+    raise typer.Exit(serve(ctx, host, port))
+
+
+@app.command("run")
+def run_cmd(
+    tc: typer.Context,
+    no_web: Annotated[bool, typer.Option("--no-web", help="Do not serve the status page.")] = False,
+) -> None:
+    """Run the service: the scheduler (and the status page) until stopped."""
+    from monitor.seed import seed
+    from monitor.service import run
+
+    ctx = _ctx(tc)
+    init(ctx)
+    seed(ctx)
+    raise typer.Exit(run(ctx, web=not no_web))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,318 @@
+"""Polling and back-filling the NHS England publishers: discover -> fetch -> ingest.
+
+Each publisher module supplies ``discover(html, base_url) -> list[Link]`` (its files on a page,
+found by link text and href, never by building URLs), ``parse`` and, where the publisher has
+one page per financial year, ``yearly_pages(html, base_url) -> list[str]``.
+
+A poll fetches the landing page and the newest yearly page (conditionally: an unchanged page
+answers 304 and nothing else happens), then fetches and ingests each linked file not already
+ingested from that URL. Files for the newest period are live ("poll"); older files the poll
+finds for the first time are catching up and are ingested quietly, like a back-fill. A failure
+is recorded on the source's state and logged in one line; the poll never raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from sqlmodel import col, select
+
+from monitor import sources
+from monitor.context import Context
+from monitor.db import session_scope
+from monitor.ingest import FileInput, IngestReport, ingest_file
+from monitor.models import Publication, SourceState, utcnow
+from monitor.sources.http import Fetched, Fetcher, FetchError, remember, remembered
+
+log = logging.getLogger(__name__)
+# NHS England releases statistics at 09:30 London time.
+RELEASE_TIME = time(9, 30, tzinfo=ZoneInfo("Europe/London"))
+
+
+class LinkLike(Protocol):
+    url: str
+    text: str
+    period: date | None
+    revised: bool
+    published: date | None
+
+
+@dataclass
+class PollReport:
+    source: str
+    pages: int = 0
+    pages_unchanged: int = 0
+    files_fetched: int = 0
+    files_unchanged: int = 0
+    ingested: list[IngestReport] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def error(self) -> str | None:
+        return "; ".join(self.errors) or None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not any(r.status == "rejected" for r in self.ingested)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "pages": self.pages,
+            "pages_unchanged": self.pages_unchanged,
+            "files_fetched": self.files_fetched,
+            "files_unchanged": self.files_unchanged,
+            "ingested": [r.as_json() for r in self.ingested],
+            "error": self.error,
+        }
+
+
+def _order(link: LinkLike) -> tuple[date, bool, str]:
+    return (link.period or date.min, link.revised, link.url)
+
+
+def _known_urls(ctx: Context, source: str, urls: Sequence[str]) -> set[str]:
+    if not urls:
+        return set()
+    with session_scope(ctx.engine) as s:
+        q = select(Publication.url).where(
+            Publication.source == source,
+            Publication.status == "ingested",
+            col(Publication.url).in_(urls),
+        )
+        return set(s.exec(q))
+
+
+def _get_page(ctx: Context, fetcher: Fetcher, url: str, report: PollReport) -> Fetched:
+    with session_scope(ctx.engine) as s:
+        cached = remembered(s, url)
+    got = fetcher.get(
+        url,
+        etag=cached.etag if cached else None,
+        last_modified=cached.last_modified if cached else None,
+    )
+    report.pages += 1
+    if got.not_modified:
+        report.pages_unchanged += 1
+    return got
+
+
+def _discover(
+    ctx: Context,
+    mod: ModuleType,
+    index_url: str,
+    fetcher: Fetcher,
+    report: PollReport,
+    *,
+    every_year: bool = False,
+) -> tuple[list[LinkLike], list[Fetched]]:
+    """Links on the landing page and its newest (or every) yearly page; pages that changed."""
+    pages: list[Fetched] = []
+    links: list[LinkLike] = []
+    index = _get_page(ctx, fetcher, index_url, report)
+    if every_year:
+        # A back-fill must read the pages even when they have not changed since last time.
+        index = fetcher.get(index_url) if index.not_modified else index
+    todo = [index]
+    while todo:
+        page = todo.pop()
+        if page.not_modified:
+            continue
+        pages.append(page)
+        html = page.text()
+        links += mod.discover(html, page.final_url)
+        if page is index and hasattr(mod, "yearly_pages"):
+            yearly = mod.yearly_pages(html, page.final_url)
+            if not every_year:
+                todo += [_get_page(ctx, fetcher, url, report) for url in yearly[:1]]
+                continue
+            for url in yearly:
+                try:
+                    todo.append(fetcher.get(url))
+                    report.pages += 1
+                except FetchError as e:
+                    # An old year's page that moved does not stop the rest of the back-fill.
+                    report.errors.append(str(e))
+                    log.warning("backfill %s: skipping a yearly page: %s", mod.SOURCE, e)
+    return links, pages
+
+
+def _fetch_and_ingest(
+    ctx: Context,
+    mod: ModuleType,
+    source: str,
+    link: LinkLike,
+    fetcher: Fetcher,
+    trigger: str,
+    report: PollReport,
+    *,
+    quiet: bool | None = None,
+) -> None:
+    try:
+        _fetch_and_ingest_once(ctx, mod, source, link, fetcher, trigger, report, quiet)
+    except FetchError as e:
+        # One unreachable file does not hold up the others; it is tried again next poll.
+        report.errors.append(str(e))
+        log.warning("%s: could not fetch %s: %s", source, link.text or link.url, e.reason)
+
+
+def _fetch_and_ingest_once(
+    ctx: Context,
+    mod: ModuleType,
+    source: str,
+    link: LinkLike,
+    fetcher: Fetcher,
+    trigger: str,
+    report: PollReport,
+    quiet: bool | None,
+) -> None:
+    ctx.var.mkdir(parents=True, exist_ok=True)
+    with session_scope(ctx.engine) as s:
+        cached = remembered(s, link.url)
+    streams = getattr(mod, "PARSES_PATHS", False)
+    with tempfile.TemporaryDirectory(dir=ctx.var) as tmp:
+        target = Path(tmp) / Path(link.url.split("?")[0]).name if streams else None
+        got = fetcher.get(
+            link.url,
+            etag=cached.etag if cached else None,
+            last_modified=cached.last_modified if cached else None,
+            to_path=target,
+        )
+        if got.not_modified:
+            report.files_unchanged += 1
+            return
+        report.files_fetched += 1
+        published = (
+            datetime.combine(link.published, RELEASE_TIME)
+            if link.published
+            else got.modified_at or utcnow()
+        )
+        item = FileInput(
+            source=source,
+            data=got.path if got.path is not None else (got.body or b""),
+            filename=Path(link.url.split("?")[0]).name,
+            url=link.url,
+            title=link.text,
+            etag=got.etag,
+            last_modified=got.last_modified,
+            published_at=published,
+            trigger=trigger,
+            quiet=quiet,
+        )
+        result = ingest_file(ctx.engine, item, mod.parse, archive_dir=ctx.var / "publications")
+    report.ingested.append(result)
+    if result.status != "rejected":
+        with session_scope(ctx.engine, write=True) as s:
+            remember(s, got)
+
+
+def _record(ctx: Context, source: str, report: PollReport) -> None:
+    with session_scope(ctx.engine, write=True) as s:
+        state = s.get(SourceState, source) or SourceState(source=source)
+        state.last_poll_at = utcnow()
+        problem = report.error or next(
+            (r.error for r in report.ingested if r.status == "rejected"), None
+        )
+        if problem:
+            state.failing_since = state.failing_since or utcnow()
+            state.last_error = problem
+            state.consecutive_failures += 1
+        else:
+            state.failing_since = None
+            state.last_error = None
+            state.consecutive_failures = 0
+        s.add(state)
+
+
+def poll(ctx: Context, source: str, *, fetcher: Fetcher | None = None) -> PollReport:
+    """Poll one NHS England source once (see the module docstring)."""
+    report = PollReport(source)
+    settings = ctx.settings.source(source)
+    own = fetcher is None
+    fetcher = fetcher or Fetcher(ctx.settings.http)
+    try:
+        mod = sources.module(source)
+        if not settings.index_url:
+            raise FetchError("(none)", f"[sources.{source}] has no index_url")
+        with session_scope(ctx.engine) as s:
+            state = s.get(SourceState, source)
+            # A source's first poll is quiet throughout: everything it finds is history.
+            first = state is None or state.first_complete_ingest_at is None
+        links, pages = _discover(ctx, mod, settings.index_url, fetcher, report)
+        known = _known_urls(ctx, source, [lk.url for lk in links])
+        new = sorted((lk for lk in links if lk.url not in known), key=_order)
+        newest = max((lk.period or date.min for lk in links), default=date.min)
+        for link in new:
+            live = (link.period or date.min) >= newest
+            _fetch_and_ingest(
+                ctx,
+                mod,
+                source,
+                link,
+                fetcher,
+                "poll" if live else "backfill",
+                report,
+                quiet=True if first else None,
+            )
+        if not new:
+            # Nothing new on the pages: remember them so the next poll can be a cheap 304.
+            with session_scope(ctx.engine, write=True) as s:
+                for page in pages:
+                    remember(s, page)
+    except (FetchError, sources.SourceNotAvailable) as e:
+        report.errors.append(str(e))
+        log.warning("poll %s failed: %s (will retry on the next poll)", source, e)
+    finally:
+        if own:
+            fetcher.close()
+    _record(ctx, source, report)
+    return report
+
+
+def backfill(
+    ctx: Context,
+    source: str,
+    *,
+    since: date | None = None,
+    fetcher: Fetcher | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> PollReport:
+    """Walk every yearly page and ingest each earlier publication, oldest first, quietly."""
+    report = PollReport(source)
+    settings = ctx.settings.source(source)
+    own = fetcher is None
+    fetcher = fetcher or Fetcher(ctx.settings.http)
+    try:
+        mod = sources.module(source)
+        if not settings.index_url:
+            raise FetchError("(none)", f"[sources.{source}] has no index_url")
+        links, _pages = _discover(ctx, mod, settings.index_url, fetcher, report, every_year=True)
+        known = _known_urls(ctx, source, [lk.url for lk in links])
+        todo = sorted(
+            (
+                lk
+                for lk in links
+                if lk.url not in known and (since is None or (lk.period or date.min) >= since)
+            ),
+            key=_order,
+        )
+        for i, link in enumerate(todo, start=1):
+            if progress:
+                progress(i, len(todo), link.text)
+            _fetch_and_ingest(ctx, mod, source, link, fetcher, "backfill", report)
+    except (FetchError, sources.SourceNotAvailable) as e:
+        report.errors.append(str(e))
+        log.warning("backfill %s failed: %s", source, e)
+    finally:
+        if own:
+            fetcher.close()
+    _record(ctx, source, report)
+    return report

@@ -1,0 +1,378 @@
+"""The alert lifecycle as a pure planner: the current alert + a new finding -> the events to write.
+
+At most one open alert per (rule, organisation); each episode is its own alert:
+
+    (none) --breach--> pending --for_periods met--> firing --data that clears it--> resolved
+                 \\______________ for_periods = 1 ____/         \\--revision removes it--> withdrawn
+
+- An alert resolves only on a period whose figure clears it (honouring ``clear``), never because
+  data is missing: no new figure, no finding, no event.
+- A revised publication that removes the breach behind an open alert withdraws it; one that
+  creates a breach opens an alert whose event says ``revised``.
+- A breach after a recovery opens a new alert linked to the previous one (a re-breach).
+- Evaluating the same data twice plans nothing the second time.
+- Emails: an event is emailed (``notify``) only when the publication behind it was fetched live
+  after its source's first complete ingest (the quiet first run), the alert is not silenced, an
+  acknowledged alert's monthly updates stay quiet, pending is never emailed, and an event of a
+  rule superseded by another firing alert of the same organisation is shown under that alert
+  rather than emailed separately.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
+
+from monitor.config import SEVERITIES
+from monitor.rules.findings import Finding
+from monitor.rules.model import Rule
+from monitor.rules.states import FIRING, OK
+
+OPEN = ("pending", "firing")
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """The latest alert of one (rule, organisation), open or closed, as a plain value."""
+
+    id: int
+    rule: str
+    org: str
+    state: str  # pending | firing | resolved | withdrawn
+    period_start: date | None  # the latest evaluated period
+    first_period: date | None  # the episode's first breaching period
+    consecutive_periods: int = 0
+    value: float | None = None
+    threshold: float | None = None
+    acknowledged: bool = False
+    silenced_until: date | None = None
+    rule_version: str = ""
+    previous_alert_id: int | None = None  # set when this episode is a re-breach
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedEvent:
+    """One AlertEvent to write."""
+
+    kind: str  # pending | fired | updated | resolved | withdrawn
+    period_start: date
+    value: float | None
+    threshold: float | None
+    consecutive_periods: int
+    first_period: date | None
+    episode: str  # first | persistent | re-breach
+    revised: bool  # caused by a revised publication of a period already evaluated
+    notify: bool
+    rule_version: str
+    publication_id: int | None
+    evidence: Mapping[str, Any]
+    superseded_by: str | None = None
+    note: str | None = None  # why, in words, when the event is not plain new data
+
+
+@dataclass(frozen=True, slots=True)
+class AlertChange:
+    """An alert row to create (``alert_id`` None) or update, with the events it gets."""
+
+    alert_id: int | None
+    previous_alert_id: int | None
+    rule: str
+    org: str
+    metric: str | None
+    severity: str
+    state: str  # the alert's state after the events
+    first_period: date | None
+    period_start: date
+    value: float | None
+    threshold: float | None
+    consecutive_periods: int
+    rule_version: str
+    events: tuple[PlannedEvent, ...]
+    superseded_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Everything to write for one (rule, organisation); empty when nothing changed."""
+
+    rule: str
+    org: str
+    changes: tuple[AlertChange, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+    @property
+    def events(self) -> list[PlannedEvent]:
+        return [e for c in self.changes for e in c.events]
+
+    def as_json(self) -> list[dict[str, Any]]:
+        """The events as JSON-ready rows (``monitor evaluate --dry-run --json``)."""
+        return [
+            {
+                "rule": c.rule,
+                "org": c.org,
+                "alert_id": c.alert_id,
+                "previous_alert_id": c.previous_alert_id,
+                "state": c.state,
+                "severity": c.severity,
+                "event": e.kind,
+                "episode": e.episode,
+                "period_start": e.period_start.isoformat(),
+                "value": e.value,
+                "threshold": e.threshold,
+                "consecutive_periods": e.consecutive_periods,
+                "revised": e.revised,
+                "notify": e.notify,
+                "superseded_by": e.superseded_by,
+                "note": e.note,
+                "rule_version": e.rule_version,
+            }
+            for c in self.changes
+            for e in c.events
+        ]
+
+    def lines(self) -> list[str]:
+        """One line per event, for ``monitor evaluate --dry-run``."""
+        out = []
+        for row in self.as_json():
+            how = "email" if row["notify"] else "quiet"
+            if row["superseded_by"]:
+                how += f", under {row['superseded_by']}"
+            out.append(
+                f"{row['event']:<9} {row['rule']:<32} {row['org']:<6} {row['period_start'][:7]} "
+                f"value {row['value']} threshold {row['threshold']} ({how})"
+            )
+        return out
+
+
+def _muted(view: AlertView | None, today: date) -> bool:
+    return view is not None and view.silenced_until is not None and today < view.silenced_until
+
+
+def plan(current: AlertView | None, finding: Finding, *, live: bool, today: date) -> Plan:
+    """The events that bring the alert of (rule, org) in line with ``finding``.
+
+    ``current`` is the latest alert of the pair (open or closed) or None. ``live`` says whether
+    the publication behind the finding was fetched live after its source's first complete
+    ingest; ``today`` is for silences.
+    """
+    rule, org = finding.rule, finding.org
+    latest = finding.states[-1]
+    if current is None or not current.is_open:
+        if latest == OK:
+            return Plan(rule.id, org)
+        return Plan(rule.id, org, (_open(current, finding, live),))
+    assert current.first_period is not None and current.period_start is not None
+    # The alert's own periods as evaluated now: empty when the finding does not cover them
+    # (a late publisher's finding is about the next due date only).
+    span = [
+        s
+        for p, s in zip(finding.periods, finding.states, strict=True)
+        if current.first_period <= p <= current.period_start
+    ]
+    withdrawn = bool(span) and all(s == OK for s in span)
+    cleared = _cleared_at(current, finding)
+    if latest != OK and not withdrawn and cleared is None:
+        change = _update(current, finding, live, today)  # the same episode carries on
+        return Plan(rule.id, org, (change,) if change else ())
+    if latest == OK and not withdrawn and cleared is None:
+        return Plan(rule.id, org)  # nothing after the alert's periods clears it
+    closing = _close(current, finding, withdrawn, cleared, live, today)
+    if latest == OK:
+        return Plan(rule.id, org, (closing,))
+    return Plan(rule.id, org, (closing, _open(current, finding, live)))
+
+
+def _cleared_at(current: AlertView, finding: Finding) -> date | None:
+    """The first ok period after the alert's last pending/firing period, as evaluated now."""
+    assert current.first_period is not None and current.period_start is not None
+    last_open = current.first_period
+    for p, s in zip(finding.periods, finding.states, strict=True):
+        if s != OK and current.first_period <= p <= current.period_start:
+            last_open = p
+    return finding.first_clear_after(last_open)
+
+
+def _event(
+    finding: Finding, kind: str, episode: str, *, revised: bool, notify: bool, i: int = -1
+) -> PlannedEvent:
+    i = i % len(finding.periods)
+    return PlannedEvent(
+        kind=kind,
+        period_start=finding.periods[i],
+        value=finding.values[i],
+        threshold=finding.threshold_at(i)[0],
+        consecutive_periods=finding.consecutive if kind != "resolved" else 0,
+        first_period=finding.first_period,
+        episode=episode,
+        revised=revised,
+        notify=notify,
+        rule_version=finding.rule.version,
+        publication_id=finding.publication_id,
+        evidence=finding.evidence(),
+    )
+
+
+def _change(
+    finding: Finding, alert_id: int | None, previous: int | None, state: str, *events: PlannedEvent
+) -> AlertChange:
+    last = events[-1]
+    return AlertChange(
+        alert_id=alert_id,
+        previous_alert_id=previous,
+        rule=finding.rule.id,
+        org=finding.org,
+        metric=finding.rule.metric,
+        severity=finding.rule.severity,
+        state=state,
+        first_period=finding.first_period if state in OPEN else last.first_period,
+        period_start=last.period_start,
+        value=last.value,
+        threshold=last.threshold,
+        consecutive_periods=last.consecutive_periods,
+        rule_version=finding.rule.version,
+        events=events,
+    )
+
+
+def _open(previous: AlertView | None, finding: Finding, live: bool) -> AlertChange:
+    firing = finding.states[-1] == FIRING
+    earlier = previous is not None or any(e.fired for e in finding.episodes()[:-1])
+    revised = finding.revised
+    if previous is not None and previous.period_start is not None:
+        # A breach in a period the previous alert had already seen cleared: a revision.
+        revised = revised or finding.period_start <= previous.period_start
+    event = _event(
+        finding,
+        "fired" if firing else "pending",
+        "re-breach" if earlier else "first",
+        revised=revised,
+        notify=live and firing,
+    )
+    return _change(
+        finding, None, previous.id if previous else None, "firing" if firing else "pending", event
+    )
+
+
+def _update(current: AlertView, finding: Finding, live: bool, today: date) -> AlertChange | None:
+    state = "firing" if finding.states[-1] == FIRING else "pending"
+    same = (
+        finding.period_start == current.period_start
+        and state == current.state
+        and finding.value == current.value
+        and finding.threshold == current.threshold
+        and finding.consecutive == current.consecutive_periods
+        and finding.first_period == current.first_period
+    )
+    if same:
+        return None  # evaluating the same data again changes nothing
+    fired = current.state == "pending" and state == "firing"
+    assert current.period_start is not None
+    revised = finding.revised or (
+        finding.period_start == current.period_start and finding.value != current.value
+    )
+    quiet = _muted(current, today) or (current.acknowledged and not fired)
+    event = _event(
+        finding,
+        "fired" if fired else "updated",
+        "persistent" if not fired else "re-breach" if current.previous_alert_id else "first",
+        revised=revised,
+        notify=live and state == "firing" and not quiet,
+    )
+    return _change(finding, current.id, None, state, event)
+
+
+def _close(
+    current: AlertView,
+    finding: Finding,
+    withdrawn: bool,
+    cleared: date | None,
+    live: bool,
+    today: date,
+) -> AlertChange:
+    assert current.first_period is not None and current.period_start is not None
+    told = current.state == "firing" and live and not _muted(current, today)
+    if withdrawn:
+        # Re-evaluated, the episode never happened: its figures were revised, or the rule changed.
+        k = finding.index(current.period_start)
+        revised = k is None or finding.values[k] != current.value
+        note: str | None
+        if revised:
+            note = "a revised publication removed the breach"
+        elif current.rule_version and current.rule_version != finding.rule.version:
+            note = f"the rule changed (version {finding.rule.version[:12]}): no longer a breach"
+        else:
+            note = "no longer a breach when re-evaluated"
+        event = _event(finding, "withdrawn", "first", revised=revised, notify=told)
+        event = replace(event, first_period=current.first_period, consecutive_periods=0, note=note)
+        return _change(finding, current.id, None, "withdrawn", event)
+    assert cleared is not None  # plan() closes an episode only on a period that clears it
+    i = list(finding.periods).index(cleared)
+    revised = cleared <= current.period_start
+    event = _event(finding, "resolved", "first", revised=revised, notify=told, i=i)
+    note = "a revised publication cleared the breach" if revised else None
+    event = replace(event, first_period=current.first_period, note=note)
+    return _change(finding, current.id, None, "resolved", event)
+
+
+def plan_all(
+    findings: Iterable[Finding],
+    alerts: Mapping[tuple[str, str], AlertView],
+    rules: Mapping[str, Rule],
+    *,
+    today: date,
+    live_publications: Collection[int] = (),
+    live_run: bool = False,
+) -> list[Plan]:
+    """Plans for every finding, with superseded events marked and kept quiet.
+
+    ``alerts`` holds the latest alert per (rule, org). An event is live when the publication
+    behind its finding is in ``live_publications``; findings without one (combined rules,
+    late publishers) are live when ``live_run`` is. Returns only non-empty plans.
+    """
+    plans = []
+    for f in findings:
+        pub = f.publication_id
+        live = pub in live_publications if pub is not None else live_run
+        p = plan(alerts.get((f.rule.id, f.org)), f, live=live, today=today)
+        if not p.empty:
+            plans.append(p)
+    return supersede(plans, alerts, rules)
+
+
+def supersede(
+    plans: list[Plan], alerts: Mapping[tuple[str, str], AlertView], rules: Mapping[str, Rule]
+) -> list[Plan]:
+    """Mark the changes of rules superseded by another rule firing for the same organisation."""
+    state = {key: a.state for key, a in alerts.items()}
+    for p in plans:
+        state[(p.rule, p.org)] = p.changes[-1].state
+    by: dict[str, list[str]] = {}
+    for r in rules.values():
+        for target in r.supersedes:
+            by.setdefault(target, []).append(r.id)
+    out = []
+    for p in plans:
+        over = [a for a in by.get(p.rule, ()) if state.get((a, p.org)) == "firing"]
+        if not over:
+            out.append(p)
+            continue
+        boss = max(over, key=lambda a: SEVERITIES.index(rules[a].severity))
+        changes = tuple(
+            replace(
+                c,
+                superseded_by=boss,
+                events=tuple(replace(e, notify=False, superseded_by=boss) for e in c.events),
+            )
+            for c in p.changes
+        )
+        out.append(replace(p, changes=changes))
+    return out

@@ -1,0 +1,359 @@
+"""The rules at the database's edge: read the inputs, evaluate, plan, write, route.
+
+``evaluate_db`` is what `monitor evaluate`, the scheduler's evaluate job and the poll chain
+call. It reads observations, ratings, organisations and publishers' calendars into the plain
+values the pure evaluator takes, evaluates, plans the alert lifecycle and, unless it is a dry
+run, writes the plans and routes their events in ONE transaction, so that alert events and the
+emails they cause commit together or not at all.
+
+``as_of`` replays what was known on a date (each figure's latest version published by then)
+and never writes: it answers "what would have been open on that day?".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from monitor import metrics
+from monitor.context import Context
+from monitor.db import session_scope
+from monitor.models import (
+    Alert,
+    AlertEvent,
+    Observation,
+    Organisation,
+    Publication,
+    Rating,
+)
+from monitor.orgs import REGIONS
+from monitor.rules.calendar import calendar_for
+from monitor.rules.evaluate import evaluate
+from monitor.rules.inputs import History, OrgContext, Point, RatingRecord, SourceCalendar
+from monitor.rules.lifecycle import Plan, plan_all
+from monitor.rules.load import RulePack, load_or_raise
+from monitor.rules.model import Rule
+from monitor.rules.store import apply, latest_alerts
+
+log = logging.getLogger(__name__)
+LONDON = ZoneInfo("Europe/London")
+
+# Called once per evaluation, inside its transaction, with every event written.
+Router = Callable[[Session, list[AlertEvent]], Any]
+
+
+def today_in_london() -> date:
+    return datetime.now(LONDON).date()
+
+
+@dataclass
+class EvaluationRun:
+    """What one evaluation found and did."""
+
+    as_of: date
+    dry_run: bool
+    findings: int = 0
+    plans: list[Plan] = field(default_factory=list)
+    events_written: int = 0
+    routed: int = 0
+
+    def counts(self) -> dict[str, int]:
+        kinds: dict[str, int] = {}
+        for p in self.plans:
+            for e in p.events:
+                kinds[e.kind] = kinds.get(e.kind, 0) + 1
+        return {
+            "findings": self.findings,
+            "events": sum(kinds.values()),
+            **kinds,
+            "routed": self.routed,
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of.isoformat(),
+            "dry_run": self.dry_run,
+            "counts": self.counts(),
+            "events": [row for p in self.plans for row in p.as_json()],
+        }
+
+
+def read_points(session: Session, *, all_versions: bool) -> list[Point]:
+    """Every figure as a Point; with ``all_versions`` superseded ones too (for ``as_of``)."""
+    columns: list[Any] = [
+        Observation.org,
+        Observation.metric,
+        Observation.period_start,
+        Observation.period_end,
+        Observation.value,
+        Observation.numerator,
+        Observation.denominator,
+        Observation.label,
+        Observation.publication_id,
+        Publication.published_at,
+    ]
+    q = sa_select(*columns).join(
+        Publication, col(Observation.publication_id) == col(Publication.id)
+    )
+    if not all_versions:
+        q = q.where(col(Observation.superseded_by).is_(None))
+    q = q.order_by(col(Observation.metric), col(Observation.org), col(Observation.period_start))
+    return [
+        Point(
+            org,
+            metric,
+            start,
+            end,
+            value,
+            num,
+            den,
+            label,
+            pub,
+            published.astimezone(LONDON).date() if published else None,
+        )
+        for org, metric, start, end, value, num, den, label, pub, published in session.execute(q)
+    ]
+
+
+def read_ratings(session: Session) -> list[RatingRecord]:
+    rows = session.exec(
+        select(Rating, Publication.published_at)
+        .join(Publication, col(Rating.publication_id) == col(Publication.id), isouter=True)
+        .where(col(Rating.report_date).is_not(None))
+    )
+    return [
+        RatingRecord(
+            org=r.org,
+            subject=r.subject_id,
+            report_date=r.report_date,  # type: ignore[arg-type]
+            rating=r.rating,
+            ordinal=r.ordinal,
+            subject_type=r.subject_type,
+            service=r.service,
+            domain=r.domain,
+            inherited=r.inherited,
+            published_at=published.astimezone(LONDON).date() if published else None,
+            publication_id=r.publication_id,
+        )
+        for r, published in rows
+    ]
+
+
+def read_orgs(session: Session) -> dict[str, OrgContext]:
+    return {
+        o.code: OrgContext(o.code, o.kind, o.trust_type, o.region, o.name)
+        for o in session.exec(select(Organisation))
+    }
+
+
+def read_calendars(ctx: Context, session: Session, as_of: date) -> list[SourceCalendar]:
+    """Each publisher's latest publication and period known on ``as_of``, for stale rules."""
+    out = []
+    for source in metrics.PUBLISHERS:
+        q = select(func.max(Publication.published_at)).where(
+            Publication.source == source, Publication.status == "ingested"
+        )
+        latest = session.exec(q).one()
+        latest_day = latest.astimezone(LONDON).date() if latest else None
+        if latest_day and latest_day > as_of:
+            latest_day = as_of
+        period_q = (
+            select(func.max(Observation.period_start))
+            .join(Publication, col(Observation.publication_id) == col(Publication.id))
+            .where(Publication.source == source)
+        )
+        out.append(
+            calendar_for(
+                source, ctx.settings.source(source), latest_day, session.exec(period_q).one()
+            )
+        )
+    return out
+
+
+def load_pack(ctx: Context) -> RulePack:
+    return load_or_raise(ctx.settings.paths.rules, today=today_in_london())
+
+
+def evaluate_db(
+    ctx: Context,
+    *,
+    as_of: date | None = None,
+    dry_run: bool = False,
+    changed: Collection[tuple[str, str]] | None = None,
+    publications: Sequence[int] = (),
+    live_run: bool = False,
+    router: Router | None = None,
+    rules: dict[str, Rule] | None = None,
+) -> EvaluationRun:
+    """Evaluate the rules against the database (see the module docstring).
+
+    ``changed`` limits evaluation to the (metric, organisation) pairs a new publication
+    touched; ``publications`` are the publications that caused this run: their events are
+    emailed unless the publication was quiet (back-fill, seed, a source's first ingest).
+    ``live_run`` makes events without a publication (late publishers, combined rules) live.
+    """
+    replay = as_of is not None
+    day = as_of or today_in_london()
+    run = EvaluationRun(as_of=day, dry_run=dry_run or replay)
+    pack_rules = rules if rules is not None else load_pack(ctx).rules
+    with session_scope(ctx.engine, write=not run.dry_run) as s:
+        history = History.from_points(
+            read_points(s, all_versions=replay),
+            read_ratings(s),
+            as_of=day if replay else None,
+        )
+        found = evaluate(
+            pack_rules.values(),
+            history,
+            read_orgs(s),
+            as_of=day,
+            calendars=read_calendars(ctx, s, day),
+            changed=changed,
+        )
+        run.findings = len(found)
+        live = _live_publications(s, publications)
+        pairs = {(f.rule.id, f.org) for f in found}
+        # A replay starts from a blank slate: what would have been open on that day.
+        alerts = {} if replay else latest_alerts(s, pairs)
+        run.plans = plan_all(
+            found, alerts, pack_rules, today=day, live_publications=live, live_run=live_run
+        )
+        if run.dry_run:
+            s.rollback()
+            return run
+        events: list[AlertEvent] = []
+        for p in run.plans:
+            events += apply(s, p)
+        run.events_written = len(events)
+        _enrich(s, events, pack_rules)
+        if router is not None and events:
+            routed = router(s, events)
+            run.routed = len(routed) if isinstance(routed, Collection) else 0
+    if run.events_written:
+        log.info(
+            "evaluated %d findings: %s",
+            run.findings,
+            ", ".join(f"{k} {v}" for k, v in run.counts().items() if v),
+        )
+    return run
+
+
+def _live_publications(session: Session, publications: Sequence[int]) -> set[int]:
+    if not publications:
+        return set()
+    q = select(Publication.id).where(
+        col(Publication.id).in_(publications), col(Publication.quiet).is_(False)
+    )
+    return {i for i in session.exec(q) if i is not None}
+
+
+def _enrich(session: Session, events: list[AlertEvent], rules: dict[str, Rule]) -> None:
+    """Add the words an email or page needs to each event's evidence (docs/evidence.md)."""
+    alerts = {
+        a.id: a
+        for a in session.exec(select(Alert).where(col(Alert.id).in_({e.alert_id for e in events})))
+    }
+    codes = {a.org for a in alerts.values()}
+    names = {
+        o.code: o
+        for o in session.exec(select(Organisation).where(col(Organisation.code).in_(codes)))
+    }
+    pubs = {
+        p.id: p
+        for p in session.exec(
+            select(Publication).where(
+                col(Publication.id).in_({e.publication_id for e in events if e.publication_id})
+            )
+        )
+    }
+    for e in events:
+        alert = alerts[e.alert_id]
+        rule = rules.get(alert.rule)
+        org = names.get(alert.org)
+        metric = metrics.METRICS.get(alert.metric or "")
+        ev = dict(e.evidence or {})
+        last = ev.pop("last_12", [])
+        region = ev.get("region") if isinstance(ev.get("region"), dict) else None
+        pub = pubs.get(e.publication_id) if e.publication_id else None
+        ev.update(
+            rule_title=rule.title if rule else alert.rule,
+            why=rule.why if rule else "",
+            severity=alert.severity,
+            metric_title=metric.title if metric else (alert.metric or ""),
+            org=alert.org,
+            org_name=org.name if org else alert.org,
+            region=(region or {}).get("code") or (org.region if org else None),
+            region_name=REGIONS.get(
+                (region or {}).get("code") or (org.region if org else "") or ""
+            ),
+            region_value=(region or {}).get("value"),
+            period_label=period_label(e.period_start, metric),
+            last12=[{"period_start": x["period"], "value": x["value"]} for x in last],
+            publication_title=pub.title or pub.filename if pub else None,
+            published_at=pub.published_at.isoformat() if pub else None,
+        )
+        e.evidence = ev
+        session.add(e)
+
+
+def period_label(start: date | None, metric: metrics.Metric | None) -> str:
+    """ "July 2025", "Q3 2025/26" or "14 March 2025", as analysts write periods."""
+    if start is None:
+        return ""
+    if metric is not None and metric.granularity is metrics.Granularity.QUARTER:
+        fy = start.year if start.month >= 4 else start.year - 1
+        q = (start.month - 4) % 12 // 3 + 1
+        return f"Q{q} {fy}/{(fy + 1) % 100:02d}"
+    if metric is not None and metric.granularity is metrics.Granularity.POINT:
+        return f"{start.day} {start:%B %Y}"
+    return f"{start:%B %Y}"
+
+
+def alert_row(a: Alert) -> dict[str, Any]:
+    """The fields `monitor alerts --json` and the API print for an alert."""
+    return {
+        "id": a.id,
+        "rule": a.rule,
+        "org": a.org,
+        "metric": a.metric,
+        "state": a.state,
+        "severity": a.severity,
+        "opened_at": a.opened_at.isoformat(),
+        "fired_at": a.fired_at.isoformat() if a.fired_at else None,
+        "ended_at": a.ended_at.isoformat() if a.ended_at else None,
+        "value": a.value,
+        "threshold": a.threshold,
+        "period_start": a.period_start.isoformat() if a.period_start else None,
+        "first_period": a.first_period.isoformat() if a.first_period else None,
+        "consecutive_periods": a.consecutive_periods,
+        "acknowledged_by": a.acknowledged_by,
+        "silenced_until": a.silenced_until.isoformat() if a.silenced_until else None,
+        "rule_version": a.rule_version,
+        "previous_alert_id": a.previous_alert_id,
+    }
+
+
+def list_alerts(
+    ctx: Context, *, state: str = "open", org: str | None = None, rule: str | None = None
+) -> list[dict[str, Any]]:
+    states = {
+        "open": ("pending", "firing"),
+        "resolved": ("resolved", "withdrawn"),
+        "all": ("pending", "firing", "resolved", "withdrawn"),
+    }[state]
+    q = select(Alert).where(col(Alert.state).in_(states))
+    if org:
+        q = q.where(Alert.org == org.upper())
+    if rule:
+        q = q.where(Alert.rule == rule)
+    q = q.order_by(col(Alert.org), col(Alert.rule), col(Alert.id))
+    with session_scope(ctx.engine) as s:
+        return [alert_row(a) for a in s.exec(q)]

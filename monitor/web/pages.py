@@ -1,0 +1,127 @@
+"""The HTML pages: home (open alerts), a trust, an alert, the league tables, the sources."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, abort, current_app, render_template, request, url_for
+
+from monitor.web import alerts_data, filters, orgs_data, sources_status
+from monitor.web.cache import cached
+from monitor.web.charts import line_chart
+
+bp = Blueprint("pages", __name__)
+
+
+def _state() -> Any:
+    return current_app.extensions["monitor"]
+
+
+@bp.app_context_processor
+def _banner() -> dict[str, Any]:
+    """Every page names the sources that are failing or late (computed only when rendering)."""
+
+    def source_problems() -> list[sources_status.SourceStatus]:
+        st = _state()
+        return sources_status.problems(sources_status.statuses(st.ctx.engine, st.ctx.settings))
+
+    return {"source_problems": source_problems, "now": datetime.now(UTC)}
+
+
+def pagination(endpoint: str, f: filters.AlertFilter, pages: int, **kw: Any) -> dict[str, Any]:
+    """Parameters of the NHS.UK pagination macro (numbered, with gaps)."""
+    if pages <= 1:
+        return {}
+
+    def href(n: int) -> str:
+        return url_for(endpoint, **kw, **f.query_args(page=n))
+
+    shown = sorted({1, pages, f.page - 1, f.page, f.page + 1} & set(range(1, pages + 1)))
+    items: list[dict[str, Any]] = []
+    for n in shown:
+        if items and n - items[-1].get("number", n) > 1:
+            items.append({"ellipsis": True})
+        items.append({"number": n, "href": href(n), "current": n == f.page})
+    params: dict[str, Any] = {"items": items}
+    if f.page > 1:
+        params["previous"] = {"href": href(f.page - 1)}
+    if f.page < pages:
+        params["next"] = {"href": href(f.page + 1)}
+    return params
+
+
+@bp.get("/")
+@cached()
+def home() -> Any:
+    f = filters.parse(request.args, allow_state=False)
+    engine = _state().ctx.engine
+    listing = alerts_data.home(engine, f)
+    if f.page > listing.pages:
+        abort(404, "There is no such page of alerts.")
+    return render_template(
+        "home.jinja",
+        f=f,
+        listing=listing,
+        groups=alerts_data.group(listing.rows),
+        choices=alerts_data.choices(engine),
+        pagination=pagination("pages.home", f, listing.pages),
+        csv_url=url_for("feeds.alerts_csv", **f.query_args(page=1)),
+        api_url=url_for("api.alerts", **f.query_args(page=1)),
+    )
+
+
+@bp.get("/orgs/<code>")
+@cached()
+def org(code: str) -> Any:
+    st = _state()
+    code = code.strip().upper()
+    facts = orgs_data.org_facts(st.ctx.engine, code)
+    if facts is None:
+        abort(404, f"There is no organisation with the code {code[:16]}.")
+    series = orgs_data.series(st.ctx.engine, code, st.ctx.settings.paths.rules)
+    name = facts["org"]["name"]
+    charts = [{"series": s, "svg": line_chart(s, name, f"chart-{s.metric}")} for s in series]
+    return render_template(
+        "org.jinja",
+        facts=facts,
+        alerts=alerts_data.org_alerts(st.ctx.engine, code),
+        charts=charts,
+    )
+
+
+def render_alert(
+    alert_id: int, *, errors: list[dict[str, str]] | None = None, form: Any = None
+) -> str:
+    """The alert page (also re-shown with errors by the admin forms)."""
+    found = alerts_data.detail(_state().ctx.engine, alert_id)
+    if found is None:
+        abort(404, f"There is no alert {alert_id}.")
+    return render_template(
+        "alert.jinja",
+        **found,
+        silenced=alerts_data.is_silenced(found["alert"], datetime.now(UTC)),
+        errors=errors or [],
+        form=form or {},
+    )
+
+
+@bp.get("/alerts/<int:alert_id>")
+@cached()
+def alert(alert_id: int) -> Any:
+    return render_alert(alert_id)
+
+
+@bp.get("/league")
+@cached()
+def league() -> Any:
+    return render_template("league.jinja", league=orgs_data.league(_state().ctx.engine))
+
+
+@bp.get("/sources")
+@cached()
+def sources() -> Any:
+    st = _state()
+    return render_template(
+        "sources.jinja", sources=sources_status.statuses(st.ctx.engine, st.ctx.settings)
+    )

@@ -1,0 +1,106 @@
+"""`monitor serve` as production runs it: a real waitress process on 127.0.0.1."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+from web_seed import seed
+
+from monitor import config
+from monitor.cli import app
+from monitor.context import Context
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    p = tmp_path / "config.toml"
+    p.write_text(f"[paths]\nvar = 'var'\ntemplates = '{ROOT / 'templates'}'\n")
+    return p
+
+
+def monitor(config_file: Path, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    r = runner.invoke(app, ["--config", str(config_file), *args], input=stdin)
+    return r.exit_code, r.stdout, r.stderr
+
+
+def get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def served(config_file: Path) -> Iterator[int]:
+    """A `monitor serve --port 0` process on a seeded database; yields its port."""
+    assert monitor(config_file, "init")[0] == 0
+    ctx = Context(config.load(config_file))
+    seed(ctx.engine)
+    ctx.close()
+    cmd = [
+        sys.executable,
+        "-m",
+        "monitor.cli",
+        "--config",
+        str(config_file),
+        "serve",
+        "--port",
+        "0",
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stderr is not None
+    port = None
+    log = []
+    for line in proc.stderr:  # wait for the line naming the port, not for a fixed time
+        log.append(line)
+        found = re.search(r"status page on http://127\.0\.0\.1:(\d+)/", line)
+        if found:
+            port = int(found.group(1))
+            break
+    assert port, "".join(log)
+    try:
+        # Poll until it answers (the socket is bound before the log line, so this is quick).
+        for _ in range(100):
+            try:
+                if get(port, "/healthz")[0] == 200:
+                    break
+            except ConnectionError:
+                continue
+        yield port
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        proc.stderr.close()
+    assert proc.returncode == 0, "".join(log)
+
+
+def test_serve_answers_pages_and_api_over_http(served: int) -> None:
+    status, headers, body = get(served, "/")
+    assert status == 200 and headers["content-type"].startswith("text/html")
+    assert b"The Queen Elizabeth Hospital, King&#39;s Lynn, NHS Foundation Trust" in body
+    assert get(served, "/", {"If-None-Match": headers["etag"]})[0] == 304
+    status, headers, body = get(served, "/api/v1/alerts?region=Y61")
+    assert status == 200 and json.loads(body)["alerts"][0]["org"] == "RCX"
+    assert get(served, "/readyz")[0] == 503  # no scheduler is running
+
+
+def test_serve_refuses_a_database_that_is_not_initialised(config_file: Path) -> None:
+    code, _, err = monitor(config_file, "serve", "--port", "0")
+    assert code == 2 and "run `monitor init` first" in err

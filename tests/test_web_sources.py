@@ -1,0 +1,107 @@
+"""When a source counts as late or failing, and when it is next polled: a readable table."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitor.config import Source
+from monitor.models import SourceState
+from monitor.web.sources_status import PublicationInfo, assess, previous_expected
+
+AE = Source(schedule={"day": "2nd thu", "hour": 9, "minute": 30}, grace_days=3)
+CQC = Source(every_minutes=30, grace_days=1)
+# 13 November 2025 is the second Thursday: A&E's October figures are due at 09:30 London.
+DUE = datetime(2025, 11, 13, 9, 30, tzinfo=UTC)
+
+
+def pub(published: datetime) -> PublicationInfo:
+    return PublicationInfo(1, "Monthly A&E", "https://example.nhs.uk/a.csv", published, published)
+
+
+def polled(at: datetime, *, failing_since: datetime | None = None, n: int = 0) -> SourceState:
+    return SourceState(
+        source="ae",
+        last_poll_at=at,
+        last_success_at=None if failing_since else at,
+        failing_since=failing_since,
+        consecutive_failures=n,
+        last_error="HTTP 503 from the statistics page" if failing_since else None,
+    )
+
+
+def days(n: float) -> timedelta:
+    return timedelta(days=n)
+
+
+OLD = pub(DUE - days(30))  # last month's publication
+
+
+@pytest.mark.parametrize(
+    ("case", "now", "state", "publication", "level"),
+    [
+        ("published on time", DUE + days(5), polled(DUE), pub(DUE), "ok"),
+        ("published a day early", DUE + days(5), polled(DUE), pub(DUE - days(1)), "ok"),
+        ("not yet past the grace days", DUE + days(2), polled(DUE), OLD, "ok"),
+        ("past the grace days, nothing new", DUE + days(4), polled(DUE), OLD, "late"),
+        ("never checked", DUE + days(4), None, None, "waiting"),
+        (
+            "failing wins over late",
+            DUE + days(4),
+            polled(DUE, failing_since=DUE, n=5),
+            OLD,
+            "failing",
+        ),
+    ],
+)
+def test_scheduled_source(
+    case: str,
+    now: datetime,
+    state: SourceState | None,
+    publication: PublicationInfo | None,
+    level: str,
+) -> None:
+    assert assess("ae", AE, state, publication, now).level == level, case
+
+
+def test_the_previous_expected_date_is_the_last_scheduled_time_in_london() -> None:
+    assert previous_expected(AE, DUE + timedelta(days=20)) == DUE
+    # In summer 09:30 London is 08:30 UTC.
+    assert previous_expected(AE, datetime(2025, 8, 20, tzinfo=UTC)) == datetime(
+        2025, 8, 14, 8, 30, tzinfo=UTC
+    )
+    quarterly = Source(schedule={"month": "2,5,8,11", "day": "2nd thu", "hour": 9, "minute": 30})
+    assert previous_expected(quarterly, datetime(2026, 1, 20, tzinfo=UTC)) == DUE
+
+
+def test_next_poll_retries_after_an_expected_date_that_brought_nothing() -> None:
+    now = DUE + timedelta(hours=1)
+    state = polled(DUE + timedelta(minutes=45))
+    status = assess("ae", AE, state, pub(DUE - timedelta(days=30)), now)
+    assert status.next_poll_at == DUE + timedelta(minutes=60)  # retry every 15 minutes
+    later = assess("ae", AE, state, pub(DUE), now)
+    assert later.next_poll_at == datetime(2025, 12, 11, 9, 30, tzinfo=UTC)  # next month
+
+
+def test_interval_source_is_late_when_no_check_succeeds_for_its_grace_days() -> None:
+    now = DUE
+    ok = assess("cqc", CQC, polled(now - timedelta(minutes=10)), None, now)
+    assert ok.level == "ok" and ok.next_poll_at == now + timedelta(minutes=20)
+    stale = assess("cqc", CQC, polled(now - timedelta(days=2)), None, now)
+    assert stale.level == "late" and "no successful check since" in stale.message
+
+
+def test_failing_message_is_plain_words() -> None:
+    state = polled(DUE, failing_since=DUE - timedelta(hours=3), n=4)
+    status = assess("ae", AE, state, pub(DUE), DUE + timedelta(hours=1))
+    assert status.message == (
+        "A&E statistics: checks have failed since 13 Nov 2025, 06:30 (4 attempts in a row). "
+        "The last one said: HTTP 503 from the statistics page"
+    )
+
+
+def test_a_disabled_source_is_never_late() -> None:
+    off = Source(schedule=AE.schedule, enabled=False)
+    status = assess("ae", off, polled(DUE), pub(DUE - timedelta(days=90)), DUE + timedelta(days=9))
+    assert (status.level, status.next_poll_at) == ("disabled", None)
