@@ -27,9 +27,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import gen_cqc_ods as gen  # noqa: E402
 
-# The ``engine`` fixture (SQLite, and PostgreSQL when configured) until the shared one lands.
-pytest_plugins = ("cqc_conftest_local",)
-
 NOW = datetime(2026, 9, 3, 9, 0, tzinfo=UTC)
 
 
@@ -226,25 +223,57 @@ def test_cqc_overall_revisions_and_inherited_trust_ratings(engine: Engine) -> No
     trust = RatingRecord(
         "provider", "RCX", "QEH King's Lynn", "RCX", "", "Overall", "Inadequate", 4, when
     )
+    pubs = []
     with session_scope(engine, write=True) as s:
-        pub = Publication(source="cqc", url="file:///x", filename="x", sha256="0" * 64,
-                          published_at=datetime(2023, 5, 1, tzinfo=UTC))  # fmt: skip
-        s.add(pub)
-        s.flush()
-        assert pub.id is not None
+        for n in range(3):
+            pub = Publication(source="cqc", url=f"file:///{n}", filename=str(n), sha256=str(n) * 64,
+                              published_at=datetime(2023, 5, 1, tzinfo=UTC))  # fmt: skip
+            s.add(pub)
+            s.flush()
+            pubs.append(pub.id)
         fig = overall_figure([trust])
-        assert fig is not None
-        assert store_overall(s, fig, pub.id) == 1
-        assert store_overall(s, fig, pub.id) == 0  # identical: nothing
         corrected = overall_figure([replace(trust, rating="Requires improvement", ordinal=3)])
-        assert corrected is not None and store_overall(s, corrected, pub.id) == 1
         merged = replace(trust, report_date=date(2024, 1, 1), inherited=True, inherited_from="R1X")
         inherited = overall_figure([merged])
-        assert inherited is not None and inherited.derived
-        store_overall(s, inherited, pub.id)
+        assert fig and corrected and inherited and inherited.derived
+        first = store_overall(s, [fig], pubs[0])
+        assert (first.written, first.revisions, first.affected) == (1, 0, {("cqc_overall", "RCX")})
+        assert store_overall(s, [fig], pubs[1]).written == 0  # identical: nothing
+        again = store_overall(s, [corrected, inherited], pubs[2])
+        assert (again.written, again.revisions) == (2, 1)
     with Session(engine) as s:
         obs = s.exec(select(Observation).order_by(col(Observation.id))).all()
-    assert [(o.value, o.superseded_by is None, o.derived) for o in obs] == [
-        (4.0, False, False), (3.0, True, False), (4.0, True, True),
+    # The Inadequate row is superseded by the publication that corrected it; both are kept.
+    assert [(o.value, o.superseded_by, o.derived) for o in obs] == [
+        (4.0, pubs[2], False), (3.0, None, False), (4.0, None, True),
     ]  # fmt: skip
-    assert obs[0].superseded_by == obs[1].id
+
+
+def test_monitor_ingest_cqc_command(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[paths]\nvar = 'var'\n")
+    rm3 = tmp_path / "provider_RM3.json"
+    rm3.write_bytes(trust_provider_body("RM3"))
+    bad = tmp_path / "location_RM317.json"
+    bad.write_text("<!DOCTYPE html><html><body>403 Forbidden</body></html>")
+    runner = CliRunner()
+    assert runner.invoke(app, ["--config", str(cfg), "init"]).exit_code == 0
+    r = runner.invoke(app, ["--config", str(cfg), "ingest", "cqc", str(rm3), str(bad), "--json"])
+    assert r.exit_code == 1  # one file was rejected
+    ok, rejected = json.loads(r.stdout)
+    assert (ok["status"], ok["observations_written"], ok["periods"]) == (
+        "ingested", 1, ["2021-02-10/2021-02-10"],
+    )  # fmt: skip
+    assert ok["ratings_written"] == 6 and ok["source"] == "cqc"
+    assert rejected["status"] == "rejected" and "HTML page" in rejected["error"]
+    r = runner.invoke(app, ["--config", str(cfg), "observations", "RM3", "--json"])
+    (row,) = json.loads(r.stdout)
+    assert (row["metric"], row["value"], row["label"]) == (
+        "cqc_overall",
+        3.0,
+        "Requires improvement",
+    )

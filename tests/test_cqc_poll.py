@@ -30,9 +30,6 @@ from monitor.config import Settings
 from monitor.models import CqcSubject, Observation, Publication, Rating, SourceState
 from monitor.sources.cqc import PollResult, make_api, poll
 
-# The ``engine`` fixture (SQLite, and PostgreSQL when configured) until the shared one lands.
-pytest_plugins = ("cqc_conftest_local",)
-
 T0 = datetime(2025, 3, 21, 0, 0, tzinfo=UTC)  # the back-fill
 T1 = T0 + timedelta(hours=1)
 T2 = T0 + timedelta(hours=2)

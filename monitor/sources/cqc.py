@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,12 +28,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from monitor.config import Settings
+from monitor.context import Context
 from monitor.db import session_scope
 from monitor.models import SourceState, utcnow
 from monitor.sources.cqc_api import DEFAULT_BASE_URL, KINDS, ApiError, CqcApi
 from monitor.sources.cqc_ingest import (
     SOURCE,
-    IngestReport,
+    CqcIngestReport,
     file_date,
     ingest_body,
     ingest_ods,
@@ -229,32 +230,36 @@ def ingest_files(
     files: Iterable[Path | str],
     *,
     published: date | None = None,
+    trigger: str = "ingest",
     now: datetime | None = None,
-) -> list[IngestReport]:
-    """``monitor ingest cqc FILE...``: bulk ratings .ods files or saved API bodies (.json).
+) -> list[CqcIngestReport]:
+    """Ingest bulk ratings .ods files or saved API bodies (.json), each in one transaction.
 
     A bulk file ingested before any poll sets the feed cursor to the file's date, so that the
     first poll reads the changes since the file rather than back-filling from the listing.
+    ``published`` (a date) overrides the date in a bulk file's name.
     """
     now = now or utcnow()
     scope = scope_for(settings)
-    reports: list[IngestReport] = []
+    reports: list[CqcIngestReport] = []
     for f in files:
         path = Path(f)
         try:
             if path.suffix.lower() == ".ods":
                 day = published.date() if isinstance(published, datetime) else published
                 when = day or file_date(path.name)
-                rep = ingest_ods(engine, path, scope=scope, published=when, now=now)
+                rep = ingest_ods(
+                    engine, path, scope=scope, published=when, trigger=trigger, now=now
+                )
                 if rep.status == "ingested" and when is not None:
                     _cursor_from_file(engine, when, now)
             else:
                 rep = ingest_body(
                     engine, path.read_bytes(), url=path.resolve().as_uri(), filename=path.name,
-                    scope=scope, now=now,
+                    scope=scope, trigger=trigger, now=now,
                 )  # fmt: skip
         except OSError as e:
-            rep = IngestReport(file=str(path), status="rejected", error=f"cannot read: {e}")
+            rep = CqcIngestReport(file=str(path), status="rejected", error=f"cannot read: {e}")
         if rep.status == "rejected":
             log.warning("cqc: %s rejected: %s", path, rep.error)
         reports.append(rep)
@@ -266,3 +271,15 @@ def _cursor_from_file(engine: Engine, when: date, now: datetime) -> None:
         state = _state(session)
     if not _cursor(state):
         _save_cursor(engine, dict.fromkeys(KINDS, midnight(when)), complete=True, now=now)
+
+
+def ingest_paths(
+    ctx: Context,
+    paths: Sequence[Path],
+    *,
+    published_at: datetime | None = None,
+    trigger: str = "ingest",
+) -> list[CqcIngestReport]:
+    """``monitor ingest cqc FILE...`` (the hook monitor.ingest_cli looks for)."""
+    day = published_at.date() if published_at is not None else None
+    return ingest_files(ctx.engine, ctx.settings, paths, published=day, trigger=trigger)

@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -22,12 +22,19 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from monitor.db import session_scope
-from monitor.models import CqcSubject, Publication, utcnow
+from monitor.ingest import IngestReport
+from monitor.models import CqcSubject, Publication, SourceState, utcnow
 from monitor.sources.base import ParseError
 from monitor.sources.cqc_ods import OdsReport, ratings_from_ods
 from monitor.sources.cqc_ratings import BodyRatings, parse_body
 from monitor.sources.cqc_records import RatingRecord, overall_figure
-from monitor.sources.cqc_store import StoreCounts, retire_subject, store_overall, store_snapshots
+from monitor.sources.cqc_store import (
+    OverallCounts,
+    StoreCounts,
+    retire_subject,
+    store_overall,
+    store_snapshots,
+)
 from monitor.sources.cqc_values import Scope
 
 log = logging.getLogger(__name__)
@@ -36,36 +43,22 @@ SOURCE = "cqc"
 _FILE_DATE = re.compile(r"(\d{1,2})_([A-Za-z]+)_(\d{4})_Latest_ratings", re.IGNORECASE)
 
 
-@dataclass(slots=True)
-class IngestReport:
-    """What ingesting one body or file did (the fields of ``monitor ingest --json``)."""
+@dataclass
+class CqcIngestReport(IngestReport):
+    """monitor.ingest's report of one publication, with the ratings it wrote.
 
-    file: str
-    status: str = "ingested"  # ingested | unchanged | rejected | out_of_scope
+    ``status`` is ingested, unchanged or rejected as for every source, or, for an API body,
+    ``out_of_scope`` (not an organisation the monitor keeps: nothing stored) or
+    ``deregistered`` (its ratings stopped being current).
+    """
+
     source: str = SOURCE
-    periods: list[str] = field(default_factory=list)
-    rows_read: int = 0
+    status: str = "ingested"
     ratings_written: int = 0
-    observations_written: int = 0
-    orgs: int = 0
-    skipped: list[dict[str, Any]] = field(default_factory=list)
-    error: str | None = None
-    publication_id: int | None = None
     subject: BodyRatings | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "source": self.source,
-            "status": self.status,
-            "periods": self.periods,
-            "rows_read": self.rows_read,
-            "ratings_written": self.ratings_written,
-            "observations_written": self.observations_written,
-            "orgs": self.orgs,
-            "skipped": self.skipped,
-            "error": self.error,
-        }
+        return {**super().as_json(), "ratings_written": self.ratings_written}
 
 
 def sha256_of(path: Path) -> tuple[str, int]:
@@ -163,14 +156,14 @@ def ingest_body(
     trigger: str = "ingest",
     quiet: bool = True,
     now: datetime | None = None,
-) -> IngestReport:
+) -> CqcIngestReport:
     """Parse one provider or location body and store it (one transaction).
 
     A body outside the scope is not stored (its subject row says so). A deregistered subject's
     ratings stop being current. Raises nothing for a bad body: the report says ``rejected``.
     """
     now = now or utcnow()
-    report = IngestReport(file=filename)
+    report = CqcIngestReport(file=filename)
     sha = hashlib.sha256(raw).hexdigest()
     pub = Publication(
         source=SOURCE, url=url, filename=filename, sha256=sha, size=len(raw),
@@ -216,16 +209,36 @@ def ingest_body(
         counts = store_snapshots(session, [body.records], pub.id, now=now, partial=partial)
         figure = overall_figure(body.records)
         if figure is not None:
-            report.observations_written = store_overall(session, figure, pub.id)
+            _overall(report, store_overall(session, [figure], pub.id))
             report.periods = [f"{figure.period_start}/{figure.period_end}"]
         pub.observations_written = report.observations_written
         pub.orgs = 1
         pub.periods = report.periods
         session.add(pub)
+        _mark_source(session, pub.id, complete=False)
         report.ratings_written = counts.written
         report.orgs = 1
         report.publication_id = pub.id
+        report.quiet = quiet
     return report
+
+
+def _overall(report: CqcIngestReport, counts: OverallCounts) -> None:
+    report.observations_written += counts.written
+    report.revisions += counts.revisions
+    report.new_orgs = counts.new_orgs
+    report.affected |= counts.affected
+
+
+def _mark_source(session: Session, publication_id: int, *, complete: bool) -> None:
+    # As monitor.ingest does for every publisher: the status page reads these.
+    state = session.get(SourceState, SOURCE) or SourceState(source=SOURCE)
+    state.last_publication_id = publication_id
+    if complete:
+        state.last_success_at = utcnow()
+        if state.first_complete_ingest_at is None:
+            state.first_complete_ingest_at = utcnow()
+    session.add(state)
 
 
 def _grouped(
@@ -278,10 +291,10 @@ def ingest_ods(
     published: date | None = None,
     trigger: str = "ingest",
     now: datetime | None = None,
-) -> IngestReport:
+) -> CqcIngestReport:
     """Ingest a ``*_Latest_ratings.ods`` file whole or not at all (one transaction)."""
     now = now or utcnow()
-    report = IngestReport(file=str(path))
+    report = CqcIngestReport(file=str(path))
     sha, size = sha256_of(path)
     when = published or file_date(path.name)
     pub = Publication(
@@ -301,8 +314,8 @@ def ingest_ods(
             figures: list[Any] = []
             groups = _grouped(ratings_from_ods(path, scope, ods), partial, figures)
             counts: StoreCounts = store_snapshots(session, groups, pub.id, now=now, partial=partial)
-            for fig in figures:
-                report.observations_written += store_overall(session, fig, pub.id)
+            _overall(report, store_overall(session, figures, pub.id))
+            _mark_source(session, pub.id, complete=True)
             report.periods = sorted({f"{f.period_start}/{f.period_end}" for f in figures})
             report.rows_read = ods.rows_read
             report.ratings_written = counts.written

@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from monitor.db import session_scope
 from monitor.models import CqcSubject
 from monitor.sources.cqc_api import ApiError, CqcApi, NotFound
-from monitor.sources.cqc_ingest import IngestReport, ingest_body
+from monitor.sources.cqc_ingest import CqcIngestReport, ingest_body
 from monitor.sources.cqc_values import Scope, is_trust_code
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ class Poller:
         ok = rep.status != "rejected"
         self.mark(kind, sid, listed=listed or not ok, fetched=ok, error=rep.error)
 
-    def tally(self, kind: str, sid: str, rep: IngestReport) -> None:
+    def tally(self, kind: str, sid: str, rep: CqcIngestReport) -> None:
         r = self.result
         if rep.status == "rejected":
             log.warning("cqc: %s %s rejected: %s", kind, sid, rep.error)

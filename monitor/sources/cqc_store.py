@@ -17,7 +17,7 @@ Storing the same snapshot twice changes nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import islice
 from typing import Any
@@ -25,7 +25,8 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
-from monitor.models import Observation, Organisation, Rating, utcnow
+from monitor import orgs
+from monitor.models import Observation, Rating, utcnow
 from monitor.sources.base import Figure
 from monitor.sources.cqc_records import RatingRecord
 
@@ -215,54 +216,64 @@ def retire_subject(session: Session, subject_id: str) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def store_overall(session: Session, figure: Figure, publication_id: int) -> int:
-    """Store a trust's ``cqc_overall`` figure; returns the observations written (0 or 1).
+@dataclass(slots=True)
+class OverallCounts:
+    """What storing trusts' ``cqc_overall`` figures did."""
 
-    An identical current observation creates nothing; a different value for the same report
-    date is a revision that supersedes the old row (both kept).
+    written: int = 0
+    revisions: int = 0
+    new_orgs: list[str] = field(default_factory=list)
+    affected: set[tuple[str, str]] = field(default_factory=set)  # (metric, org) pairs
+
+
+def store_overall(
+    session: Session, figures: Iterable[Figure], publication_id: int
+) -> OverallCounts:
+    """Store trusts' ``cqc_overall`` figures, as monitor.ingest stores every publisher's.
+
+    An identical current observation creates nothing; a different one for the same report date
+    is a revision: a new row, the old one marked superseded by this publication (both kept).
+    Trusts missing from the reference organisations are added as kind ``other``.
     """
-    old_obs = session.exec(
-        select(Observation).where(
-            col(Observation.org) == figure.org,
-            col(Observation.metric) == figure.metric,
-            col(Observation.period_start) == figure.period_start,
-            col(Observation.superseded_by).is_(None),
+    counts = OverallCounts()
+    figures = list(figures)
+    counts.new_orgs = orgs.ensure_orgs(session, {f.org: f.org_name for f in figures})
+    for figure in figures:
+        old = session.exec(
+            select(Observation).where(
+                col(Observation.org) == figure.org,
+                col(Observation.metric) == figure.metric,
+                col(Observation.period_start) == figure.period_start,
+                col(Observation.superseded_by).is_(None),
+            )
+        ).first()
+        if (
+            old is not None
+            and old.value == figure.value
+            and old.label == figure.label
+            and old.derived == figure.derived
+        ):
+            continue
+        if old is not None:
+            # Mark the old version first: the partial unique index allows one current row.
+            old.superseded_by = publication_id
+            session.add(old)
+            session.flush()
+            counts.revisions += 1
+        session.add(
+            Observation(
+                org=figure.org,
+                metric=figure.metric,
+                period_start=figure.period_start,
+                period_end=figure.period_end,
+                granularity=str(figure.granularity),
+                value=float(figure.value or 0),
+                label=figure.label,
+                derived=figure.derived,
+                publication_id=publication_id,
+            )
         )
-    ).first()
-    if (
-        old_obs is not None
-        and old_obs.value == figure.value
-        and old_obs.label == figure.label
-        and old_obs.derived == figure.derived
-    ):
-        return 0
-    obs = Observation(
-        org=figure.org,
-        metric=figure.metric,
-        period_start=figure.period_start,
-        period_end=figure.period_end,
-        granularity=str(figure.granularity),
-        value=float(figure.value or 0),
-        label=figure.label,
-        derived=figure.derived,
-        publication_id=publication_id,
-    )
-    if old_obs is not None:
-        # The partial unique index allows one current row: retire the old one first.
-        old_obs.superseded_by = -1
-        session.add(old_obs)
         session.flush()
-    session.add(obs)
-    session.flush()
-    if old_obs is not None:
-        old_obs.superseded_by = obs.id
-        session.add(old_obs)
-    _ensure_org(session, figure.org, figure.org_name)
-    return 1
-
-
-def _ensure_org(session: Session, code: str, name: str | None) -> None:
-    # DESIGN: organisations missing from the reference list are added as kind "other".
-    if session.get(Organisation, code) is None:
-        session.add(Organisation(code=code, name=name or code, kind="other", source="cqc"))
-        session.flush()
+        counts.written += 1
+        counts.affected.add((figure.metric, figure.org))
+    return counts
