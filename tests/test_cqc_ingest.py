@@ -277,3 +277,30 @@ def test_monitor_ingest_cqc_command(tmp_path: Path) -> None:
         3.0,
         "Requires improvement",
     )
+
+
+def test_the_rules_read_stored_ratings_as_cqc_means_them(tmp_path: Path) -> None:
+    """RM3 and its Royal Oldham Hospital through `monitor ingest cqc` and `monitor evaluate`:
+    the trust's Requires improvement and the hospital's maternity rating fire; the hospital's
+    ratings inherited from RW603 are not read as a downgrade."""
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f"[paths]\nvar = 'var'\nrules = '{ROOT / 'rules'}'\n")
+    rm3 = tmp_path / "provider_RM3.json"
+    rm3.write_bytes(trust_provider_body("RM3"))
+    rm317 = SNAPSHOT / "location_details" / "location_RM317.json"
+    runner = CliRunner()
+    assert runner.invoke(app, ["--config", str(cfg), "init"]).exit_code == 0
+    r = runner.invoke(app, ["--config", str(cfg), "ingest", "cqc", str(rm3), str(rm317)])
+    assert r.exit_code == 0, r.stdout
+    r = runner.invoke(app, ["--config", str(cfg), "evaluate", "--dry-run", "--json"])
+    events = {
+        (e["rule"], e["org"], e["event"], e["period_start"]) for e in json.loads(r.stdout)["events"]
+    }
+    assert events == {
+        ("cqc_overall_ri_or_inadequate", "RM3", "fired", "2021-02-10"),
+        ("cqc_maternity_ri_or_inadequate", "RM3", "fired", "2022-12-22"),
+    }

@@ -45,7 +45,7 @@ from monitor.sources.cqc_values import Scope
 
 log = logging.getLogger(__name__)
 
-DEFAULT_KEY_ENV = "MONITOR_CQC_API_KEY"
+DEFAULT_KEY_ENV = "CQC_SUBSCRIPTION_KEY"  # as config.toml names it
 
 
 class NoApiKey(RuntimeError):

@@ -142,6 +142,10 @@ class _Reader:
             return
         if norm is None:
             return
+        if norm[1] is None and not current:
+            # An inspection that did not rate ("Inspected but not rated") leaves the rating
+            # from before it standing; kept in history it would read as replacing that rating.
+            return
         link = item.get("reportLinkId") if isinstance(item.get("reportLinkId"), str) else None
         origin = self.origin(item, parent_origin)
         self.out.records.append(
