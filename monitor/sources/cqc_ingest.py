@@ -7,12 +7,10 @@ cannot be read leaves the database as it was and is recorded as rejected with th
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import logging
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -270,19 +268,6 @@ def _close(
     yield group
 
 
-@contextmanager
-def _long_lived_frozen() -> Iterator[None]:
-    # Streaming 320k rows allocates ~30 million short-lived XML elements; every full garbage
-    # collection this triggers would walk all the long-lived objects of the process (the ORM,
-    # the migrations, ...). Freezing those for the duration keeps collections cheap; unfreeze
-    # hands them back to the collector unchanged.
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
 def ingest_ods(
     engine: Engine,
     path: Path,
@@ -303,7 +288,7 @@ def ingest_ods(
     )  # fmt: skip
     ods = OdsReport(file=path.name)
     try:
-        with _long_lived_frozen(), session_scope(engine, write=True) as session:
+        with session_scope(engine, write=True) as session:
             if already_ingested(session, sha) is not None:
                 report.status = "unchanged"
                 return report

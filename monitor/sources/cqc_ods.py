@@ -15,8 +15,10 @@ banner rows and column order do not matter.
 
 from __future__ import annotations
 
+import gc
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -133,8 +135,20 @@ def iter_rows(source: str | Path | IO[bytes]) -> Iterator[SheetRow]:
             content = zf.open("content.xml")
         except KeyError:
             raise ParseError("not an ODS file: the zip has no content.xml") from None
-        with content:
+        with content, _long_lived_frozen():
             yield from _rows(content)
+
+
+@contextmanager
+def _long_lived_frozen() -> Iterator[None]:
+    # A full-size file makes ~30 million short-lived XML elements; each full garbage collection
+    # they trigger would walk every long-lived object of the process (the ORM, ...). Freezing
+    # those while the file streams keeps collections cheap; unfreeze hands them back unchanged.
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _rows(content: IO[bytes]) -> Iterator[SheetRow]:
