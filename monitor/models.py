@@ -168,9 +168,32 @@ class Rating(SQLModel, table=True):
     report_link: str | None = None
     inherited: bool = False
     inherited_from: str | None = None  # organisationId the rating was inherited from
+    score: int | None = None  # single assessment framework: the key question's percentage score
     current: bool = True
     publication_id: int | None = Field(default=None, foreign_key="publication.id")
     first_seen_at: datetime = Field(default_factory=utcnow)
+
+
+class CqcSubject(SQLModel, table=True):
+    """A CQC provider or location the poller has met: scope, and what the changes feed said.
+
+    ``listed_at`` is the poll that last acted on a changes-feed listing of the id; ``fetched_at``
+    the poll whose body fetch succeeded (or answered 404). A listing re-seen in the overlap
+    window is skipped when ``fetched_at >= listed_at``: already listed and fetched.
+    """
+
+    kind: str = Field(primary_key=True, max_length=16)  # provider | location
+    subject_id: str = Field(primary_key=True, max_length=32)
+    name: str = ""
+    provider_id: str | None = Field(default=None, index=True)  # a location's provider
+    type: str | None = None  # e.g. "NHS Healthcare Organisation"
+    region: str | None = None  # Y56..Y63, from the body's region
+    registration_status: str | None = None
+    in_scope: bool = False
+    listed_at: datetime | None = None
+    fetched_at: datetime | None = None
+    sha256: str | None = Field(default=None, max_length=64)  # of the last body stored
+    error: str | None = None  # the last problem with this id (404, bad body, ...)
 
 
 class Alert(SQLModel, table=True):
