@@ -85,11 +85,11 @@ def main_options(
 @app.command("init")
 def init_cmd(tc: typer.Context, as_json: JsonOpt = False) -> None:
     """Create or upgrade the schema, load the reference organisations, seed the snapshot."""
-    from monitor.seed import seed
+    from monitor.seed import seed_and_evaluate
 
     ctx = _ctx(tc)
     result = init(ctx)
-    seeded = seed(ctx)
+    seeded = seed_and_evaluate(ctx)
     result["seeded"] = [r.as_json() for r in seeded if r.status != "unchanged"]
     if as_json:
         _print_json(result)
@@ -539,12 +539,12 @@ def run_cmd(
     no_web: Annotated[bool, typer.Option("--no-web", help="Do not serve the status page.")] = False,
 ) -> None:
     """Run the service: the scheduler (and the status page) until stopped."""
-    from monitor.seed import seed
+    from monitor.seed import seed_and_evaluate
     from monitor.service import run
 
     ctx = _ctx(tc)
     init(ctx)
-    seed(ctx)
+    seed_and_evaluate(ctx)
     raise typer.Exit(run(ctx, web=not no_web))
 
 

@@ -56,6 +56,19 @@ def manifest(folder: Path) -> list[SeedFile]:
     return out
 
 
+def seed_and_evaluate(ctx: Context) -> list[IngestReport]:
+    """Seed the snapshot and, when it brought anything, evaluate the rules quietly: alerts
+    found in history are recorded and shown, not emailed one by one."""
+    from monitor.rules.run import evaluate_db
+
+    reports = seed(ctx)
+    new = [r.publication_id for r in reports if r.status == "ingested" and r.publication_id]
+    if new:
+        run = evaluate_db(ctx, publications=new)
+        log.info("seed: evaluated the rules: %d alert events recorded quietly", run.events_written)
+    return reports
+
+
 def seed(ctx: Context) -> list[IngestReport]:
     """Ingest every snapshot file not yet ingested; sources not built in are skipped."""
     folder = ctx.settings.paths.snapshot
