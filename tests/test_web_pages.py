@@ -271,3 +271,34 @@ def test_without_the_npm_assets_pages_are_plain_html(
     assert "monitor.js" not in page and "favicon" not in page
     assert "<main" in page and "<table" in page and "Open alerts" in page
     assert client.get("/assets/nhsuk-frontend.min.css").status_code == 404
+
+
+def test_a_superseded_alert_is_listed_under_the_one_that_supersedes_it() -> None:
+    from monitor.web.alerts_data import nest
+
+    rows = [
+        {
+            "org": "RCX",
+            "rule": "ae_type1_below_78",
+            "rule_title": "under 78%",
+            "superseded_by": "ae_type1_below_60",
+        },
+        {
+            "org": "RGT",
+            "rule": "ae_type1_below_78",
+            "rule_title": "under 78%",
+            "superseded_by": None,
+        },
+        {
+            "org": "RCX",
+            "rule": "ae_type1_below_60",
+            "rule_title": "under 60%",
+            "superseded_by": None,
+        },
+    ]
+    out = nest(rows)
+    assert [(r["org"], r["rule"], r.get("under")) for r in out] == [
+        ("RGT", "ae_type1_below_78", None),
+        ("RCX", "ae_type1_below_60", None),
+        ("RCX", "ae_type1_below_78", "under 60%"),
+    ]

@@ -59,7 +59,31 @@ def alert_row(a: Alert, o: Organisation | None, evidence: dict[str, Any] | None)
         "ack_note": a.ack_note,
         "silenced_until": _iso(a.silenced_until),
         "silenced_by": a.silenced_by,
+        # The rule of a firing alert for the same trust that this one is shown under.
+        "superseded_by": ev.get("superseded_by"),
     }
+
+
+def nest(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with each superseded alert moved to just under the alert that supersedes it.
+
+    A superseded alert ("A&E below 78%" while "A&E below 60%" fires for the same trust) stays
+    listed, marked ``under`` its superseding alert's title, but is not a headline of its own.
+    """
+    by_key = {(r["org"], r["rule"]): r for r in rows}
+    children: dict[int, list[dict[str, Any]]] = {}
+    top: list[dict[str, Any]] = []
+    for r in rows:
+        boss = by_key.get((r["org"], r.get("superseded_by")))
+        if boss is not None and boss is not r and not boss.get("superseded_by"):
+            children.setdefault(id(boss), []).append({**r, "under": boss["rule_title"]})
+        else:
+            top.append(r)
+    out: list[dict[str, Any]] = []
+    for r in top:
+        out.append(r)
+        out += children.get(id(r), [])
+    return out
 
 
 def latest_evidence(session: Any, alert_ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -181,7 +205,7 @@ def home(engine: Engine, f: AlertFilter) -> Listing:
 def group(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows in home-page order -> [{region, region_name, trusts: [{org, org_name, alerts}]}]."""
     out: list[dict[str, Any]] = []
-    for r in rows:
+    for r in nest(rows):
         if not out or out[-1]["region"] != r["region"]:
             out.append(
                 {
@@ -326,7 +350,7 @@ def org_alerts(engine: Engine, org: str, *, past_limit: int = 50) -> dict[str, l
                 .limit(past_limit)
             ).scalars()
         )
-    return {"open": rows_for(engine, open_ids), "past": rows_for(engine, past_ids)}
+    return {"open": nest(rows_for(engine, open_ids)), "past": rows_for(engine, past_ids)}
 
 
 def is_silenced(row: dict[str, Any], now: datetime) -> bool:

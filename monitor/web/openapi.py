@@ -68,6 +68,11 @@ ALERT = _object(
         "ack_note": _n("string"),
         "silenced_until": N_TIME,
         "silenced_by": _n("string"),
+        "superseded_by": {
+            "type": ["string", "null"],
+            "description": "the rule of a firing alert for the same trust this one is shown "
+            "under (it is not emailed separately)",
+        },
     }
 )
 EVENT = _object(
