@@ -84,8 +84,11 @@ def main_options(
 
 @app.command("init")
 def init_cmd(tc: typer.Context, as_json: JsonOpt = False) -> None:
-    """Create or upgrade the schema and load the reference organisations."""
-    result = init(_ctx(tc))
+    """Create or upgrade the schema, load the reference organisations, seed subscribers."""
+    try:
+        result = init(_ctx(tc))
+    except config.ConfigError as e:
+        _fail(str(e), 2)
     if as_json:
         _print_json(result)
         return
@@ -99,6 +102,10 @@ def init_cmd(tc: typer.Context, as_json: JsonOpt = False) -> None:
         f"organisations: {counts['added']} added, {counts['updated']} updated, "
         f"{counts['unchanged']} unchanged"
     )
+    seeded = result["subscribers"]
+    assert isinstance(seeded, dict)
+    if seeded["added"] or seeded["unchanged"]:
+        print(f"subscribers from config: {seeded['added']} added, {seeded['unchanged']} unchanged")
 
 
 @app.command("orgs")
@@ -281,22 +288,132 @@ def rules_test_cmd(
     _not_yet("rules test", "the rules engine")
 
 
+ScopeOpt = Annotated[str | None, typer.Option(help="A region code, e.g. Y61.")]
+
+
+def _scope(region: str | None, icb: str | None, org: str | None) -> tuple[str, str] | None:
+    given = [(k, v) for k, v in (("region", region), ("icb", icb), ("org", org)) if v]
+    if len(given) > 1:
+        _fail("give one of --region, --icb or --org", 2)
+    return given[0] if given else None
+
+
 @subscribers_app.command("add")
-def subscribers_add_cmd(tc: typer.Context, email: str) -> None:
+def subscribers_add_cmd(
+    tc: typer.Context,
+    email: Annotated[str, typer.Argument(help="The address to send to.")],
+    region: ScopeOpt = None,
+    icb: Annotated[str | None, typer.Option(help="An ICB code, e.g. QMM.")] = None,
+    org: Annotated[str | None, typer.Option(help="An organisation's ODS code, e.g. RCX.")] = None,
+    trust_type: Annotated[
+        str | None, typer.Option(help="Only trusts of this type, e.g. acute.")
+    ] = None,
+    min_severity: Annotated[
+        str, typer.Option(help="info, low, medium, high or critical.")
+    ] = "info",
+    rule: Annotated[
+        list[str] | None, typer.Option("--rule", help="Only these rules (repeatable).")
+    ] = None,
+    digest_only: Annotated[
+        bool, typer.Option("--digest-only", help="The weekly digest only, no alert emails.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Subscribe an address to a region, an ICB or one organisation."""
-    _not_yet("subscribers add", "notifications")
+    from monitor.db import session_scope
+    from monitor.notify import subscriptions as subs
+
+    scope = _scope(region, icb, org)
+    if scope is None:
+        _fail("give one of --region, --icb or --org", 2)
+    ctx = _ctx(tc)
+    req = subs.Request(
+        email, scope[0], scope[1], trust_type, min_severity, tuple(rule or ()), digest_only
+    )
+    try:
+        with session_scope(ctx.engine, write=True) as s:
+            sub, created = subs.add(s, ctx.settings, req)
+            row = subs.as_dict(sub)
+    except subs.InvalidSubscription as e:
+        _fail(str(e), 2)
+    if as_json:
+        _print_json({**row, "created": created})
+        return
+    from monitor.notify.tokens import describe_subscription
+
+    what = describe_subscription(sub)
+    if not created:
+        print(f"{row['email']} already has this subscription (#{row['id']}): {what}")
+    elif not row["confirmed"]:
+        print(f"added #{row['id']} {row['email']}: {what}; awaiting confirmation by email")
+    else:
+        print(f"added #{row['id']} {row['email']}: {what}")
 
 
 @subscribers_app.command("list")
-def subscribers_list_cmd(tc: typer.Context) -> None:
+def subscribers_list_cmd(
+    tc: typer.Context,
+    email: Annotated[str | None, typer.Option(help="Only this address.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Include ended subscriptions.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """List subscriptions."""
-    _not_yet("subscribers list", "notifications")
+    from monitor.db import session_scope
+    from monitor.notify import subscriptions as subs
+    from monitor.notify.tokens import describe_subscription
+
+    ctx = _ctx(tc)
+    try:
+        with session_scope(ctx.engine) as s:
+            found = subs.list_subscriptions(s, email=email, include_ended=all_)
+    except subs.InvalidSubscription as e:
+        _fail(str(e), 2)
+    if as_json:
+        _print_json([subs.as_dict(x) for x in found])
+        return
+    if not found:
+        print("no subscriptions")
+    for x in found:
+        state = (
+            "ended"
+            if x.unsubscribed_at
+            else "awaiting confirmation"
+            if x.confirmed_at is None
+            else "active"
+        )
+        print(f"#{x.id:<5} {x.email:<40} {describe_subscription(x)} [{state}; {x.origin}]")
 
 
 @subscribers_app.command("remove")
-def subscribers_remove_cmd(tc: typer.Context, email: str) -> None:
-    """Remove subscriptions."""
-    _not_yet("subscribers remove", "notifications")
+def subscribers_remove_cmd(
+    tc: typer.Context,
+    email: Annotated[str, typer.Argument(help="The address whose subscriptions end.")],
+    region: ScopeOpt = None,
+    icb: Annotated[str | None, typer.Option(help="Only the subscription to this ICB.")] = None,
+    org: Annotated[str | None, typer.Option(help="Only the subscription to this org.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """End an address's subscriptions (all of them, or the one to a region, ICB or org)."""
+    from monitor.db import session_scope
+    from monitor.notify import subscriptions as subs
+    from monitor.notify.tokens import describe_subscription
+
+    scope = _scope(region, icb, org)
+    ctx = _ctx(tc)
+    try:
+        with session_scope(ctx.engine, write=True) as s:
+            ended = subs.remove(
+                s, email, scope=scope[0] if scope else None, code=scope[1] if scope else None
+            )
+    except subs.InvalidSubscription as e:
+        _fail(str(e), 2)
+    if as_json:
+        _print_json([subs.as_dict(x) for x in ended])
+        return
+    if not ended:
+        _fail(f"no active subscription of {email} matches", 1)
+    for x in ended:
+        print(f"ended #{x.id} {x.email}: {describe_subscription(x)}")
 
 
 @users_app.command("add")
