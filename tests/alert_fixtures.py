@@ -89,6 +89,7 @@ def settings(
             else:
                 lines.append(f"{k} = '{v}'")
     path = tmp_path / "config.toml"
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     return config.load(path)
 
