@@ -434,10 +434,50 @@ def users_remove_cmd(tc: typer.Context, username: str) -> None:
     _not_yet("users remove", "the status page's admin actions")
 
 
+PreviewOpt = Annotated[
+    Path | None,
+    typer.Option(help="Write .eml and .html files here instead of sending.", file_okay=False),
+]
+
+
 @app.command("send")
-def send_cmd(tc: typer.Context, preview: Annotated[Path | None, typer.Option()] = None) -> None:
+def send_cmd(tc: typer.Context, preview: PreviewOpt = None, as_json: JsonOpt = False) -> None:
     """Deliver what waits in the outbox (or write it as .eml/.html to look at)."""
-    _not_yet("send", "notifications")
+    ctx = _ctx(tc)
+    if preview is not None:
+        from monitor.notify import preview as previews
+
+        paths = previews.outbox(ctx.engine, ctx.settings, preview)
+        _print_written(paths, preview, as_json)
+        return
+    from monitor.notify.outbox import deliver
+
+    report = deliver(ctx.engine, ctx.settings)
+    _print_delivery(report.as_json(), as_json)
+
+
+def _print_written(paths: list[Path], directory: Path, as_json: bool) -> None:
+    if as_json:
+        _print_json([str(p) for p in paths])
+        return
+    emails = [p for p in paths if p.suffix == ".eml"]
+    print(f"{len(emails)} message(s) written to {directory} (.eml and .html); nothing was sent")
+    for p in emails:
+        print(f"  {p.name}")
+
+
+def _print_delivery(report: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        _print_json(report)
+    else:
+        print(
+            f"sent {report['sent']}, failed {report['failed']}, retrying later "
+            f"{report['retrying']}, cancelled {report['cancelled']}"
+        )
+        for err in report["errors"][:20]:
+            print(f"  {err}")
+    if report["failed"] or (report["retrying"] and not report["sent"]):
+        raise typer.Exit(1)
 
 
 @app.command("digest")

@@ -1,0 +1,267 @@
+"""Delivering the outbox: claim rows atomically, render, send, record each outcome.
+
+A row goes ``pending -> sending -> sent``, or back to ``pending`` with a later
+``next_attempt_at`` after a temporary failure, or to ``failed`` with its reason, or to
+``cancelled`` when everyone it was for has unsubscribed.
+
+Exactly once, give or take one: a row is marked sent in its own transaction straight after the
+server accepts it. A sender killed between the two leaves that row (and the rest of its batch)
+in ``sending``; once the lease runs out another sender reclaims them and sends them again with
+the same Message-ID, so at most the one message in flight arrives twice.
+
+Claiming is one statement: PostgreSQL picks rows with ``FOR UPDATE SKIP LOCKED`` (senders on
+several machines never take the same row); SQLite runs it under ``BEGIN IMMEDIATE``, which
+serialises writers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import jinja2
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import and_, or_, update
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import col, select
+
+from monitor.config import Settings
+from monitor.db import is_sqlite, session_scope
+from monitor.models import Outbox, utcnow
+from monitor.notify import compose, mime, operators, render
+from monitor.notify.queue import enqueue
+from monitor.notify.transports import SendFailure, Transport, for_settings
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=10)  # longer than any batch takes; a crashed sender's rows wait this
+MAX_ATTEMPTS = 12  # with the backoff below: about seven hours of trying
+Clock = Callable[[], datetime]
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before the next attempt: 1, 2, 4 ... minutes, at most an hour."""
+    return timedelta(minutes=min(60, 2 ** max(0, attempts - 1)))
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class DeliveryReport:
+    """What one run of :func:`deliver` did."""
+
+    sent: int = 0
+    failed: int = 0
+    retrying: int = 0
+    cancelled: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "sent": self.sent,
+            "failed": self.failed,
+            "retrying": self.retrying,
+            "cancelled": self.cancelled,
+            "errors": self.errors,
+        }
+
+
+def _due(now: datetime, lease: timedelta) -> Any:
+    return or_(
+        and_(col(Outbox.status) == "pending", col(Outbox.next_attempt_at) <= now),
+        and_(col(Outbox.status) == "sending", col(Outbox.claimed_at) < now - lease),
+    )
+
+
+def claim(
+    engine: Engine, *, worker: str, now: datetime, batch: int, lease: timedelta = LEASE
+) -> list[Outbox]:
+    """Take up to ``batch`` due rows for ``worker`` (pending and due, or a crashed sender's
+    rows whose lease has run out), oldest first."""
+    pick = select(Outbox.id).where(_due(now, lease)).order_by(col(Outbox.id)).limit(batch)
+    if not is_sqlite(engine):
+        pick = pick.with_for_update(skip_locked=True)
+    with session_scope(engine, write=True) as s:
+        # Two statements in one transaction: the SELECT locks the rows it picks (on
+        # PostgreSQL) until the UPDATE commits. One UPDATE ... WHERE id IN (SELECT ... LIMIT n
+        # FOR UPDATE SKIP LOCKED) can claim more than n rows, because PostgreSQL may re-run
+        # the subquery for each row it updates.
+        ids = list(s.exec(pick))
+        if not ids:
+            return []
+        s.execute(
+            update(Outbox)
+            .where(col(Outbox.id).in_(ids))
+            .values(status="sending", claimed_at=now, claimed_by=worker),
+            execution_options={"synchronize_session": False},
+        )
+        return list(s.exec(select(Outbox).where(col(Outbox.id).in_(ids)).order_by(col(Outbox.id))))
+
+
+class _Recorder:
+    """Records outcomes on one connection, each in its own short transaction."""
+
+    def __init__(self, conn: Connection, settings: Settings, clock: Clock) -> None:
+        self.conn, self.settings, self.clock = conn, settings, clock
+
+    def _set(self, row: Outbox, **values: Any) -> None:
+        with self.conn.begin():
+            self.conn.execute(update(Outbox).where(col(Outbox.id) == row.id).values(**values))
+
+    def sent(self, row: Outbox, subject: str) -> None:
+        self._set(
+            row,
+            status="sent",
+            sent_at=self.clock(),
+            subject=subject,
+            error=None,
+            attempts=row.attempts + 1,
+        )
+
+    def cancelled(self, row: Outbox, reason: str) -> None:
+        self._set(row, status="cancelled", error=reason)
+
+    def failed(self, row: Outbox, reason: str, subject: str | None = None) -> None:
+        now = self.clock()
+        with self.conn.begin():
+            self.conn.execute(
+                update(Outbox)
+                .where(col(Outbox.id) == row.id)
+                .values(
+                    status="failed", error=reason[:2000], subject=subject, attempts=row.attempts + 1
+                )
+            )
+            if row.kind != "operator":
+                # Operators hear once per address and day, however many messages fail.
+                enqueue(self.conn, operators.send_failed(self.settings, row, reason, now))
+
+    def retry(self, row: Outbox, reason: str, *, attempted: bool = True) -> bool:
+        """Back to pending with backoff; False when it has been tried too often."""
+        attempts = row.attempts + (1 if attempted else 0)
+        if attempts >= MAX_ATTEMPTS:
+            self.failed(row, f"gave up after {attempts} attempts: {reason}")
+            return False
+        self._set(
+            row,
+            status="pending",
+            attempts=attempts,
+            error=reason[:2000],
+            next_attempt_at=self.clock() + backoff(max(attempts, 1)),
+            claimed_at=None,
+            claimed_by=None,
+        )
+        return True
+
+
+def _bad_address(address: str) -> str | None:
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError as e:
+        return f"invalid address {address!r}: {e}"
+    return None
+
+
+def _send_batch(
+    rows: list[Outbox],
+    engine: Engine,
+    composer: compose.Composer,
+    transport: Transport,
+    rec: _Recorder,
+    report: DeliveryReport,
+) -> bool:
+    """Send one claimed batch over one connection. False when the server is unreachable
+    (the rest of the batch is put back and the run should stop)."""
+    with session_scope(engine) as s:
+        batch = compose.load(s, rows)
+    sender = mime.sender_address(composer.settings)
+    try:
+        transport.open()
+    except SendFailure as e:
+        for row in rows:
+            _count(report, rec.retry(row, e.reason))
+        report.errors.append(e.reason)
+        return False
+    try:
+        for i, row in enumerate(rows):
+            subject = None
+            try:
+                bad = _bad_address(row.recipient)
+                if bad:
+                    raise SendFailure(bad, permanent=True)
+                msg, subject = composer.message(row, batch)
+                transport.send(sender, row.recipient, msg.as_bytes())
+            except compose.Cancelled as e:
+                rec.cancelled(row, str(e))
+                report.cancelled += 1
+            except (render.TemplateError, jinja2.TemplateError, LookupError, KeyError) as e:
+                # A template or data problem does not fix itself: record it, tell operators.
+                rec.failed(row, f"cannot render: {type(e).__name__}: {e}")
+                report.failed += 1
+                report.errors.append(f"{row.key}: {e}")
+            except SendFailure as e:
+                if e.permanent:
+                    rec.failed(row, e.reason, subject)
+                    report.failed += 1
+                    report.errors.append(f"{row.key}: {e.reason}")
+                    continue
+                _count(report, rec.retry(row, e.reason))
+                if e.connection_lost:
+                    for rest in rows[i + 1 :]:
+                        _count(report, rec.retry(rest, e.reason, attempted=False))
+                    report.errors.append(e.reason)
+                    return False
+            else:
+                rec.sent(row, subject)
+                report.sent += 1
+    finally:
+        transport.close()
+    return True
+
+
+def _count(report: DeliveryReport, retrying: bool) -> None:
+    if retrying:
+        report.retrying += 1
+    else:
+        report.failed += 1
+
+
+def deliver(
+    engine: Engine,
+    settings: Settings,
+    *,
+    transport: Transport | None = None,
+    clock: Clock = utcnow,
+    batch_size: int | None = None,
+    lease: timedelta = LEASE,
+    worker: str | None = None,
+) -> DeliveryReport:
+    """Send everything due, batch by batch, one connection per batch.
+
+    1. Queue operator emails for incidents that started since the last run.
+    2. Claim a batch; render and send each row; record each outcome as it happens.
+    3. Repeat until nothing is due, or stop early when the server cannot be reached.
+    """
+    report = DeliveryReport()
+    operators.queue_incidents(engine, settings, now=clock())
+    composer = compose.Composer.for_settings(settings)
+    transport = transport or for_settings(settings)
+    worker = worker or worker_id()
+    size = batch_size or settings.mail.batch_size
+    with engine.connect() as conn:
+        if is_sqlite(engine):
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        rec = _Recorder(conn, settings, clock)
+        while rows := claim(engine, worker=worker, now=clock(), batch=size, lease=lease):
+            if not _send_batch(rows, engine, composer, transport, rec, report):
+                break
+    if report.sent or report.failed or report.retrying:
+        log.info("outbox: %s", report.as_json())
+    return report
