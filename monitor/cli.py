@@ -483,11 +483,34 @@ def _print_delivery(report: dict[str, Any], as_json: bool) -> None:
 @app.command("digest")
 def digest_cmd(
     tc: typer.Context,
-    week: str | None = None,
-    preview: Annotated[Path | None, typer.Option()] = None,
+    week: Annotated[
+        str | None, typer.Option(help="The ISO week to report on, e.g. 2025-W33.")
+    ] = None,
+    preview: PreviewOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Queue (or preview) the weekly digest."""
-    _not_yet("digest", "notifications")
+    """Queue and send the weekly digest (default: the latest week due), or preview it."""
+    from monitor.notify import digest
+
+    ctx = _ctx(tc)
+    if week is not None:
+        try:
+            digest.parse_week(week)
+        except ValueError as e:
+            _fail(f"--week: {e}", 2)
+    if preview is not None:
+        from monitor.notify import preview as previews
+
+        paths = previews.digests(ctx.engine, ctx.settings, preview, week=week)
+        _print_written(paths, preview, as_json)
+        return
+    from monitor.notify.outbox import deliver
+
+    queued = digest.queue(ctx.engine, ctx.settings, week=week)
+    report = deliver(ctx.engine, ctx.settings).as_json()
+    if not as_json:
+        print(f"digests queued: {len(queued)} (a recipient's digest is queued once a week)")
+    _print_delivery({**report, "queued": queued} if as_json else report, as_json)
 
 
 @app.command("serve")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -11,8 +12,8 @@ from sqlmodel import col, select
 
 from monitor.config import Settings
 from monitor.db import session_scope
-from monitor.models import Outbox
-from monitor.notify import compose
+from monitor.models import Outbox, utcnow
+from monitor.notify import compose, digest, mime
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9.@_-]+")
 
@@ -48,5 +49,32 @@ def outbox(engine: Engine, settings: Settings, directory: Path) -> list[Path]:
                 .order_by(col(Outbox.id))
             )
         )
+        batch = compose.load(s, rows)
+    return _write(directory, rows, compose.Composer.for_settings(settings), batch)
+
+
+def digests(
+    engine: Engine,
+    settings: Settings,
+    directory: Path,
+    *,
+    week: str | None = None,
+    now: datetime | None = None,
+) -> list[Path]:
+    """The digests of ``week`` (default: the latest due), without queueing them."""
+    now = now or utcnow()
+    week = week or digest.due_week(settings, now)
+    with session_scope(engine) as s:
+        rows = [
+            Outbox(
+                key=f"digest:{week}:{email}",
+                recipient=email,
+                kind="digest",
+                payload=payload,
+                message_id=mime.new_message_id(settings, "digest"),
+                created_at=now,
+            )
+            for email, payload in digest.build(s, settings, week, now=now).items()
+        ]
         batch = compose.load(s, rows)
     return _write(directory, rows, compose.Composer.for_settings(settings), batch)
