@@ -131,11 +131,13 @@ def evidence(
     threshold: float = 60.0,
     severity: str = "high",
     superseded_by: int | None = None,
+    figures_of: str | None = None,
+    name: str | None = None,
 ) -> dict[str, Any]:
     """What the lifecycle records for ``org``'s type-1 A&E figure in July 2025."""
-    values = AE_TYPE1[org]
+    values = AE_TYPE1[figures_of or org]
     n = _consecutive(values, threshold)
-    within, total = JULY_COUNTS.get(org, (None, None))
+    within, total = JULY_COUNTS.get(figures_of or org, (None, None))
     return {
         "rule": RULE,
         "rule_title": RULE_TITLE,
@@ -147,7 +149,7 @@ def evidence(
         "unit": "%",
         "direction": "higher",
         "org": org,
-        "org_name": NAMES.get(org, org),
+        "org_name": name or NAMES.get(org, org),
         "region": "Y61",
         "region_name": "East of England",
         "period_start": "2025-07-01",
@@ -188,9 +190,21 @@ def alert(
     superseded_by: int | None = None,
     fired_at: datetime = PUBLISHED,
     ended_at: datetime | None = None,
+    figures_of: str | None = None,
+    name: str | None = None,
 ) -> tuple[int, int]:
-    """Insert an alert and one event of ``kind``; returns (alert id, event id)."""
-    ev = evidence(org, pub_id, severity=severity, superseded_by=superseded_by)
+    """Insert an alert and one event of ``kind``; returns (alert id, event id).
+
+    ``figures_of`` lends another trust's figures (and ``name`` a name) to an organisation the
+    fixtures have no figures for."""
+    ev = evidence(
+        org,
+        pub_id,
+        severity=severity,
+        superseded_by=superseded_by,
+        figures_of=figures_of,
+        name=name,
+    )
     ev["rule"] = rule
     state = {"fired": "firing", "resolved": "resolved", "withdrawn": "withdrawn"}.get(
         kind, "firing"

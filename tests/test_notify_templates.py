@@ -21,6 +21,7 @@ from monitor.notify.contexts import (
     DigestEmail,
     DigestItem,
     OperatorEmail,
+    RecipientPart,
     TrustRow,
 )
 from tests import alert_fixtures as af
@@ -39,6 +40,21 @@ def view(org: str, *, kind: str = "fired", alert_id: int = 42) -> views.AlertVie
     return views.alert_view(event, alert, BASE)
 
 
+def subscriber_email(
+    settings: Any,
+    name: str,
+    ctx: Any,
+    *,
+    to: str = "east@example.nhs.uk",
+    subscribed: tuple[str, ...] = ("region Y61",),
+) -> Any:
+    """A body rendered once, then given one recipient's part, as the sender does."""
+    env = render.env_for(settings)
+    body = render.render(env, name, ctx)
+    part = RecipientPart(to, list(subscribed), UNSUB, f"{BASE}/")
+    return render.personalise(env, body, part)
+
+
 def text_of(html_part: str) -> str:
     """The visible text of the HTML part, entities decoded, whitespace collapsed."""
     no_tags = re.sub(r"<[^>]+>", " ", re.sub(r"(?s)<style.*?</style>", "", html_part))
@@ -53,8 +69,8 @@ def assert_both(r: Any, *fragments: str) -> None:
 
 
 def test_it_renders_a_fired_alert_with_the_evidence_in_both_parts(settings: Any) -> None:
-    ctx = AlertEmail(view("RCX"), "east@example.nhs.uk", ["region Y61"], UNSUB, f"{BASE}/")
-    r = render.render(render.env_for(settings), "alert_fired", ctx)
+    ctx = AlertEmail(view("RCX"), f"{BASE}/")
+    r = subscriber_email(settings, "alert_fired", ctx)
 
     assert r.subject == (
         "[HIGH] The Queen Elizabeth Hospital, King's Lynn, NHS Foundation Trust: "
@@ -74,6 +90,7 @@ def test_it_renders_a_fired_alert_with_the_evidence_in_both_parts(settings: Any)
         "Fewer than six in ten patients",  # why it matters
         "Aug 2024",
         "65.3%",  # the trend starts twelve months back
+        "Sent to east@example.nhs.uk because of your subscription to: region Y61",
     )
     # Links: the alert, the publication and unsubscribe, in both parts.
     for url in (f"{BASE}/alerts/42", af.JULY_URL, UNSUB, f"{BASE}/orgs/RCX"):
@@ -87,22 +104,20 @@ def test_it_renders_a_fired_alert_with_the_evidence_in_both_parts(settings: Any)
     assert bars.count("#d5281b") == 10  # ten of the twelve months in breach of 60%
     # CSS is inlined, so clients that drop <style> still show the layout.
     assert 'style="' in r.html and "font-family" in r.html.split("<body", 1)[1]
+    # The recipient's part takes the mark's place in the footer, its CSS inlined too.
+    assert render.RECIPIENT_MARK not in r.html
+    assert f'<a href="{UNSUB}" style="color: #005eb8;">Unsubscribe</a>' in r.html
     # Autoescape is for HTML only: the subject and text say A&E, the HTML escapes it.
     assert "A&E" in r.text and "A&amp;E" in r.html and "A&amp;E" not in r.text
 
 
 def test_it_renders_a_resolved_and_a_withdrawn_alert(settings: Any) -> None:
-    env = render.env_for(settings)
-    resolved = AlertEmail(
-        view("RC9", kind="resolved"), "a@example.nhs.uk", ["org RC9"], UNSUB, f"{BASE}/"
-    )
-    r = render.render(env, "alert_resolved", resolved)
+    resolved = AlertEmail(view("RC9", kind="resolved"), f"{BASE}/")
+    r = subscriber_email(settings, "alert_resolved", resolved)
     assert r.subject.startswith("[RESOLVED] Bedfordshire Hospitals NHS Foundation Trust")
     assert_both(r, "no longer breach the threshold", "59.4%", "62.7%", "Resolved after")
-    withdrawn = AlertEmail(
-        view("RC9", kind="withdrawn"), "a@example.nhs.uk", ["org RC9"], UNSUB, f"{BASE}/"
-    )
-    r = render.render(env, "alert_resolved", withdrawn)
+    withdrawn = AlertEmail(view("RC9", kind="withdrawn"), f"{BASE}/")
+    r = subscriber_email(settings, "alert_resolved", withdrawn)
     assert_both(r, "were revised", "Withdrawn after a revision")
 
 
@@ -117,12 +132,9 @@ def test_it_groups_a_regions_alerts_from_one_publication_into_one_email(settings
         publication_title="Monthly A&E July 2025 (CSV, 27KB)",
         publication_url=af.JULY_URL,
         published_text="14 August 2025",
-        recipient="east@example.nhs.uk",
-        subscribed_to=["region Y61"],
-        unsubscribe_url=UNSUB,
         status_url=f"{BASE}/",
     )
-    r = render.render(render.env_for(settings), "alert_group", ctx)
+    r = subscriber_email(settings, "alert_group", ctx)
     assert r.subject == "A&E statistics for July 2025: 3 new alerts, 1 resolved in East of England"
     assert_both(
         r,
@@ -167,15 +179,12 @@ def digest_context() -> DigestEmail:
             TrustRow("RCX", af.NAMES["RCX"], f"{BASE}/orgs/RCX", "high", 1, af.RULE_TITLE),
             TrustRow("RWH", af.NAMES["RWH"], f"{BASE}/orgs/RWH", "high", 1, af.RULE_TITLE),
         ],
-        recipient="east@example.nhs.uk",
-        subscribed_to=["region Y61"],
-        unsubscribe_url=UNSUB,
         status_url=f"{BASE}/",
     )
 
 
 def test_it_renders_the_weekly_digest(settings: Any) -> None:
-    r = render.render(render.env_for(settings), "digest_weekly", digest_context())
+    r = subscriber_email(settings, "digest_weekly", digest_context())
     assert r.subject == "Weekly digest, 11 to 17 August 2025: 1 new, 1 still open, 1 resolved"
     assert_both(
         r,
@@ -214,7 +223,7 @@ def test_a_template_using_an_undefined_variable_fails_instead_of_sending_a_blank
     override.mkdir(parents=True)
     (override / "alert_fired.subject.j2").write_text("{{ alert.trust_nmae }}: breach\n")
     s = af.settings(tmp_path, templates_override=tmp_path / "mine")
-    ctx = AlertEmail(view("RCX"), "east@example.nhs.uk", ["region Y61"], UNSUB, f"{BASE}/")
+    ctx = AlertEmail(view("RCX"), f"{BASE}/")
     with pytest.raises(jinja2.UndefinedError, match="trust_nmae"):
         render.render(render.env_for(s), "alert_fired", ctx)
 
@@ -224,8 +233,8 @@ def test_an_override_folder_replaces_templates_file_by_file(tmp_path: Path) -> N
     override.mkdir(parents=True)
     (override / "alert_fired.subject.j2").write_text("Board alert: {{ alert.org_code }}\n")
     s = af.settings(tmp_path, templates_override=tmp_path / "mine")
-    ctx = AlertEmail(view("RCX"), "east@example.nhs.uk", ["org RCX"], UNSUB, f"{BASE}/")
-    r = render.render(render.env_for(s), "alert_fired", ctx)
+    ctx = AlertEmail(view("RCX"), f"{BASE}/")
+    r = subscriber_email(s, "alert_fired", ctx)
     assert r.subject == "Board alert: RCX"
     assert "62.7%" in r.text and "62.7%" in r.html  # the other two parts are the defaults
     assert render.template_files(s)["alert_fired.subject.j2"].parent == override
@@ -247,6 +256,7 @@ def test_every_template_set_is_complete(settings: Any) -> None:
     for name in contexts.TEMPLATES:
         for part in ("subject", "txt", "html"):
             assert f"{name}.{part}.j2" in files
+    assert {"_recipient.txt.j2", "_recipient.html.j2"} <= files
 
 
 # What the partial _alert.*.j2 expects the template including it to bind (a field or a loop).
@@ -279,6 +289,13 @@ def test_templates_use_exactly_the_documented_context_fields(settings: Any) -> N
         used = set().union(*(_variables(n, parsed) for n in names))
         assert used - set(documented) == set(), f"{names} use undocumented fields"
         assert set(documented) - used == set(), f"{cls.__name__}: fields no template uses"
+    recipient_used = set().union(
+        *(
+            jinja2.meta.find_undeclared_variables(parsed[f"_recipient.{p}.j2"])
+            for p in ("txt", "html")
+        )
+    )
+    assert recipient_used == set(contexts.help_texts(RecipientPart))
 
 
 def test_view_attributes_read_by_templates_are_documented_and_all_used(settings: Any) -> None:
@@ -295,6 +312,7 @@ def test_view_attributes_read_by_templates_are_documented_and_all_used(settings:
         unused = set(fields) - read
         assert not unused, f"{cls.__name__} fields no template reads: {unused}"
     top_level = {f for cls in contexts.TEMPLATES.values() for f in contexts.help_texts(cls)}
+    top_level |= set(contexts.help_texts(RecipientPart))
     assert read - documented - top_level == set()
 
 

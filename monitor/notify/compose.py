@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from typing import Any
 
 import jinja2
@@ -27,6 +26,7 @@ from monitor.notify.contexts import (
     DigestEmail,
     DigestItem,
     OperatorEmail,
+    RecipientPart,
     TrustRow,
 )
 from monitor.notify.views import AlertView, alert_view
@@ -40,6 +40,7 @@ SOURCE_TITLES = {
     "cqc": "CQC ratings",
 }
 _WORST_FIRST = {s: -i for i, s in enumerate(SEVERITIES)}
+MAX_BODIES = 1000  # rendered bodies kept by a composer (about 15 kB each)
 
 
 class Cancelled(Exception):
@@ -84,11 +85,18 @@ def load(session: Session, rows: Sequence[Outbox]) -> Batch:
 
 @dataclass(frozen=True)
 class Composer:
-    """Builds messages for one deployment: its settings, templates and signing secret."""
+    """Builds messages for one deployment: its settings, templates and signing secret.
+
+    An event's view and an email body are the same for every recipient of the same alerts
+    (evidence does not change), so a composer keeps them for its lifetime (one delivery run)
+    and renders only each recipient's own part per message.
+    """
 
     settings: Settings
     env: jinja2.Environment
     secret: bytes
+    views: dict[int, AlertView] = field(default_factory=dict, compare=False)
+    bodies: dict[tuple[Any, ...], mime.Rendered] = field(default_factory=dict, compare=False)
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Composer:
@@ -98,25 +106,36 @@ class Composer:
     def base_url(self) -> str:
         return self.settings.web.base_url
 
-    def message(self, row: Outbox, batch: Batch) -> tuple[EmailMessage, str]:
-        """(message, subject) for ``row``. Raises Cancelled, or render.TemplateError and
-        jinja2 errors for a template that cannot be rendered."""
-        name, context, unsubscribe = self._context(row, batch)
-        rendered = render.render(self.env, name, context)
-        msg = mime.build(
+    def message(self, row: Outbox, batch: Batch) -> tuple[bytes, mime.Rendered]:
+        """The message's bytes and its rendered parts. Raises Cancelled, or
+        render.TemplateError and jinja2 errors for a template that cannot be rendered."""
+        name, context, subs, key = self._context(row, batch)
+        body = self.bodies.get(key) if key else None
+        if body is None:
+            body = render.render(self.env, name, context)
+            if key:
+                if len(self.bodies) >= MAX_BODIES:
+                    self.bodies.clear()  # a simple bound: bodies are cheap to make again
+                self.bodies[key] = body
+        unsubscribe = None
+        if subs is not None:
+            unsubscribe = self._unsubscribe(subs)
+            part = RecipientPart(
+                recipient=row.recipient,
+                subscribed_to=[tokens.describe_subscription(s) for s in subs],
+                unsubscribe_url=unsubscribe,
+                status_url=f"{self.base_url}/",
+            )
+            body = render.personalise(self.env, body, part)
+        data = mime.build(
             self.settings,
             recipient=row.recipient,
-            rendered=rendered,
+            rendered=body,
             message_id=row.message_id,
             date=row.created_at,
             unsubscribe_url=unsubscribe,
         )
-        return msg, rendered.subject
-
-    def rendered(self, row: Outbox, batch: Batch) -> mime.Rendered:
-        """Only the three rendered parts (for previews)."""
-        name, context, _ = self._context(row, batch)
-        return render.render(self.env, name, context)
+        return data, body
 
     # --- contexts ---------------------------------------------------------------------
 
@@ -129,22 +148,23 @@ class Composer:
         token = tokens.sign(self.secret, tokens.UNSUBSCRIBE, [s.token for s in subs])
         return f"{self.base_url}/unsubscribe/{token}"
 
-    def _context(self, row: Outbox, batch: Batch) -> tuple[str, Any, str | None]:
+    def _context(
+        self, row: Outbox, batch: Batch
+    ) -> tuple[str, Any, list[Subscription] | None, tuple[Any, ...] | None]:
+        """(template set, context, the subscriptions the recipient's part names or None for
+        operator and confirmation emails, the key under which the body is shared or None)."""
         p = row.payload or {}
         status_url = f"{self.base_url}/"
         if row.kind == "operator":
-            return (
-                "operator_incident",
-                OperatorEmail(
-                    title=p["title"],
-                    summary=p["summary"],
-                    details=[(str(k), str(v)) for k, v in p["details"]],
-                    action=p["action"],
-                    recipient=row.recipient,
-                    status_url=f"{self.base_url}/sources",
-                ),
-                None,
+            ctx: Any = OperatorEmail(
+                title=p["title"],
+                summary=p["summary"],
+                details=[(str(k), str(v)) for k, v in p["details"]],
+                action=p["action"],
+                recipient=row.recipient,
+                status_url=f"{self.base_url}/sources",
             )
+            return "operator_incident", ctx, None, None
         subs = self._subs(row, batch)
         if row.kind == "confirm":
             pending = [s for s in subs if s.confirmed_at is None]
@@ -157,41 +177,38 @@ class Composer:
                 recipient=row.recipient,
                 status_url=status_url,
             )
-            return "subscription_confirm", ctx, None
+            return "subscription_confirm", ctx, None, None
         if not subs:
             raise Cancelled("every subscription it was for has ended")
-        unsubscribe = self._unsubscribe(subs)
-        described = [tokens.describe_subscription(s) for s in subs]
         if row.kind == "digest":
-            digest = DigestEmail(
+            ctx = DigestEmail(
                 week=p["week"],
                 week_label=p["week_label"],
                 new=[DigestItem(**d) for d in p["new"]],
                 still_open=[DigestItem(**d) for d in p["still_open"]],
                 resolved=[DigestItem(**d) for d in p["resolved"]],
                 trusts=[TrustRow(**t) for t in p["trusts"]],
-                recipient=row.recipient,
-                subscribed_to=described,
-                unsubscribe_url=unsubscribe,
                 status_url=status_url,
             )
-            return "digest_weekly", digest, unsubscribe
+            return "digest_weekly", ctx, subs, None  # each recipient's digest is their own
         views = self._views(p, batch)
+        events = tuple(int(e) for e in p.get("events", []))
         if row.kind == "event" and len(views) == 1:
-            v = views[0]
-            name = "alert_fired" if v.kind == "fired" else "alert_resolved"
-            one = AlertEmail(v, row.recipient, described, unsubscribe, status_url)
-            return name, one, unsubscribe
-        return "alert_group", self._group(row, batch, views, subs, unsubscribe), unsubscribe
+            name = "alert_fired" if views[0].kind == "fired" else "alert_resolved"
+            return name, AlertEmail(views[0], status_url), subs, (name, events)
+        group = self._group(row, batch, views, subs)
+        return "alert_group", group, subs, ("alert_group", events, group.place)
 
     def _views(self, p: dict[str, Any], batch: Batch) -> list[AlertView]:
         views = []
-        for e in p.get("events", []):
-            event = batch.events.get(int(e))
-            alert = batch.alerts.get(event.alert_id) if event else None
-            if event is None or alert is None:
-                raise LookupError(f"alert event {e} is missing from the database")
-            views.append(alert_view(event, alert, self.base_url))
+        for e in (int(x) for x in p.get("events", [])):
+            if e not in self.views:
+                event = batch.events.get(e)
+                alert = batch.alerts.get(event.alert_id) if event else None
+                if event is None or alert is None:
+                    raise LookupError(f"alert event {e} is missing from the database")
+                self.views[e] = alert_view(event, alert, self.base_url)
+            views.append(self.views[e])
         return views
 
     def _group(
@@ -200,7 +217,6 @@ class Composer:
         batch: Batch,
         views: list[AlertView],
         subs: Sequence[Subscription],
-        unsubscribe: str,
     ) -> AlertGroupEmail:
         first = batch.events[int(row.payload["events"][0])].evidence or {}
         metric = metrics.METRICS.get(str(first.get("metric") or ""))
@@ -218,9 +234,6 @@ class Composer:
             publication_title=str(first.get("publication_title") or views[0].publication_title),
             publication_url=views[0].publication_url,
             published_text=views[0].published_text,
-            recipient=row.recipient,
-            subscribed_to=[tokens.describe_subscription(s) for s in subs],
-            unsubscribe_url=unsubscribe,
             status_url=f"{self.base_url}/",
         )
 

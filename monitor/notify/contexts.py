@@ -3,6 +3,12 @@
 ``TEMPLATES`` maps each template set in templates/emails/ to its context class. A template may
 use exactly the fields documented here (StrictUndefined turns anything else into an error), and
 tests/test_notify_templates.py checks that every documented field is used somewhere.
+
+Emails to subscribers come in two pieces: the body (``alert_fired``, ``alert_group`` ...) says
+nothing about who receives it, so one rendering serves every recipient of the same alerts; the
+recipient's part (``_recipient.txt.j2`` / ``_recipient.html.j2``, context
+:class:`RecipientPart`) names the address, its subscriptions and its own unsubscribe link, and
+is rendered for each message.
 """
 
 from __future__ import annotations
@@ -18,9 +24,6 @@ class AlertEmail:
     """alert_fired and alert_resolved: one event for one recipient."""
 
     alert: AlertView = doc("the alert event (see AlertView)")
-    recipient: str = doc("the address the email goes to")
-    subscribed_to: list[str] = doc('why they receive it: "region Y61, high and above", ...')
-    unsubscribe_url: str = doc("one-click unsubscribe from the subscriptions that matched")
     status_url: str = doc("the status page's front page")
 
 
@@ -35,9 +38,6 @@ class AlertGroupEmail:
     publication_title: str = doc("the published file's title")
     publication_url: str = doc("where it was published")
     published_text: str = doc('when it was published, e.g. "14 August 2025"')
-    recipient: str = doc("the address the email goes to")
-    subscribed_to: list[str] = doc("why they receive it")
-    unsubscribe_url: str = doc("one-click unsubscribe from the subscriptions that matched")
     status_url: str = doc("the status page's front page")
 
 
@@ -80,9 +80,17 @@ class DigestEmail:
     still_open: list[DigestItem] = doc("alerts open before this week and still open")
     resolved: list[DigestItem] = doc("alerts resolved or withdrawn this week")
     trusts: list[TrustRow] = doc("for region and ICB subscribers: open alerts by trust")
+    status_url: str = doc("the status page's front page")
+
+
+@dataclass(frozen=True)
+class RecipientPart:
+    """_recipient.txt.j2 and _recipient.html.j2: who a subscriber email is for, appended to
+    the text and put in place of ``<!-- recipient -->`` in the HTML."""
+
     recipient: str = doc("the address the email goes to")
-    subscribed_to: list[str] = doc("the subscriptions this digest covers")
-    unsubscribe_url: str = doc("one-click unsubscribe from all of them")
+    subscribed_to: list[str] = doc('why they receive it: "region Y61, high and above", ...')
+    unsubscribe_url: str = doc("one-click unsubscribe from the subscriptions that matched")
     status_url: str = doc("the status page's front page")
 
 

@@ -27,14 +27,13 @@ def _write(
         # Names end in the address's domain, so suffixes are appended, never substituted.
         stem = f"{n:04d}-{_UNSAFE.sub('_', row.key)[:120]}"
         try:
-            msg, _subject = composer.message(row, batch)
+            data, rendered = composer.message(row, batch)
         except compose.Cancelled as e:
             (directory / f"{stem}.cancelled.txt").write_text(f"{row.key}: not sent: {e}\n")
             continue
         eml, html = directory / f"{stem}.eml", directory / f"{stem}.html"
-        eml.write_bytes(msg.as_bytes())
-        part = msg.get_body(preferencelist=("html",))
-        html.write_text(part.get_content() if part is not None else "", encoding="utf-8")
+        eml.write_bytes(data)
+        html.write_text(rendered.html, encoding="utf-8")
         written += [eml, html]
     return written
 

@@ -8,11 +8,16 @@ operator can reword one part of one email and keep the rest.
 Autoescaping is on for ``.html.j2`` only: the subject and the plain-text part must show
 "A&E" as written. A variable a template uses but the context lacks raises
 ``jinja2.UndefinedError`` instead of printing a blank.
+
+A subscriber's email is a body rendered once for everyone receiving the same alerts, plus the
+recipient's own part (:func:`personalise`): rendering, CSS inlining and encoding the body per
+recipient would cost more than sending it (bench/bench_send.py).
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +25,12 @@ import css_inline
 import jinja2
 
 from monitor.config import Settings
-from monitor.notify.contexts import TEMPLATES, as_mapping
+from monitor.notify.contexts import TEMPLATES, RecipientPart, as_mapping
 from monitor.notify.mime import Rendered
 
 PARTS = ("subject", "txt", "html")
+RECIPIENT_MARK = "<!-- recipient -->"
+_STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.S | re.I)
 
 
 class TemplateError(Exception):
@@ -81,11 +88,36 @@ def render(env: jinja2.Environment, name: str, context: Any) -> Rendered:
         html = env.get_template(f"{name}.html.j2").render(variables)
     except jinja2.TemplateNotFound as e:
         raise TemplateError(f"template {e.name} not found in {env.loader!r}") from None
+    inlined = _inliner().inline(html)
+    head, mark, tail = inlined.partition(RECIPIENT_MARK)
     return Rendered(
         subject=" ".join(subject.split()),
         text=text.strip() + "\n",
-        html=_inliner().inline(html),
+        html=inlined,
+        stylesheet="\n".join(_STYLE.findall(html)),
+        # Split once here: every recipient's copy shares these two string objects.
+        html_pieces=(head, "", tail) if mark and head.endswith("\n") else None,
     )
+
+
+def personalise(env: jinja2.Environment, body: Rendered, part: RecipientPart) -> Rendered:
+    """The body with the recipient's part: after the text, and in the HTML in place of
+    ``<!-- recipient -->`` (before ``</body>`` when a template lacks the mark), its CSS
+    inlined from the body's stylesheet."""
+    variables = as_mapping(part)
+    text = env.get_template("_recipient.txt.j2").render(variables).strip()
+    html = env.get_template("_recipient.html.j2").render(variables)
+    html = _inliner().inline_fragment(html, body.stylesheet) if body.stylesheet else html
+    text = f"{body.text.rstrip()}\n\n{text}\n"
+    if body.html_pieces is not None:
+        head, _, tail = body.html_pieces
+        own = html if html.endswith("\n") else html + "\n"
+        return Rendered(body.subject, text, head + own + tail, body.stylesheet, (head, own, tail))
+    if RECIPIENT_MARK in body.html:
+        return Rendered(body.subject, text, body.html.replace(RECIPIENT_MARK, html, 1))
+    at = body.html.rfind("</body>")
+    full = body.html[:at] + html + body.html[at:] if at >= 0 else body.html + html
+    return Rendered(body.subject, text, full, body.stylesheet)
 
 
 def template_files(settings: Settings) -> dict[str, Path]:
