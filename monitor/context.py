@@ -42,9 +42,11 @@ class Context:
 def init(ctx: Context) -> dict[str, object]:
     """Create or upgrade the schema, load the reference organisations and add the
     ``[[subscribers]]`` seeds of config.toml (idempotent)."""
-    from monitor.notify import subscriptions
+    from monitor.notify import subscriptions, tokens
 
     ctx.var.mkdir(parents=True, exist_ok=True)
+    # Made now, on the first run, so every process that signs links later finds the same one.
+    tokens.load_secret(ctx.settings)
     before, after = db.upgrade(ctx.engine)
     with db.session_scope(ctx.engine, write=True) as s:
         counts = orgs.load_reference(s)

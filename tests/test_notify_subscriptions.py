@@ -45,9 +45,13 @@ def monitor(config_file: Path, *args: str) -> tuple[int, str, str]:
     return r.exit_code, r.stdout, r.stderr
 
 
-def test_init_seeds_subscribers_from_config_once(config_file: Path) -> None:
+def test_init_seeds_subscribers_from_config_once(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MONITOR_SECRET", raising=False)
     code, out, _ = monitor(config_file, "init")
     assert code == 0 and "subscribers from config: 1 added, 0 unchanged" in out
+    assert (config_file.parent / "var" / "secret").exists()  # made on the first run
     code, out, _ = monitor(config_file, "init", "--json")
     assert json.loads(out)["subscribers"] == {"added": 0, "unchanged": 1}
     code, out, _ = monitor(config_file, "subscribers", "list", "--json")

@@ -69,6 +69,19 @@ class SmtpTransport:
 
     def open(self) -> None:
         m = self.mail
+        missing = [
+            name
+            for name, value in ((m.username_env, self.username), (m.password_env, self.password))
+            if name and not value
+        ]
+        if missing:
+            # Without them the server would refuse every message alike: keep them queued.
+            raise SendFailure(
+                f"[mail] names {' and '.join(missing)} for the SMTP credentials, "
+                "but the environment does not set it",
+                permanent=False,
+                connection_lost=True,
+            )
         try:
             if m.ssl:
                 self.smtp = smtplib.SMTP_SSL(
