@@ -228,6 +228,19 @@ def test_a_sender_killed_mid_batch_and_restarted_delivers_everything_once(
         srv.stop()
 
 
+def test_a_slow_batch_hands_back_what_it_has_not_sent(
+    tmp_path: Path, engine: Engine, server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With no lease at all, every batch is "slow" after its first message.
+    monkeypatch.setattr(outbox, "LEASE", timedelta(0))
+    settings = smtp_settings(tmp_path, engine, server.port, batch_size=10)
+    subscribe(engine, settings, *(f"board{i:02d}@qehkl.nhs.uk" for i in range(5)))
+    queue_for(engine, settings)
+    assert outbox.deliver(engine, settings).sent == 5
+    assert len({r.peer for r in server.sink.received}) == 5  # one message per batch
+    assert Counter(r.message_id for r in server.sink.received).most_common(1)[0][1] == 1
+
+
 def test_concurrent_senders_never_claim_the_same_row(tmp_path: Path, engine: Engine) -> None:
     settings = af.settings(tmp_path, engine)
     subscribe(engine, settings, *(f"board{i:02d}@qehkl.nhs.uk" for i in range(40)))

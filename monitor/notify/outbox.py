@@ -9,9 +9,14 @@ server accepts it. A sender killed between the two leaves that row (and the rest
 in ``sending``; once the lease runs out another sender reclaims them and sends them again with
 the same Message-ID, so at most the one message in flight arrives twice.
 
-Claiming is one statement: PostgreSQL picks rows with ``FOR UPDATE SKIP LOCKED`` (senders on
-several machines never take the same row); SQLite runs it under ``BEGIN IMMEDIATE``, which
-serialises writers.
+Claiming is one short transaction: on PostgreSQL the rows are picked with ``FOR UPDATE SKIP
+LOCKED``, so senders on several machines never take the same row; SQLite runs it under ``BEGIN
+IMMEDIATE``, which serialises writers. A batch that runs for half the lease hands its unsent
+rows back rather than risk another sender reclaiming rows it is still working through.
+
+Rows are rendered here, at send time, not when routing writes them: routing runs inside the
+alert lifecycle's transaction and stays cheap, a template fixed meanwhile applies to mail still
+waiting, and a body rendered once serves every recipient of the same alerts (compose.py).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -142,6 +148,12 @@ class _Recorder:
                 },
             )
 
+    def release(self, row: Outbox) -> None:
+        """Hand an unsent row back, due at once (a slow batch stopping early)."""
+        self._set(
+            row, status="pending", next_attempt_at=self.clock(), claimed_at=None, claimed_by=None
+        )
+
     def cancelled(self, row: Outbox, reason: str) -> None:
         self._set(row, status="cancelled", error=reason)
 
@@ -209,8 +221,14 @@ def _send_batch(
             _count(report, rec.retry(row, e.reason))
         report.errors.append(e.reason)
         return False
+    started = time.monotonic()
     try:
         for i, row in enumerate(rows):
+            # At least one message per batch, so a slow server still makes progress.
+            if i and time.monotonic() - started > LEASE.total_seconds() / 2:
+                for rest in rows[i:]:
+                    rec.release(rest)
+                break
             if not _send_one(row, batch, composer, transport, sender, rec, report):
                 for rest in rows[i + 1 :]:
                     _count(report, rec.retry(rest, report.errors[-1], attempted=False))
