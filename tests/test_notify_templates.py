@@ -320,3 +320,15 @@ def test_context_classes_are_plain_frozen_dataclasses() -> None:
     for cls in [*contexts.TEMPLATES.values(), *contexts.VIEWS]:
         assert dataclasses.is_dataclass(cls)
         assert cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
+
+
+def test_every_context_field_is_documented_in_docs_notifications() -> None:
+    doc = (af.ROOT / "docs" / "notifications.md").read_text()
+    classes = [*set(contexts.TEMPLATES.values()), RecipientPart, *contexts.VIEWS]
+    missing = [
+        f"{cls.__name__}.{name}"
+        for cls in classes
+        for name in contexts.help_texts(cls)
+        if f"`{name}`" not in doc or f"**{cls.__name__}**" not in doc
+    ]
+    assert missing == [], f"fields missing from docs/notifications.md: {missing}"

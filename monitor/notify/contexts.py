@@ -21,7 +21,7 @@ from monitor.notify.views import AlertView, TrendPoint, doc
 
 @dataclass(frozen=True)
 class AlertEmail:
-    """alert_fired and alert_resolved: one event for one recipient."""
+    """alert_fired and alert_resolved: one alert event."""
 
     alert: AlertView = doc("the alert event (see AlertView)")
     status_url: str = doc("the status page's front page")
@@ -29,7 +29,7 @@ class AlertEmail:
 
 @dataclass(frozen=True)
 class AlertGroupEmail:
-    """alert_group: every event of one publication for one recipient, in one email."""
+    """alert_group: the events of one publication that concern a recipient, in one email."""
 
     title: str = doc('the publication in words: "A&E statistics for July 2025"')
     place: str = doc('where: "East of England", an ICB, a trust, or "England"')
@@ -54,7 +54,7 @@ class DigestItem:
     value_text: str = doc("the latest figure, formatted")
     threshold_text: str | None = doc("the threshold in force, formatted; None if none")
     period_label: str = doc("the latest period evaluated")
-    open_for: str = doc('how long it has been open: "3 weeks", "since May 2025 (4 months)"')
+    open_for: str = doc('how long it has been open: "5 days", "6 weeks; in breach since May 2025"')
     ended_text: str | None = doc("when it was resolved or withdrawn; None while open")
 
 
