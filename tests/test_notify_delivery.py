@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -326,3 +327,13 @@ def test_send_preview_writes_files_and_changes_nothing(tmp_path: Path, engine: E
     assert "East Suffolk and North Essex NHS Foundation Trust" in group_html
     assert {r.status for r in rows(engine)} == {"pending"}
     assert not (settings.mail.maildir / "new").exists()
+    sent = CliRunner().invoke(app, ["--config", str(settings.config_path), "send", "--json"])
+    assert sent.exit_code == 0, sent.stderr
+    assert json.loads(sent.stdout) == {
+        "sent": 2,
+        "failed": 0,
+        "retrying": 0,
+        "cancelled": 0,
+        "errors": [],
+    }
+    assert len(list((settings.mail.maildir / "new").glob("*.eml"))) == 2

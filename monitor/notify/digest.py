@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import asdict
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, or_, select
 
 from monitor import metrics
-from monitor.config import Settings
+from monitor.config import SEVERITIES, Settings
 from monitor.db import session_scope
 from monitor.models import Alert, AlertEvent, Organisation, Outbox, Subscription, utcnow
 from monitor.notify import mime, routing, subscriptions
@@ -30,7 +30,7 @@ from monitor.notify.views import format_threshold, format_value, long_date, peri
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_RANK = {s: i for i, s in enumerate(("info", "low", "medium", "high", "critical"))}
+_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
 
 def parse_week(week: str) -> date:
@@ -132,8 +132,6 @@ def _item(
 
 
 def _aware(dt: datetime) -> datetime:
-    from datetime import UTC
-
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
@@ -204,17 +202,20 @@ def build(
                 (new if fired >= start else still).append(item)
         if not (new or still or resolved):
             continue
-        worst_first = lambda i: (-_RANK.get(i.severity, 0), i.org_name, i.rule_title)  # noqa: E731
         out[email] = {
             "week": week_name(monday),
             "week_label": week_label(monday),
-            "new": [asdict(i) for i in sorted(new, key=worst_first)],
-            "still_open": [asdict(i) for i in sorted(still, key=worst_first)],
-            "resolved": [asdict(i) for i in sorted(resolved, key=worst_first)],
+            "new": [asdict(i) for i in sorted(new, key=_worst_first)],
+            "still_open": [asdict(i) for i in sorted(still, key=_worst_first)],
+            "resolved": [asdict(i) for i in sorted(resolved, key=_worst_first)],
             "trusts": [asdict(t) for t in _trusts(new + still, subs, base)],
             "subscriptions": [s.id for s in subs],
         }
     return out
+
+
+def _worst_first(i: DigestItem) -> tuple[int, str, str]:
+    return (-_RANK.get(i.severity, 0), i.org_name, i.rule_title)
 
 
 def _trusts(items: list[DigestItem], subs: list[Subscription], base_url: str) -> list[TrustRow]:

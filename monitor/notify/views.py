@@ -169,32 +169,36 @@ def _breaches(v: float, threshold: Any, comparison: str) -> bool:
     return bool(test and isinstance(threshold, int | float) and test(v, float(threshold)))
 
 
+def _number(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
 def _trend(ev: dict[str, Any], unit: str, granularity: str) -> tuple[list[TrendPoint], str]:
     raw = [p for p in ev.get("last12") or [] if isinstance(p, dict)][-12:]
-    values = [p.get("value") for p in raw]
-    nums = [float(v) for v in values if isinstance(v, int | float)]
+    values = [_number(p.get("value")) for p in raw]
+    nums = [v for v in values if v is not None]
     threshold, comparison = ev.get("threshold"), str(ev.get("comparison") or "")
     # Bars start at zero so their lengths compare honestly; percentages use the full 0-100.
     top = 100.0 if unit == "%" else max([*nums, float(threshold or 0), 1e-9])
-    points, spark = [], []
     lo, hi = (min(nums), max(nums)) if nums else (0.0, 0.0)
+    points, spark = [], []
     for i, (p, v) in enumerate(zip(raw, values, strict=True)):
-        start = date.fromisoformat(str(p["period_start"]))
-        ok = isinstance(v, int | float)
         points.append(
             TrendPoint(
-                label=period_label(start, granularity, short=True),
-                value_text=format_value(float(v), unit) if ok else "no data",  # type: ignore[arg-type]
-                bar_width=max(0, min(100, round(100 * float(v) / top))) if ok else 0,  # type: ignore[arg-type]
-                breach=ok and _breaches(float(v), threshold, comparison),  # type: ignore[arg-type]
+                label=period_label(
+                    date.fromisoformat(str(p["period_start"])), granularity, short=True
+                ),
+                value_text="no data" if v is None else format_value(v, unit),
+                bar_width=0 if v is None else max(0, min(100, round(100 * v / top))),
+                breach=v is not None and _breaches(v, threshold, comparison),
                 current=i == len(raw) - 1,
             )
         )
-        if not ok:
+        if v is None:
             spark.append(" ")
         else:
             # The sparkline shows the shape, so it spans the series' own range.
-            step = (float(v) - lo) / (hi - lo) if hi > lo else 0.5  # type: ignore[arg-type]
+            step = (v - lo) / (hi - lo) if hi > lo else 0.5
             spark.append(SPARK[min(len(SPARK) - 1, int(step * len(SPARK)))])
     return points, "".join(spark)
 
