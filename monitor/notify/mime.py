@@ -47,7 +47,6 @@ class Rendered:
     subject: str
     text: str
     html: str  # CSS inlined
-    stylesheet: str = ""  # the CSS it was inlined from, for the recipient's part
     # The html as (shared head, recipient's part, shared tail), each ending a line, so the
     # shared pieces are encoded once for every recipient of the same body.
     html_pieces: tuple[str, str, str] | None = None

@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import jinja2
-from sqlalchemy import and_, bindparam, or_, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import col, select
 
@@ -79,36 +79,40 @@ class DeliveryReport:
         }
 
 
-def _due(now: datetime, lease: timedelta) -> Any:
-    return or_(
-        and_(col(Outbox.status) == "pending", col(Outbox.next_attempt_at) <= now),
-        and_(col(Outbox.status) == "sending", col(Outbox.claimed_at) < now - lease),
-    )
-
-
 def claim(
     engine: Engine, *, worker: str, now: datetime, batch: int, lease: timedelta = LEASE
 ) -> list[Outbox]:
-    """Take up to ``batch`` due rows for ``worker`` (pending and due, or a crashed sender's
-    rows whose lease has run out), oldest first."""
-    pick = select(Outbox.id).where(_due(now, lease)).order_by(col(Outbox.id)).limit(batch)
-    if not is_sqlite(engine):
-        pick = pick.with_for_update(skip_locked=True)
+    """Take up to ``batch`` due rows for ``worker``: first a crashed sender's rows whose lease
+    has run out, then pending rows that are due, oldest first."""
+    # One query per status, so each walks the status index in id order without sorting, and
+    # skips the sent rows, which are most of the table in time.
+    stale = select(Outbox.id).where(
+        col(Outbox.status) == "sending", col(Outbox.claimed_at) < now - lease
+    )
+    due = select(Outbox.id).where(
+        col(Outbox.status) == "pending", col(Outbox.next_attempt_at) <= now
+    )
     with session_scope(engine, write=True) as s:
-        # Two statements in one transaction: the SELECT locks the rows it picks (on
-        # PostgreSQL) until the UPDATE commits. One UPDATE ... WHERE id IN (SELECT ... LIMIT n
-        # FOR UPDATE SKIP LOCKED) can claim more than n rows, because PostgreSQL may re-run
-        # the subquery for each row it updates.
-        ids = list(s.exec(pick))
+        # The SELECTs lock the rows they pick (on PostgreSQL) until the UPDATE commits. One
+        # UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED) could claim more
+        # than n rows, because PostgreSQL may run the subquery again for each row it updates.
+        ids: list[int] = []
+        for pick in (stale, due):
+            if len(ids) < batch:
+                q = pick.order_by(col(Outbox.id)).limit(batch - len(ids))
+                if not is_sqlite(engine):
+                    q = q.with_for_update(skip_locked=True)
+                ids += [i for i in s.exec(q) if i is not None]
         if not ids:
             return []
-        s.execute(
+        claimed = s.scalars(
             update(Outbox)
             .where(col(Outbox.id).in_(ids))
-            .values(status="sending", claimed_at=now, claimed_by=worker),
+            .values(status="sending", claimed_at=now, claimed_by=worker)
+            .returning(Outbox),
             execution_options={"synchronize_session": False},
         )
-        return list(s.exec(select(Outbox).where(col(Outbox.id).in_(ids)).order_by(col(Outbox.id))))
+        return sorted(claimed, key=lambda r: r.id or 0)
 
 
 # Built once: recording a message as sent is the sender's hottest statement, and constructing

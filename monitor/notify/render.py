@@ -94,7 +94,6 @@ def render(env: jinja2.Environment, name: str, context: Any) -> Rendered:
         subject=" ".join(subject.split()),
         text=text.strip() + "\n",
         html=inlined,
-        stylesheet="\n".join(_STYLE.findall(html)),
         # Split once here: every recipient's copy shares these two string objects.
         html_pieces=(head, "", tail) if mark and head.endswith("\n") else None,
     )
@@ -102,22 +101,25 @@ def render(env: jinja2.Environment, name: str, context: Any) -> Rendered:
 
 def personalise(env: jinja2.Environment, body: Rendered, part: RecipientPart) -> Rendered:
     """The body with the recipient's part: after the text, and in the HTML in place of
-    ``<!-- recipient -->`` (before ``</body>`` when a template lacks the mark), its CSS
-    inlined from the body's stylesheet."""
+    ``<!-- recipient -->`` (before ``</body>`` when a template lacks the mark).
+
+    The part carries its own small ``<style>``, inlined into it here: parsing the body's whole
+    stylesheet again for every recipient would cost more than the rest of the part."""
     variables = as_mapping(part)
     text = env.get_template("_recipient.txt.j2").render(variables).strip()
     html = env.get_template("_recipient.html.j2").render(variables)
-    html = _inliner().inline_fragment(html, body.stylesheet) if body.stylesheet else html
+    css = "\n".join(_STYLE.findall(html))
+    html = _inliner().inline_fragment(_STYLE.sub("", html).lstrip(), css) if css else html
     text = f"{body.text.rstrip()}\n\n{text}\n"
     if body.html_pieces is not None:
         head, _, tail = body.html_pieces
         own = html if html.endswith("\n") else html + "\n"
-        return Rendered(body.subject, text, head + own + tail, body.stylesheet, (head, own, tail))
+        return Rendered(body.subject, text, head + own + tail, (head, own, tail))
     if RECIPIENT_MARK in body.html:
         return Rendered(body.subject, text, body.html.replace(RECIPIENT_MARK, html, 1))
     at = body.html.rfind("</body>")
     full = body.html[:at] + html + body.html[at:] if at >= 0 else body.html + html
-    return Rendered(body.subject, text, full, body.stylesheet)
+    return Rendered(body.subject, text, full)
 
 
 def template_files(settings: Settings) -> dict[str, Path]:
