@@ -40,8 +40,13 @@ class Context:
 
 
 def init(ctx: Context) -> dict[str, object]:
-    """Create or upgrade the schema and load the reference organisations (idempotent)."""
+    """Create or upgrade the schema, load the reference organisations and add the
+    ``[[subscribers]]`` seeds of config.toml (idempotent)."""
+    from monitor.notify import subscriptions, tokens
+
     ctx.var.mkdir(parents=True, exist_ok=True)
+    # Made now, on the first run, so every process that signs links later finds the same one.
+    tokens.load_secret(ctx.settings)
     before, after = db.upgrade(ctx.engine)
     with db.session_scope(ctx.engine, write=True) as s:
         counts = orgs.load_reference(s)
@@ -50,11 +55,16 @@ def init(ctx: Context) -> dict[str, object]:
             meta.value = utcnow().isoformat()
             meta.updated_at = utcnow()
             s.add(meta)
+        try:
+            seeded = subscriptions.seed(s, ctx.settings)
+        except subscriptions.InvalidSubscription as e:
+            raise config.ConfigError(f"{ctx.settings.config_path}: {e}") from None
     return {
         "database": ctx.engine.url.render_as_string(hide_password=True),
         "schema_before": before,
         "schema": after,
         "organisations": counts,
+        "subscribers": seeded,
     }
 
 

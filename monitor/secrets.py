@@ -13,6 +13,7 @@ import secrets as _random
 import time
 from pathlib import Path
 
+from monitor.config import Settings
 from monitor.context import Context
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,13 @@ class SecretError(RuntimeError):
 
 def secret(ctx: Context) -> bytes:
     """The secret as bytes: the environment variable when set, else ``<var>/secret.key``."""
-    name = ctx.settings.security.secret_env
-    value = ctx.settings.env(name)
+    return secret_for(ctx.settings)
+
+
+def secret_for(settings: Settings) -> bytes:
+    """``secret`` for code that holds the settings rather than a Context."""
+    name = settings.security.secret_env
+    value = settings.env(name)
     if value:
         if len(value) < MIN_LENGTH:
             raise SecretError(
@@ -37,7 +43,7 @@ def secret(ctx: Context) -> bytes:
                 f"print(secrets.token_hex(32))'`)"
             )
         return value.encode()
-    return _from_file(ctx.var / SECRET_FILE)
+    return _from_file(settings.paths.var / SECRET_FILE)
 
 
 def _from_file(path: Path) -> bytes:

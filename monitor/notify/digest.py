@@ -1,0 +1,262 @@
+"""The weekly digest: per recipient, what fired, what is still open, what resolved.
+
+A digest reports on one ISO week, Monday 00:00 to Sunday 24:00 in ``[digest] timezone``, and
+goes out at ``[digest] day`` and ``time`` after it (default Monday 07:00 Europe/London). Its
+outbox key is ``digest:<ISO week>:<recipient>``, so each recipient gets one digest per week
+however often it is queued, across restarts too. Quiet alerts (back-fill, first ingest) are
+in it like any other. Nothing to report means no digest.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import asdict
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, or_, select
+
+from monitor import metrics
+from monitor.config import SEVERITIES, Settings
+from monitor.db import session_scope
+from monitor.models import Alert, AlertEvent, Organisation, Outbox, Subscription, utcnow
+from monitor.notify import mime, routing, subscriptions
+from monitor.notify.contexts import DigestItem, TrustRow
+from monitor.notify.queue import enqueue
+from monitor.notify.views import format_threshold, format_value, long_date, period_label
+
+_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+
+
+def parse_week(week: str) -> date:
+    """The Monday of an ISO week written ``YYYY-Www``; ValueError otherwise."""
+    m = _WEEK.match(week.strip())
+    if not m:
+        raise ValueError(f"{week!r} is not an ISO week like 2025-W33")
+    try:
+        return date.fromisocalendar(int(m[1]), int(m[2]), 1)
+    except ValueError:
+        raise ValueError(f"{week!r} is not an ISO week: {m[1]} has no week {m[2]}") from None
+
+
+def week_name(monday: date) -> str:
+    year, week, _ = monday.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def week_label(monday: date) -> str:
+    """``11 to 17 August 2025``, ``28 July to 3 August 2025``."""
+    sunday = monday + timedelta(days=6)
+    if monday.year != sunday.year:
+        return f"{long_date(monday)} to {long_date(sunday)}"
+    if monday.month != sunday.month:
+        return f"{monday.day} {monday.strftime('%B')} to {long_date(sunday)}"
+    return f"{monday.day} to {long_date(sunday)}"
+
+
+def send_time(settings: Settings, monday: date) -> datetime:
+    """When the digest of the week starting ``monday`` is due."""
+    d = settings.digest
+    day = monday + timedelta(days=7 + _DAYS.index(d.day))
+    return datetime.combine(day, d.time.replace(tzinfo=None), ZoneInfo(d.timezone))
+
+
+def due_week(settings: Settings, now: datetime) -> str:
+    """The latest week whose digest is due at ``now`` (a restart catches up on it)."""
+    local = now.astimezone(ZoneInfo(settings.digest.timezone)).date()
+    monday = local - timedelta(days=local.weekday() + 7)
+    while send_time(settings, monday) > now:
+        monday -= timedelta(days=7)
+    return week_name(monday)
+
+
+def cron(settings: Settings) -> dict[str, Any]:
+    """APScheduler cron fields for the digest job (for the scheduler's wiring)."""
+    d = settings.digest
+    return {
+        "day_of_week": d.day,
+        "hour": d.time.hour,
+        "minute": d.time.minute,
+        "timezone": d.timezone,
+    }
+
+
+def _bounds(settings: Settings, monday: date) -> tuple[datetime, datetime]:
+    tz = ZoneInfo(settings.digest.timezone)
+    start = datetime.combine(monday, time(0), tz)
+    return start, datetime.combine(monday + timedelta(days=7), time(0), tz)
+
+
+def _duration(start: datetime, end: datetime) -> str:
+    days = max(0, round((end - start).total_seconds() / 86400))
+    if days < 14:
+        return f"{days} day{'s' if days != 1 else ''}"
+    if days < 63:
+        return f"{days // 7} weeks"
+    return f"{round(days / 30.44)} months"
+
+
+def _item(
+    alert: Alert, ev: dict[str, Any], org_name: str, base_url: str, end: datetime
+) -> DigestItem:
+    metric = metrics.METRICS.get(str(ev.get("metric") or alert.metric or ""))
+    unit = str(ev.get("unit") or (metric.unit if metric else ""))
+    gran = metric.granularity.value if metric else "month"
+    fired = alert.fired_at or alert.opened_at
+    ended = alert.ended_at if alert.state in ("resolved", "withdrawn") else None
+    open_for = _duration(_aware(fired), _aware(ended) if ended else end)
+    if alert.first_period and alert.consecutive_periods > 1:
+        open_for += f"; in breach since {period_label(alert.first_period, gran)}"
+    return DigestItem(
+        alert_id=alert.id or 0,
+        alert_url=f"{base_url}/alerts/{alert.id}",
+        org_code=alert.org,
+        org_name=str(ev.get("org_name") or org_name),
+        rule_title=str(ev.get("rule_title") or alert.rule),
+        severity=alert.severity,
+        value_text=format_value(alert.value, unit, alert.label),
+        threshold_text=format_threshold(alert.threshold, unit),
+        period_label=period_label(alert.period_start, gran) if alert.period_start else "",
+        open_for=open_for,
+        ended_text=(
+            f"{'withdrawn' if alert.state == 'withdrawn' else 'resolved'} {long_date(ended.date())}"
+            if ended
+            else None
+        ),
+    )
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _alerts(s: Session, start: datetime, end: datetime) -> list[tuple[Alert, dict[str, Any]]]:
+    """Alerts that fired before ``end`` and were open at some point in the week, with the
+    evidence of each one's latest event; alerts a superseding alert covers are left out."""
+    q = select(Alert).where(
+        col(Alert.fired_at).is_not(None),
+        col(Alert.fired_at) < end,
+        or_(col(Alert.ended_at).is_(None), col(Alert.ended_at) >= start),
+    )
+    alerts = list(s.exec(q.order_by(col(Alert.id))))
+    latest: dict[int, dict[str, Any]] = {}
+    ids = [a.id for a in alerts]
+    for i in range(0, len(ids), 500):
+        evq = (
+            select(AlertEvent)
+            .where(col(AlertEvent.alert_id).in_(ids[i : i + 500]), col(AlertEvent.at) < end)
+            .order_by(col(AlertEvent.at), col(AlertEvent.id))
+        )
+        for e in s.exec(evq):
+            latest[e.alert_id] = dict(e.evidence or {})
+    return [
+        (a, latest.get(a.id or 0, {}))
+        for a in alerts
+        if not latest.get(a.id or 0, {}).get("superseded_by")
+    ]
+
+
+def build(
+    session: Session, settings: Settings, week: str, *, now: datetime | None = None
+) -> dict[str, dict[str, Any]]:
+    """Recipient -> digest payload for ``week`` (recipients with nothing to report omitted)."""
+    monday = parse_week(week)
+    start, end = _bounds(settings, monday)
+    end_or_now = min(end, now or utcnow())
+    base = settings.web.base_url
+    alerts = _alerts(session, start, end)
+    codes = {a.org for a, _ in alerts}
+    orgs = {
+        o.code: o
+        for o in session.exec(select(Organisation).where(col(Organisation.code).in_(codes)))
+    }
+    by_email: dict[str, list[Subscription]] = defaultdict(list)
+    for sub in subscriptions.active(session):
+        by_email[sub.email].append(sub)
+    out: dict[str, dict[str, Any]] = {}
+    for email, subs in sorted(by_email.items()):
+        new: list[DigestItem] = []
+        still: list[DigestItem] = []
+        resolved: list[DigestItem] = []
+        for alert, ev in alerts:
+            org = orgs.get(alert.org)
+            rule = str(ev.get("rule") or alert.rule)
+            if not any(
+                routing.matches(
+                    sub, org_code=alert.org, org=org, rule=rule, severity=alert.severity
+                )
+                for sub in subs
+            ):
+                continue
+            item = _item(alert, ev, org.name if org else alert.org, base, end_or_now)
+            fired = _aware(alert.fired_at or alert.opened_at)
+            ended = _aware(alert.ended_at) if alert.ended_at else None
+            if ended is not None and start <= ended < end:
+                resolved.append(item)
+            elif ended is None or ended >= end:
+                (new if fired >= start else still).append(item)
+        if not (new or still or resolved):
+            continue
+        out[email] = {
+            "week": week_name(monday),
+            "week_label": week_label(monday),
+            "new": [asdict(i) for i in sorted(new, key=_worst_first)],
+            "still_open": [asdict(i) for i in sorted(still, key=_worst_first)],
+            "resolved": [asdict(i) for i in sorted(resolved, key=_worst_first)],
+            "trusts": [asdict(t) for t in _trusts(new + still, subs, base)],
+            "subscriptions": [s.id for s in subs],
+        }
+    return out
+
+
+def _worst_first(i: DigestItem) -> tuple[int, str, str]:
+    return (-_RANK.get(i.severity, 0), i.org_name, i.rule_title)
+
+
+def _trusts(items: list[DigestItem], subs: list[Subscription], base_url: str) -> list[TrustRow]:
+    """Open alerts by trust, most severe first, for region and ICB subscribers only."""
+    if not any(s.scope in ("region", "icb") for s in subs):
+        return []
+    by_org: dict[str, list[DigestItem]] = defaultdict(list)
+    for i in items:
+        by_org[i.org_code].append(i)
+    rows = [
+        TrustRow(
+            org_code=code,
+            org_name=its[0].org_name,
+            org_url=f"{base_url}/orgs/{code}",
+            worst_severity=max((i.severity for i in its), key=lambda s: _RANK.get(s, 0)),
+            open_count=len(its),
+            rule_titles="; ".join(sorted({i.rule_title for i in its})),
+        )
+        for code, its in by_org.items()
+    ]
+    return sorted(rows, key=lambda r: (-_RANK.get(r.worst_severity, 0), -r.open_count, r.org_name))
+
+
+def queue(
+    engine: Engine, settings: Settings, *, week: str | None = None, now: datetime | None = None
+) -> list[str]:
+    """Queue the digest of ``week`` (default: the latest one due) for every recipient with
+    something to report; returns the keys queued (none when already queued)."""
+    now = now or utcnow()
+    week = week or due_week(settings, now)
+    with session_scope(engine, write=True) as s:
+        rows = [
+            Outbox(
+                key=f"digest:{week}:{email}",
+                recipient=email,
+                kind="digest",
+                payload=payload,
+                message_id=mime.new_message_id(settings, "digest"),
+                created_at=now,
+                next_attempt_at=now,
+            )
+            for email, payload in build(s, settings, week, now=now).items()
+        ]
+        return enqueue(s, rows)

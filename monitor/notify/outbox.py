@@ -1,0 +1,326 @@
+"""Delivering the outbox: claim rows atomically, render, send, record each outcome.
+
+A row goes ``pending -> sending -> sent``, or back to ``pending`` with a later
+``next_attempt_at`` after a temporary failure, or to ``failed`` with its reason, or to
+``cancelled`` when everyone it was for has unsubscribed.
+
+Exactly once, give or take one: a row is marked sent in its own transaction straight after the
+server accepts it. A sender killed between the two leaves that row (and the rest of its batch)
+in ``sending``; once the lease runs out another sender reclaims them and sends them again with
+the same Message-ID, so at most the one message in flight arrives twice.
+
+Claiming is one short transaction: on PostgreSQL the rows are picked with ``FOR UPDATE SKIP
+LOCKED``, so senders on several machines never take the same row; SQLite runs it under ``BEGIN
+IMMEDIATE``, which serialises writers. A batch that runs for half the lease hands its unsent
+rows back rather than risk another sender reclaiming rows it is still working through.
+
+Rows are rendered here, at send time, not when routing writes them: routing runs inside the
+alert lifecycle's transaction and stays cheap, a template fixed meanwhile applies to mail still
+waiting, and a body rendered once serves every recipient of the same alerts (compose.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import jinja2
+from sqlalchemy import bindparam, update
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import col, select
+
+from monitor.config import Settings
+from monitor.db import is_sqlite, session_scope
+from monitor.models import Outbox, utcnow
+from monitor.notify import compose, mime, operators, render
+from monitor.notify.queue import enqueue
+from monitor.notify.transports import SendFailure, Transport, for_settings
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=10)  # longer than any batch takes; a crashed sender's rows wait this
+MAX_ATTEMPTS = 12  # with the backoff below: about seven hours of trying
+Clock = Callable[[], datetime]
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before the next attempt: 1, 2, 4 ... minutes, at most an hour."""
+    return timedelta(minutes=min(60, 2 ** max(0, attempts - 1)))
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class DeliveryReport:
+    """What one run of :func:`deliver` did."""
+
+    sent: int = 0
+    failed: int = 0
+    retrying: int = 0
+    cancelled: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "sent": self.sent,
+            "failed": self.failed,
+            "retrying": self.retrying,
+            "cancelled": self.cancelled,
+            "errors": self.errors,
+        }
+
+
+def claim(
+    engine: Engine, *, worker: str, now: datetime, batch: int, lease: timedelta = LEASE
+) -> list[Outbox]:
+    """Take up to ``batch`` due rows for ``worker``: first a crashed sender's rows whose lease
+    has run out, then pending rows that are due, oldest first."""
+    # One query per status, so each walks the status index in id order without sorting, and
+    # skips the sent rows, which are most of the table in time.
+    stale = select(Outbox.id).where(
+        col(Outbox.status) == "sending", col(Outbox.claimed_at) < now - lease
+    )
+    due = select(Outbox.id).where(
+        col(Outbox.status) == "pending", col(Outbox.next_attempt_at) <= now
+    )
+    with session_scope(engine, write=True) as s:
+        # The SELECTs lock the rows they pick (on PostgreSQL) until the UPDATE commits. One
+        # UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED) could claim more
+        # than n rows, because PostgreSQL may run the subquery again for each row it updates.
+        ids: list[int] = []
+        for pick in (stale, due):
+            if len(ids) < batch:
+                q = pick.order_by(col(Outbox.id)).limit(batch - len(ids))
+                if not is_sqlite(engine):
+                    q = q.with_for_update(skip_locked=True)
+                ids += [i for i in s.exec(q) if i is not None]
+        if not ids:
+            return []
+        claimed = s.scalars(
+            update(Outbox)
+            .where(col(Outbox.id).in_(ids))
+            .values(status="sending", claimed_at=now, claimed_by=worker)
+            .returning(Outbox),
+            execution_options={"synchronize_session": False},
+        )
+        return sorted(claimed, key=lambda r: r.id or 0)
+
+
+# Built once: recording a message as sent is the sender's hottest statement, and constructing
+# and compiling an UPDATE per message costs several times what executing it does.
+_MARK_SENT = (
+    update(Outbox)
+    .where(col(Outbox.id) == bindparam("row_id"))
+    .values(
+        status="sent",
+        sent_at=bindparam("sent_at"),
+        subject=bindparam("subject"),
+        error=None,
+        attempts=bindparam("attempts"),
+    )
+)
+
+
+class _Recorder:
+    """Records outcomes on one connection, each in its own short transaction."""
+
+    def __init__(self, conn: Connection, settings: Settings, clock: Clock) -> None:
+        self.conn, self.settings, self.clock = conn, settings, clock
+
+    def _set(self, row: Outbox, **values: Any) -> None:
+        with self.conn.begin():
+            self.conn.execute(update(Outbox).where(col(Outbox.id) == row.id).values(**values))
+
+    def sent(self, row: Outbox, subject: str) -> None:
+        with self.conn.begin():
+            self.conn.execute(
+                _MARK_SENT,
+                {
+                    "row_id": row.id,
+                    "sent_at": self.clock(),
+                    "subject": subject,
+                    "attempts": row.attempts + 1,
+                },
+            )
+
+    def release(self, row: Outbox) -> None:
+        """Hand an unsent row back, due at once (a slow batch stopping early)."""
+        self._set(
+            row, status="pending", next_attempt_at=self.clock(), claimed_at=None, claimed_by=None
+        )
+
+    def cancelled(self, row: Outbox, reason: str) -> None:
+        self._set(row, status="cancelled", error=reason)
+
+    def failed(self, row: Outbox, reason: str, subject: str | None = None) -> None:
+        now = self.clock()
+        with self.conn.begin():
+            self.conn.execute(
+                update(Outbox)
+                .where(col(Outbox.id) == row.id)
+                .values(
+                    status="failed", error=reason[:2000], subject=subject, attempts=row.attempts + 1
+                )
+            )
+            if row.kind != "operator":
+                # Operators hear once per address and day, however many messages fail.
+                enqueue(self.conn, operators.send_failed(self.settings, row, reason, now))
+
+    def retry(self, row: Outbox, reason: str, *, attempted: bool = True) -> bool:
+        """Back to pending with backoff; False when it has been tried too often."""
+        attempts = row.attempts + (1 if attempted else 0)
+        if attempts >= MAX_ATTEMPTS:
+            self.failed(row, f"gave up after {attempts} attempts: {reason}")
+            return False
+        self._set(
+            row,
+            status="pending",
+            attempts=attempts,
+            error=reason[:2000],
+            next_attempt_at=self.clock() + backoff(max(attempts, 1)),
+            claimed_at=None,
+            claimed_by=None,
+        )
+        return True
+
+
+def _bad_address(address: str) -> str | None:
+    """A last check before an address goes into the envelope and the To header.
+
+    Addresses are validated when subscriptions are added (email-validator) and when the
+    config is loaded; this only refuses what would corrupt the message, such as a line break.
+    """
+    local, at, domain = address.rpartition("@")
+    if not (local and at and domain) or any(c in address for c in "\r\n<>, \t"):
+        return f"invalid address {address!r}"
+    return None
+
+
+def _send_batch(
+    rows: list[Outbox],
+    engine: Engine,
+    composer: compose.Composer,
+    transport: Transport,
+    rec: _Recorder,
+    report: DeliveryReport,
+) -> bool:
+    """Send one claimed batch over one connection. False when the server is unreachable
+    (the rest of the batch is put back and the run should stop)."""
+    with session_scope(engine) as s:
+        batch = compose.load(s, rows)
+    sender = mime.sender_address(composer.settings)
+    try:
+        transport.open()
+    except SendFailure as e:
+        for row in rows:
+            _count(report, rec.retry(row, e.reason))
+        report.errors.append(e.reason)
+        return False
+    started = time.monotonic()
+    try:
+        for i, row in enumerate(rows):
+            # At least one message per batch, so a slow server still makes progress.
+            if i and time.monotonic() - started > LEASE.total_seconds() / 2:
+                for rest in rows[i:]:
+                    rec.release(rest)
+                break
+            if not _send_one(row, batch, composer, transport, sender, rec, report):
+                for rest in rows[i + 1 :]:
+                    _count(report, rec.retry(rest, report.errors[-1], attempted=False))
+                return False
+    finally:
+        transport.close()
+    return True
+
+
+def _send_one(
+    row: Outbox,
+    batch: compose.Batch,
+    composer: compose.Composer,
+    transport: Transport,
+    sender: str,
+    rec: _Recorder,
+    report: DeliveryReport,
+) -> bool:
+    """Render and send one message and record the outcome; False when the connection is
+    lost."""
+    subject: str | None = None
+    try:
+        bad = _bad_address(row.recipient)
+        if bad:
+            raise SendFailure(bad, permanent=True)
+        data, rendered = composer.message(row, batch)
+        subject = rendered.subject
+        transport.send(sender, row.recipient, data)
+    except compose.Cancelled as e:
+        rec.cancelled(row, str(e))
+        report.cancelled += 1
+    except (render.TemplateError, jinja2.TemplateError, LookupError, KeyError) as e:
+        # A template or data problem does not fix itself: record it, tell operators.
+        rec.failed(row, f"cannot render: {type(e).__name__}: {e}")
+        report.failed += 1
+        report.errors.append(f"{row.key}: {e}")
+    except SendFailure as e:
+        if e.permanent:
+            rec.failed(row, e.reason, subject)
+            report.failed += 1
+            report.errors.append(f"{row.key}: {e.reason}")
+            return True
+        _count(report, rec.retry(row, e.reason))
+        if e.connection_lost:
+            report.errors.append(e.reason)
+            return False
+    else:
+        rec.sent(row, rendered.subject)
+        report.sent += 1
+    return True
+
+
+def _count(report: DeliveryReport, retrying: bool) -> None:
+    if retrying:
+        report.retrying += 1
+    else:
+        report.failed += 1
+
+
+def deliver(
+    engine: Engine,
+    settings: Settings,
+    *,
+    transport: Transport | None = None,
+    clock: Clock = utcnow,
+    batch_size: int | None = None,
+    lease: timedelta = LEASE,
+    worker: str | None = None,
+) -> DeliveryReport:
+    """Send everything due, batch by batch, one connection per batch.
+
+    1. Queue operator emails for incidents that started since the last run.
+    2. Claim a batch; render and send each row; record each outcome as it happens.
+    3. Repeat until nothing is due, or stop early when the server cannot be reached.
+    """
+    report = DeliveryReport()
+    operators.queue_incidents(engine, settings, now=clock())
+    composer = compose.Composer.for_settings(settings)
+    transport = transport or for_settings(settings)
+    worker = worker or worker_id()
+    size = batch_size or settings.mail.batch_size
+    with engine.connect() as conn:
+        if is_sqlite(engine):
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        rec = _Recorder(conn, settings, clock)
+        while rows := claim(engine, worker=worker, now=clock(), batch=size, lease=lease):
+            if not _send_batch(rows, engine, composer, transport, rec, report):
+                break
+    if report.sent or report.failed or report.retrying:
+        log.info("outbox: %s", report.as_json())
+    return report

@@ -1,0 +1,259 @@
+"""Subscriptions as data: add (validated), list, remove, seed from config.toml, double opt-in.
+
+A subscription names one scope (a region, an ICB or one organisation) and optional filters
+(trust type, minimum severity, rule ids, digest only). Removing one keeps the row with
+``unsubscribed_at`` set, so a seed in config.toml that someone unsubscribed from is not added
+back by the next ``monitor init``.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from sqlmodel import Session, col, select
+
+from monitor import orgs
+from monitor.config import REGION_CODES, SEVERITIES, Settings
+from monitor.models import Organisation, Outbox, Subscription, utcnow
+from monitor.notify import mime
+
+SCOPES = ("region", "icb", "org")
+_RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+
+
+class InvalidSubscription(ValueError):
+    """A subscription that cannot be added; the message says which part and why."""
+
+
+def normalise_email(address: str) -> str:
+    """The address as it will be stored and sent to, or InvalidSubscription.
+
+    Only the syntax is checked (no DNS look-ups): the monitor often runs where outbound DNS
+    is restricted, and a bad mailbox shows up as a failed send with its reason anyway.
+    """
+    try:
+        return validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError as e:
+        raise InvalidSubscription(f"{address!r} is not a valid email address: {e}") from None
+
+
+@dataclass(frozen=True)
+class Request:
+    """A subscription to add, before validation."""
+
+    email: str
+    scope: str
+    code: str
+    trust_type: str | None = None
+    min_severity: str = "info"
+    rules: tuple[str, ...] = ()
+    digest_only: bool = False
+
+
+def validate(session: Session, settings: Settings, req: Request) -> Request:
+    """The request with its address and codes normalised, or InvalidSubscription."""
+    email = normalise_email(req.email)
+    scope, code = req.scope, req.code.strip().upper()
+    if scope not in SCOPES:
+        raise InvalidSubscription(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
+    if scope == "region":
+        code = orgs.code_for(code) or code
+        if code not in REGION_CODES:
+            raise InvalidSubscription(
+                f"unknown region {req.code!r}; use one of {', '.join(REGION_CODES)}"
+            )
+    else:
+        org = session.get(Organisation, code)
+        kinds = ("icb",) if scope == "icb" else ("trust", "other")
+        if org is None or org.kind not in kinds:
+            what = "ICB" if scope == "icb" else "organisation"
+            raise InvalidSubscription(
+                f"unknown {what} {code!r}; see `monitor orgs --kind {kinds[0]}` for the codes"
+            )
+    trust_type = req.trust_type.strip().lower() if req.trust_type else None
+    if trust_type:
+        known = {t for t in session.exec(select(Organisation.trust_type).distinct()) if t}
+        if trust_type not in known:
+            raise InvalidSubscription(
+                f"unknown trust type {req.trust_type!r}; use one of {', '.join(sorted(known))}"
+            )
+    if req.min_severity not in SEVERITIES:
+        raise InvalidSubscription(
+            f"unknown severity {req.min_severity!r}; use one of {', '.join(SEVERITIES)}"
+        )
+    bad = [r for r in req.rules if not _RULE_ID.match(r)]
+    if bad:
+        raise InvalidSubscription(f"not a rule id: {', '.join(bad)} (rule ids are file names)")
+    rules_dir = settings.paths.rules
+    known_rules = {p.stem for p in rules_dir.glob("*.toml")} if rules_dir.is_dir() else set()
+    # Until a rule file exists no id can be checked; afterwards a typo is refused.
+    unknown = [r for r in req.rules if known_rules and r not in known_rules]
+    if unknown:
+        raise InvalidSubscription(f"no rule file for {', '.join(unknown)} in {rules_dir}")
+    return Request(
+        email,
+        scope,
+        code,
+        trust_type,
+        req.min_severity,
+        tuple(sorted(set(req.rules))),
+        req.digest_only,
+    )
+
+
+def _same(sub: Subscription, req: Request) -> bool:
+    return (
+        sub.email == req.email
+        and sub.scope == req.scope
+        and sub.code == req.code
+        and sub.trust_type == req.trust_type
+        and sub.min_severity == req.min_severity
+        and tuple(sub.rules or ()) == req.rules
+        and sub.digest_only == req.digest_only
+    )
+
+
+def add(
+    session: Session, settings: Settings, req: Request, *, origin: str = "cli"
+) -> tuple[Subscription, bool]:
+    """Add a subscription (validated). Returns (subscription, created).
+
+    An identical active subscription is returned unchanged. With double opt-in on, the new
+    subscription waits for confirmation and a confirmation email is queued.
+    """
+    req = validate(session, settings, req)
+    existing = session.exec(
+        select(Subscription).where(
+            Subscription.email == req.email,
+            col(Subscription.unsubscribed_at).is_(None),
+        )
+    )
+    for sub in existing:
+        if _same(sub, req):
+            return sub, False
+    now = utcnow()
+    sub = Subscription(
+        email=req.email,
+        scope=req.scope,
+        code=req.code,
+        trust_type=req.trust_type,
+        min_severity=req.min_severity,
+        rules=list(req.rules),
+        digest_only=req.digest_only,
+        token=secrets.token_urlsafe(12),
+        confirmed_at=None if settings.subscriptions.double_opt_in else now,
+        created_at=now,
+        origin=origin,
+    )
+    session.add(sub)
+    session.flush()
+    if sub.confirmed_at is None:
+        session.add(
+            Outbox(
+                key=f"confirm:{sub.id}:{sub.email}",
+                recipient=sub.email,
+                kind="confirm",
+                payload={"subscriptions": [sub.id]},
+                message_id=mime.new_message_id(settings, "confirm"),
+                created_at=now,
+                next_attempt_at=now,
+            )
+        )
+    return sub, True
+
+
+def seed(session: Session, settings: Settings) -> dict[str, int]:
+    """Add the ``[[subscribers]]`` of config.toml that are not there yet (idempotent).
+
+    A seed someone has since unsubscribed from stays unsubscribed.
+    """
+    counts = {"added": 0, "unchanged": 0}
+    for i, s in enumerate(settings.subscribers):
+        scope = next(k for k in SCOPES if getattr(s, k))
+        try:
+            req = validate(
+                session,
+                settings,
+                Request(
+                    email=str(s.email),
+                    scope=scope,
+                    code=getattr(s, scope),
+                    trust_type=s.trust_type,
+                    min_severity=s.min_severity,
+                    rules=tuple(s.rules),
+                    digest_only=s.digest_only,
+                ),
+            )
+        except InvalidSubscription as e:
+            raise InvalidSubscription(f"subscribers.{i}: {e}") from None
+        seen = session.exec(select(Subscription).where(Subscription.email == req.email))
+        if any(_same(sub, req) for sub in seen):
+            counts["unchanged"] += 1
+            continue
+        add(session, settings, req, origin="config")
+        counts["added"] += 1
+    return counts
+
+
+def list_subscriptions(
+    session: Session, *, email: str | None = None, include_ended: bool = False
+) -> list[Subscription]:
+    """Subscriptions by address, then id; active ones only unless ``include_ended``."""
+    q = select(Subscription).order_by(col(Subscription.email), col(Subscription.id))
+    if email:
+        q = q.where(Subscription.email == normalise_email(email))
+    if not include_ended:
+        q = q.where(col(Subscription.unsubscribed_at).is_(None))
+    return list(session.exec(q))
+
+
+def remove(
+    session: Session,
+    email: str,
+    *,
+    scope: str | None = None,
+    code: str | None = None,
+) -> list[Subscription]:
+    """End an address's active subscriptions (all, or those of one scope and code)."""
+    now = utcnow()
+    ended = []
+    for sub in list_subscriptions(session, email=email):
+        if scope and (sub.scope != scope or sub.code != (code or "").strip().upper()):
+            continue
+        sub.unsubscribed_at = now
+        session.add(sub)
+        ended.append(sub)
+    return ended
+
+
+def as_dict(sub: Subscription) -> dict[str, Any]:
+    """The fields `monitor subscribers list --json` prints (never the token)."""
+    return {
+        "id": sub.id,
+        "email": sub.email,
+        "scope": sub.scope,
+        "code": sub.code,
+        "trust_type": sub.trust_type,
+        "min_severity": sub.min_severity,
+        "rules": list(sub.rules or []),
+        "digest_only": sub.digest_only,
+        "confirmed": sub.confirmed_at is not None,
+        "created_at": sub.created_at,
+        "unsubscribed_at": sub.unsubscribed_at,
+        "origin": sub.origin,
+    }
+
+
+def active(session: Session, ids: Sequence[int] | None = None) -> list[Subscription]:
+    """Confirmed subscriptions not ended (all, or those of ``ids``)."""
+    q = select(Subscription).where(
+        col(Subscription.unsubscribed_at).is_(None), col(Subscription.confirmed_at).is_not(None)
+    )
+    if ids is not None:
+        q = q.where(col(Subscription.id).in_(ids))
+    return list(session.exec(q.order_by(col(Subscription.id))))

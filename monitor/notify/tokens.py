@@ -1,0 +1,147 @@
+"""HMAC-signed tokens for unsubscribe and confirmation links, and the functions they call.
+
+A link token is ``<subscription tokens joined by ~>.<signature>``: each subscription's own
+random token (``Subscription.token``), signed with the installation's secret and the purpose
+(``unsubscribe`` or ``confirm``), so a token made for one purpose cannot be used for the other
+and a forged or tampered token is recognised before the database is touched.
+
+The secret comes from the environment variable ``[security] secret_env`` names. Without it, one
+is generated on first use and kept in ``<var>/secret.key`` (mode 0600; monitor/secrets.py), so
+links in emails already sent keep working across restarts.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from monitor.config import Settings
+from monitor.db import session_scope
+from monitor.models import Subscription, utcnow
+from monitor.secrets import secret_for
+
+UNSUBSCRIBE = "unsubscribe"
+CONFIRM = "confirm"
+_SEP = "~"
+_SIG_BYTES = 16  # 128 bits: forging one by guessing is out of reach
+
+
+def load_secret(settings: Settings) -> bytes:
+    """The signing secret, shared with the status page's session cookies (monitor/secrets.py)."""
+    return secret_for(settings)
+
+
+def _signature(secret: bytes, purpose: str, payload: str) -> str:
+    mac = hmac.new(secret, f"{purpose}\x00{payload}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:_SIG_BYTES]).rstrip(b"=").decode()
+
+
+def sign(secret: bytes, purpose: str, tokens: Sequence[str]) -> str:
+    """A link token for these subscription tokens (one or more), for ``purpose``."""
+    if not tokens:
+        raise ValueError("a link token needs at least one subscription token")
+    payload = _SEP.join(sorted(set(tokens)))
+    return f"{payload}.{_signature(secret, purpose, payload)}"
+
+
+def verify(secret: bytes, purpose: str, token: str) -> list[str] | None:
+    """The subscription tokens a link token carries, or None when it is forged or tampered."""
+    payload, dot, sig = token.strip().rpartition(".")
+    if not dot or not payload or not sig:
+        return None
+    if not hmac.compare_digest(sig, _signature(secret, purpose, payload)):
+        return None
+    return payload.split(_SEP)
+
+
+@dataclass(frozen=True)
+class TokenResult:
+    """What an unsubscribe or confirmation link did, for the web page to show."""
+
+    ok: bool
+    status: str  # unsubscribed | confirmed | already | invalid | unknown | preview
+    message: str
+    email: str | None = None
+    subscriptions: list[str] = field(default_factory=list)  # descriptions, e.g. "region Y61"
+
+
+def describe_subscription(sub: Subscription) -> str:
+    """A short human description: ``region Y61, acute trusts, high and above``."""
+    parts = [f"{sub.scope} {sub.code}"]
+    if sub.trust_type:
+        parts.append(f"{sub.trust_type} trusts")
+    if sub.min_severity != "info":
+        parts.append(f"{sub.min_severity} and above")
+    if sub.rules:
+        parts.append("rules " + ", ".join(sub.rules))
+    if sub.digest_only:
+        parts.append("weekly digest only")
+    return ", ".join(parts)
+
+
+_INVALID = TokenResult(
+    False,
+    "invalid",
+    "This link is not valid: it may have been altered or cut short. Nothing was changed.",
+)
+
+
+def _apply(
+    engine: Engine, settings: Settings, token: str, purpose: str, *, dry_run: bool
+) -> TokenResult:
+    tokens = verify(load_secret(settings), purpose, token)
+    if tokens is None:
+        return _INVALID
+    with session_scope(engine, write=not dry_run) as s:
+        subs = list(s.exec(select(Subscription).where(col(Subscription.token).in_(tokens))))
+        if not subs:
+            return TokenResult(
+                False, "unknown", "These subscriptions no longer exist. Nothing was changed."
+            )
+        email = subs[0].email
+        names = [describe_subscription(sub) for sub in subs]
+        if purpose == UNSUBSCRIBE:
+            todo = [sub for sub in subs if sub.unsubscribed_at is None]
+            verb, done = "unsubscribed", "You were already unsubscribed"
+        else:
+            todo = [sub for sub in subs if sub.confirmed_at is None and not sub.unsubscribed_at]
+            verb, done = "confirmed", "This subscription is already confirmed"
+        if not todo:
+            return TokenResult(True, "already", f"{done}: {'; '.join(names)}.", email, names)
+        if dry_run:
+            return TokenResult(True, "preview", f"{email}: {'; '.join(names)}.", email, names)
+        now = utcnow()
+        for sub in todo:
+            if purpose == UNSUBSCRIBE:
+                sub.unsubscribed_at = now
+            else:
+                sub.confirmed_at = now
+            s.add(sub)
+        what = "; ".join(describe_subscription(sub) for sub in todo)
+        return TokenResult(True, verb, f"{email} is now {verb}: {what}.", email, names)
+
+
+def unsubscribe(engine: Engine, token: str, *, settings: Settings) -> TokenResult:
+    """End the subscriptions a signed unsubscribe token names (the one-click POST).
+
+    A forged or tampered token changes nothing and says so (``ok`` False, status
+    ``invalid``); a token for subscriptions already ended says so (status ``already``).
+    """
+    return _apply(engine, settings, token, UNSUBSCRIBE, dry_run=False)
+
+
+def describe_unsubscribe(engine: Engine, token: str, *, settings: Settings) -> TokenResult:
+    """What an unsubscribe token would end, changing nothing (for the page a GET shows;
+    mail scanners follow links, so a GET must never unsubscribe)."""
+    return _apply(engine, settings, token, UNSUBSCRIBE, dry_run=True)
+
+
+def confirm(engine: Engine, token: str, *, settings: Settings) -> TokenResult:
+    """Confirm subscriptions awaiting double opt-in; a forged token changes nothing."""
+    return _apply(engine, settings, token, CONFIRM, dry_run=False)

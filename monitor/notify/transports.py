@@ -1,0 +1,193 @@
+"""Where messages go: an SMTP server (one connection per batch) or a maildir of .eml files.
+
+A transport raises :class:`SendFailure` saying whether the failure is permanent (a 5xx answer,
+a refused address: record it and move on) or temporary (a 4xx answer, a refused or dropped
+connection: try again later with backoff).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import smtplib
+import socket
+import ssl
+import time
+from pathlib import Path
+from typing import Protocol
+
+from monitor.config import Mail, Settings
+
+
+class SendFailure(Exception):
+    """A message that was not delivered, and whether trying again could help."""
+
+    def __init__(self, reason: str, *, permanent: bool, connection_lost: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.connection_lost = connection_lost
+
+
+class Transport(Protocol):
+    def open(self) -> None:
+        """Connect (once per batch). Raises SendFailure."""
+
+    def send(self, sender: str, recipient: str, data: bytes) -> None:
+        """Hand over one message. Raises SendFailure."""
+
+    def close(self) -> None:
+        """Disconnect; never raises."""
+
+
+def _by_code(code: int, text: str, *, what: str) -> SendFailure:
+    reason = f"{what}: {code} {text}".strip()
+    return SendFailure(reason, permanent=500 <= code < 600)
+
+
+def _decode(msg: bytes | str) -> str:
+    return msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
+
+
+class SmtpTransport:
+    """SMTP with STARTTLS or implicit TLS; credentials from the variables config names."""
+
+    def __init__(
+        self, mail: Mail, *, username: str | None, password: str | None, timeout: float = 30
+    ) -> None:
+        self.mail = mail
+        self.username = username
+        self.password = password
+        self.timeout = timeout
+        self.smtp: smtplib.SMTP | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SmtpTransport:
+        m = settings.mail
+        username, password = settings.env(m.username_env), settings.env(m.password_env)
+        return cls(m, username=username, password=password)
+
+    def open(self) -> None:
+        m = self.mail
+        missing = [
+            name
+            for name, value in ((m.username_env, self.username), (m.password_env, self.password))
+            if name and not value
+        ]
+        if missing:
+            # Without them the server would refuse every message alike: keep them queued.
+            raise SendFailure(
+                f"[mail] names {' and '.join(missing)} for the SMTP credentials, "
+                "but the environment does not set it",
+                permanent=False,
+                connection_lost=True,
+            )
+        try:
+            if m.ssl:
+                self.smtp = smtplib.SMTP_SSL(
+                    m.smtp_host,
+                    m.smtp_port,
+                    timeout=self.timeout,
+                    context=ssl.create_default_context(),
+                )
+            else:
+                self.smtp = smtplib.SMTP(m.smtp_host, m.smtp_port, timeout=self.timeout)
+                if m.starttls:
+                    self.smtp.starttls(context=ssl.create_default_context())
+            if self.username:
+                self.smtp.login(self.username, self.password or "")
+        except smtplib.SMTPAuthenticationError as e:
+            self.close()
+            # Wrong credentials fail every message alike: keep them queued, not failed.
+            raise SendFailure(
+                f"SMTP login refused: {e.smtp_code} {_decode(e.smtp_error)}",
+                permanent=False,
+                connection_lost=True,
+            ) from None
+        except (smtplib.SMTPException, OSError) as e:
+            self.close()
+            raise SendFailure(
+                f"cannot connect to {m.smtp_host}:{m.smtp_port}: {e}",
+                permanent=False,
+                connection_lost=True,
+            ) from None
+
+    def send(self, sender: str, recipient: str, data: bytes) -> None:
+        if self.smtp is None:
+            raise SendFailure("not connected", permanent=False, connection_lost=True)
+        try:
+            self.smtp.sendmail(sender, [recipient], data)
+        except smtplib.SMTPRecipientsRefused as e:
+            code, text = e.recipients.get(recipient, (550, b"recipient refused"))
+            raise _by_code(code, _decode(text), what=f"recipient {recipient} refused") from None
+        except smtplib.SMTPSenderRefused as e:
+            raise _by_code(e.smtp_code, _decode(e.smtp_error), what="sender refused") from None
+        except smtplib.SMTPDataError as e:
+            raise _by_code(e.smtp_code, _decode(e.smtp_error), what="message refused") from None
+        except smtplib.SMTPNotSupportedError as e:
+            raise SendFailure(f"not supported by the server: {e}", permanent=True) from None
+        except smtplib.SMTPServerDisconnected as e:
+            self.smtp = None
+            raise SendFailure(
+                f"connection lost: {e}", permanent=False, connection_lost=True
+            ) from None
+        except smtplib.SMTPResponseException as e:
+            raise _by_code(e.smtp_code, _decode(e.smtp_error), what="refused") from None
+        except (OSError, smtplib.SMTPException) as e:
+            self.close()
+            raise SendFailure(
+                f"connection lost: {e}", permanent=False, connection_lost=True
+            ) from None
+
+    def close(self) -> None:
+        if self.smtp is None:
+            return
+        try:
+            self.smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            self.smtp.close()
+        self.smtp = None
+
+
+class MaildirTransport:
+    """Each message an .eml file in ``<maildir>/new/``, written to tmp/ first and renamed,
+    so a reader never sees half a message. File names are unique (time, pid, counter)."""
+
+    _counter = itertools.count()
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.host = socket.gethostname().replace("/", "_").replace(":", "_")
+
+    def open(self) -> None:
+        try:
+            for sub in ("tmp", "new", "cur"):
+                (self.root / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise SendFailure(
+                f"cannot use maildir {self.root}: {e}", permanent=False, connection_lost=True
+            ) from None
+
+    def send(self, sender: str, recipient: str, data: bytes) -> None:
+        name = f"{time.time_ns()}.P{os.getpid()}Q{next(self._counter)}.{self.host}.eml"
+        tmp, new = self.root / "tmp" / name, self.root / "new" / name
+        try:
+            with open(tmp, "xb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.rename(tmp, new)
+        except OSError as e:
+            raise SendFailure(
+                f"cannot write {new}: {e}", permanent=False, connection_lost=True
+            ) from None
+
+    def close(self) -> None:
+        return None
+
+
+def for_settings(settings: Settings) -> Transport:
+    """The transport ``[mail] transport`` names."""
+    if settings.mail.transport == "smtp":
+        return SmtpTransport.from_settings(settings)
+    return MaildirTransport(settings.mail.maildir)
