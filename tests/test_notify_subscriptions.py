@@ -89,7 +89,7 @@ def test_subscribers_add_list_and_remove(config_file: Path) -> None:
         "--rule",
         "ae_type1_below_60",
         "--rule",
-        "cancer_62d",
+        "cancer_62d_below_85",
     )
     assert code == 0, err
     assert "added #2 Board@qehkl.nhs.uk: org RCX, medium and above" in out
@@ -103,7 +103,7 @@ def test_subscribers_add_list_and_remove(config_file: Path) -> None:
         "--min-severity",
         "medium",
         "--rule",
-        "cancer_62d",
+        "cancer_62d_below_85",
         "--rule",
         "ae_type1_below_60",
     )

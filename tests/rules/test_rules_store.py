@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 from rulekit import FAR, ORGS, rule, series
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from monitor.db import make_engine, session_scope, upgrade
+from monitor.db import session_scope
 from monitor.models import Alert, AlertEvent, Publication
 from monitor.rules.evaluate import evaluate
 from monitor.rules.inputs import History, Point
@@ -23,17 +20,10 @@ A4 = "ae_4hr_type1_pct"
 NOW = datetime(2025, 9, 11, 9, 30, tzinfo=UTC)
 
 
-def _urls() -> list[object]:
-    pg = os.environ.get("MONITOR_TEST_POSTGRES_URL")
-    return ["sqlite", pytest.param(pg, marks=pytest.mark.postgres)] if pg else ["sqlite"]
-
-
-@pytest.fixture(params=_urls())
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    url = f"sqlite:///{tmp_path / 'monitor.db'}" if request.param == "sqlite" else request.param
-    eng = make_engine(url)
-    upgrade(eng)
-    with session_scope(eng, write=True) as s:
+@pytest.fixture
+def engine(engine: Engine) -> Engine:
+    """The shared database fixture (SQLite and PostgreSQL) holding three publications."""
+    with session_scope(engine, write=True) as s:
         for pub_id in (1, 2, 3):
             s.add(
                 Publication(
@@ -41,13 +31,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
                     sha256=str(pub_id) * 64, published_at=NOW,
                 )
             )  # fmt: skip
-    yield eng
-    if request.param != "sqlite":
-        with session_scope(eng, write=True) as s:
-            for table in (AlertEvent, Alert, Publication):
-                for row in s.exec(select(table)).all():
-                    s.delete(row)
-    eng.dispose()
+    return engine
 
 
 def _evaluate_and_apply(engine: Engine, points: list[Point], hook: object = None) -> list[str]:
