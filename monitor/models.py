@@ -139,6 +139,14 @@ class SourceState(SQLModel, table=True):
     last_error: str | None = None
     consecutive_failures: int = 0
     cursor: str | None = None  # e.g. the CQC changes feed's last end timestamp
+    # The publication calendar (monitor/calendar.py): the last expected publication, and
+    # since when the source has been late (its expected date plus grace days, unanswered).
+    expected_at: datetime | None = None
+    late_since: datetime | None = None
+    # Follow-up polls after a scheduled poll found nothing new (or could not reach the
+    # publisher): the next one, and the end of the window. A restart resumes them.
+    follow_up_at: datetime | None = None
+    follow_up_until: datetime | None = None
 
 
 class Rating(SQLModel, table=True):

@@ -1,0 +1,118 @@
+"""The runner's timetable, rebuilt from config.toml at every start: which job runs when.
+
+Nothing is persisted in a job store: each start builds the same timetable from the settings,
+and durable state (what was fetched, what was sent, follow-up windows) lives in the monitor's
+own tables, so a restart neither loses nor repeats work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor import calendar
+from monitor.config import Settings
+
+# A poll may start up to an hour late (the runner was busy or briefly down) and still run.
+POLL_GRACE = 3600
+# The weekly digest still goes out up to six hours late; the daily check likewise.
+DIGEST_GRACE = 6 * 3600
+SEND_EVERY_MINUTES = 1
+HEARTBEAT_SECONDS = 30
+OPERATORS_EVERY_MINUTES = 60
+# The daily check (late sources, evaluation for stale-data rules, pruning): before the digest.
+DAILY = {"hour": 6, "minute": 0}
+# Tick slots are counted from here, so every process numbers them alike.
+TICK_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One scheduled job: its id (also the JobRun name for most), what it does and when."""
+
+    id: str
+    kind: str  # poll | send | digest | daily | operators | heartbeat | tick
+    trigger: BaseTrigger
+    misfire_grace_time: int
+    source: str | None = None
+    at_start: bool = False  # also run once as soon as the runner starts
+    executor: str = "default"  # "polls" runs the pollers (one at a time on SQLite)
+
+    @property
+    def calendar(self) -> bool:
+        """A wall-clock (cron) job, as opposed to one on an interval."""
+        return isinstance(self.trigger, CronTrigger)
+
+
+def job_specs(settings: Settings, *, tick_seconds: float | None = None) -> list[JobSpec]:
+    """The timetable for ``settings``. Raises ConfigError for a calendar job at 01:00-02:59.
+
+    Each enabled source with a ``schedule`` gets a cron job in Europe/London (follow-ups are
+    added while running); one with ``every_minutes`` an interval job that also runs at start.
+    Then the outbox sender every minute, the weekly digest, the daily check, the operators'
+    notices every hour and the heartbeat. ``tick_seconds`` adds a no-op job every so many
+    seconds (``MONITOR_TICK_SECONDS``), for watching the runner from the job_run table.
+    """
+    specs: list[JobSpec] = []
+    for name, source in settings.sources.items():
+        if not source.enabled:
+            continue
+        trigger = calendar.source_trigger(name, source)
+        if trigger is not None:
+            specs.append(
+                JobSpec(f"poll:{name}", "poll", trigger, POLL_GRACE, name, executor="polls")
+            )
+        elif source.every_minutes is not None:
+            every = IntervalTrigger(minutes=source.every_minutes, timezone=calendar.LONDON)
+            grace = min(POLL_GRACE, source.every_minutes * 60)
+            specs.append(
+                JobSpec(f"poll:{name}", "poll", every, grace, name, at_start=True, executor="polls")
+            )
+    daily = calendar.cron_trigger(DAILY)
+    calendar.check_safe(daily, "the daily check")
+    specs += [
+        JobSpec(
+            "send",
+            "send",
+            IntervalTrigger(minutes=SEND_EVERY_MINUTES, timezone=calendar.LONDON),
+            SEND_EVERY_MINUTES * 60,
+            at_start=True,
+        ),
+        JobSpec("digest", "digest", calendar.digest_trigger(settings.digest), DIGEST_GRACE),
+        JobSpec("daily", "daily", daily, DIGEST_GRACE, at_start=True),
+        JobSpec(
+            "operators",
+            "operators",
+            IntervalTrigger(minutes=OPERATORS_EVERY_MINUTES, timezone=calendar.LONDON),
+            OPERATORS_EVERY_MINUTES * 60,
+        ),
+        JobSpec(
+            "heartbeat",
+            "heartbeat",
+            IntervalTrigger(seconds=HEARTBEAT_SECONDS, timezone=calendar.LONDON),
+            HEARTBEAT_SECONDS,
+            at_start=True,
+        ),
+    ]
+    if tick_seconds:
+        tick = IntervalTrigger(seconds=tick_seconds, start_date=TICK_EPOCH, timezone=UTC)
+        specs.append(JobSpec("tick", "tick", tick, max(1, int(tick_seconds))))
+    return specs
+
+
+def unscheduled(settings: Settings) -> list[str]:
+    """Enabled sources with neither ``schedule`` nor ``every_minutes``: polled only by hand."""
+    return [
+        name
+        for name, s in settings.sources.items()
+        if s.enabled and s.schedule is None and s.every_minutes is None
+    ]
+
+
+def tick_slot(now: datetime, tick_seconds: float) -> int:
+    """The number of the tick due at ``now`` (ticks are aligned to TICK_EPOCH)."""
+    return round((now - TICK_EPOCH) / timedelta(seconds=tick_seconds))
