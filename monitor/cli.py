@@ -305,8 +305,35 @@ def poll_cmd(
     sources: Annotated[list[str] | None, typer.Argument()] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Discover, fetch, ingest, evaluate and notify, once."""
-    _not_yet("poll", "publisher discovery and fetching")
+    """Discover, fetch, ingest, evaluate and notify, once (each step recorded as a job run).
+
+    Polls the named sources (default: every enabled one in config.toml); if anything new
+    arrived, evaluates the rules and sends what that queued. Exits 1 when a step failed, 2 when
+    no named source is built in this version.
+    """
+    from monitor import jobs
+
+    ctx = _ctx(tc)
+    names = list(sources or jobs.default_sources(ctx.settings))
+    unknown = [n for n in names if n not in config.SOURCE_NAMES]
+    if unknown:
+        _fail(f"unknown source(s) {', '.join(unknown)}; use {', '.join(config.SOURCE_NAMES)}", 2)
+    if not names:
+        _fail("no source is enabled in the config ([sources.<name>])", 2)
+    report = jobs.poll_and_notify(ctx, names, trigger="cli")
+    steps = [*report.polls, *(r for r in (report.evaluate, report.send) if r is not None)]
+    if as_json:
+        _print_json(report.as_json())
+    else:
+        for r in steps:
+            counts = ", ".join(f"{k} {v}" for k, v in r.counts.items() if k != "trigger")
+            print(f"{r.job:<16} {r.outcome:<8} {r.error or counts}")
+        if not report.found_new and any(p.outcome == "ok" for p in report.polls):
+            print("nothing new: no evaluation needed")
+    if any(r.outcome == "failed" for r in steps):
+        raise typer.Exit(1)
+    if all(p.outcome == "skipped" for p in report.polls):
+        raise typer.Exit(2)
 
 
 @app.command("evaluate")

@@ -71,10 +71,10 @@ def test_a_misspelt_key_stops_the_command_naming_it(tmp_path: Path) -> None:
     assert f"{bad}: 1 problem(s):" in err and "web.base_ulr: unknown key" in err
 
 
-def test_a_command_not_built_yet_says_so_and_exits_2(config_file: Path) -> None:
+def test_poll_without_an_enabled_source_says_so_and_exits_2(config_file: Path) -> None:
     code, out, err = monitor(config_file, "poll")
     assert (code, out) == (2, "")
-    assert "`monitor poll` is not available yet" in err
+    assert "no source is enabled in the config ([sources.<name>])" in err
 
 
 def test_run_keeps_going_until_stopped_and_refuses_a_second_runner(config_file: Path) -> None:

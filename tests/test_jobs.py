@@ -1,0 +1,192 @@
+"""Job runs are recorded (ok, failed, skipped), and `monitor poll` runs poll -> evaluate -> send."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from monitor import config, jobs
+from monitor.cli import app
+from monitor.context import Context
+from monitor.db import session_scope
+from monitor.models import JobRun
+from tests.test_poll import INDEX, Publisher, publisher  # noqa: F401  (fixture)
+
+
+@pytest.fixture
+def ctx(engine: Engine, tmp_path: Path) -> Context:
+    p = tmp_path / "config.toml"
+    p.write_text("[http]\nretries = 0\n")
+    return Context(config.load(p), engine)
+
+
+def runs(engine: Engine, job: str | None = None) -> list[JobRun]:
+    with session_scope(engine) as s:
+        q = select(JobRun).order_by(JobRun.id)  # type: ignore[arg-type]
+        return [r for r in s.exec(q) if job is None or r.job == job]
+
+
+def test_a_successful_job_is_recorded_running_then_ok_with_its_counts(ctx: Context) -> None:
+    seen: list[JobRun] = []
+
+    def job(c: Context) -> dict[str, Any]:
+        seen.extend(runs(c.engine, "example"))
+        return {"fetched": 3, "files": ["a", "b"]}
+
+    result = jobs.record(ctx, "example", job, extra={"trigger": "cli"})
+    assert [(r.outcome, r.finished_at, r.pid, r.host) for r in seen] == [
+        ("running", None, os.getpid(), socket.gethostname())
+    ]
+    [row] = runs(ctx.engine, "example")
+    assert (row.outcome, row.error) == ("ok", None)
+    assert row.counts == {"trigger": "cli", "fetched": 3, "files": 2}  # lists are counted
+    assert row.finished_at is not None and row.finished_at >= row.started_at
+    assert result.outcome == "ok" and result.run_id == row.id
+
+
+def test_a_failing_job_is_recorded_and_logged_in_one_line_and_does_not_raise(
+    ctx: Context, caplog: pytest.LogCaptureFixture
+) -> None:
+    def job(c: Context) -> None:
+        raise RuntimeError("the publisher's page\nhas no links")
+
+    with caplog.at_level(logging.INFO, logger="monitor"):
+        result = jobs.record(ctx, "poll:ae", job)
+    assert result.outcome == "failed"
+    [row] = runs(ctx.engine)
+    assert row.outcome == "failed"
+    assert row.error == "RuntimeError: the publisher's page\nhas no links"
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert lines == ["poll:ae failed: RuntimeError: the publisher's page has no links"]
+
+
+def test_a_job_whose_part_is_not_built_is_skipped_with_the_reason(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(jobs.ENTRY_POINTS, "evaluate", "monitor.rules.not_built_here:evaluate")
+    monkeypatch.setitem(jobs.ENTRY_POINTS, "send", "monitor.jobs:no_such_function")
+    assert jobs.record(ctx, "evaluate", jobs.evaluate).outcome == "skipped"
+    assert jobs.record(ctx, "send", jobs.send).outcome == "skipped"
+    assert [(r.job, r.outcome, r.error) for r in runs(ctx.engine)] == [
+        ("evaluate", "skipped", "monitor.rules.not_built_here is not part of this build"),
+        ("send", "skipped", "monitor.jobs has no no_such_function() in this build"),
+    ]
+
+
+def test_the_cqc_poll_is_skipped_until_its_module_exists(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(jobs.ENTRY_POINTS, "cqc", "monitor.sources.not_built_here:poll")
+    result = jobs.record(ctx, "poll:cqc", lambda c: jobs.poll_source(c, "cqc"))
+    assert (result.outcome, result.error) == (
+        "skipped",
+        "monitor.sources.not_built_here is not part of this build",
+    )
+
+
+def test_the_chain_evaluates_and_sends_only_after_something_new_arrived(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    found = {"ae": 1, "cancer": 0}
+
+    def fake_poll(c: Context, source: str) -> dict[str, int]:
+        calls.append(f"poll:{source}")
+        return {"ingested": found[source]}
+
+    monkeypatch.setattr(jobs, "poll_source", fake_poll)
+    monkeypatch.setattr(jobs, "evaluate", lambda c: calls.append("evaluate") or {"fired": 2})
+    monkeypatch.setattr(jobs, "send", lambda c: calls.append("send") or {"sent": 2})
+    report = jobs.poll_and_notify(ctx, ["ae", "cancer"], trigger="calendar")
+    assert calls == ["poll:ae", "poll:cancer", "evaluate", "send"]
+    assert report.found_new
+    assert [(r.job, r.outcome) for r in runs(ctx.engine)] == [
+        ("poll:ae", "ok"),
+        ("poll:cancer", "ok"),
+        ("evaluate", "ok"),
+        ("send", "ok"),
+    ]
+    assert runs(ctx.engine, "poll:ae")[0].counts == {"trigger": "calendar", "ingested": 1}
+    calls.clear()
+    found["ae"] = 0
+    assert not jobs.poll_and_notify(ctx, ["ae", "cancer"]).found_new
+    assert calls == ["poll:ae", "poll:cancer"]
+
+
+def test_a_stopping_service_finishes_the_current_step_only(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stopping = {"now": False}
+
+    def fake_poll(c: Context, source: str) -> dict[str, int]:
+        stopping["now"] = True  # the signal arrives during the poll
+        return {"ingested": 1}
+
+    monkeypatch.setattr(jobs, "poll_source", fake_poll)
+    report = jobs.poll_and_notify(ctx, ["ae", "cancer"], keep_going=lambda: not stopping["now"])
+    assert [p.job for p in report.polls] == ["poll:ae"] and report.evaluate is None
+
+
+def test_old_successful_runs_are_pruned_and_failures_kept(ctx: Context) -> None:
+    jobs.record(ctx, "send", lambda c: {})
+    jobs.record(ctx, "poll:ae", lambda c: 1 / 0)
+    later = runs(ctx.engine)[0].started_at + jobs.KEEP_RUNS * 2
+    assert jobs.prune_runs(ctx, now=later) == {"deleted": 1}
+    assert [r.job for r in runs(ctx.engine)] == ["poll:ae"]
+
+
+# `monitor poll` ------------------------------------------------------------------------------
+
+
+def cli(config_file: Path, *args: str) -> tuple[int, str, str]:
+    r = CliRunner().invoke(app, ["--config", str(config_file), *args])
+    return r.exit_code, r.stdout, r.stderr
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, publisher: Publisher) -> Path:  # noqa: F811
+    p = tmp_path / "config.toml"
+    p.write_text(
+        f'[paths]\nvar = "var"\n[http]\nretries = 0\n'
+        f'[sources.ae]\nindex_url = "{publisher.base}{INDEX}"\n'
+        f'[sources.cancer]\nenabled = false\nindex_url = "http://127.0.0.1:9/"\n'
+    )
+    assert cli(p, "init")[0] == 0
+    return p
+
+
+def test_monitor_poll_polls_every_enabled_source_then_evaluates(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(jobs.ENTRY_POINTS, "evaluate", "monitor.rules.not_built_here:evaluate")
+    code, out, err = cli(config_file, "poll", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    [ae] = report["polls"]
+    assert (ae["job"], ae["outcome"], ae["counts"]["ingested"]) == ("poll:ae", "ok", 5)
+    assert ae["counts"]["trigger"] == "cli"
+    assert report["evaluate"]["outcome"] == "skipped" and report["send"] is None
+    code, out, _ = cli(config_file, "poll", "ae")
+    assert code == 0
+    assert out.splitlines()[0].split()[:2] == ["poll:ae", "ok"]
+    assert "nothing new: no evaluation needed" in out
+
+
+def test_monitor_poll_says_what_failed_and_exits_1(config_file: Path) -> None:
+    code, out, _ = cli(config_file, "poll", "cancer")  # named, so polled although disabled
+    assert code == 1
+    assert out.startswith("poll:cancer") and "failed" in out and "cannot connect" in out
+
+
+def test_monitor_poll_refuses_an_unknown_source(config_file: Path) -> None:
+    code, _, err = cli(config_file, "poll", "aee")
+    assert code == 2 and "unknown source(s) aee" in err
