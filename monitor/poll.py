@@ -5,10 +5,11 @@ found by link text and href, never by building URLs), ``parse`` and, where the p
 one page per financial year, ``yearly_pages(html, base_url) -> list[str]``.
 
 A poll fetches the landing page and the newest yearly page (conditionally: an unchanged page
-answers 304 and nothing else happens), then fetches and ingests each linked file not already
-ingested from that URL. Files for the newest period are live ("poll"); older files the poll
-finds for the first time are catching up and are ingested quietly, like a back-fill. A failure
-is recorded on the source's state and logged in one line; the poll never raises.
+answers 304 and nothing else happens; a landing page that only lists yearly pages is read in
+full, since it does not change when a file is added), then fetches and ingests each linked file
+not already ingested from that URL. Files for the newest period are live ("poll"); older files
+the poll finds for the first time are catching up and are ingested quietly, like a back-fill. A
+failure is recorded on the source's state and logged in one line; the poll never raises.
 """
 
 from __future__ import annotations
@@ -117,7 +118,14 @@ def _discover(
     """Links on the landing page and its newest (or every) yearly page; pages that changed."""
     pages: list[Fetched] = []
     links: list[LinkLike] = []
-    index = _get_page(ctx, fetcher, index_url, report)
+    if hasattr(mod, "yearly_pages") and not every_year:
+        # Such a landing page lists the yearly pages, not the files, so it stays the same when
+        # a month's file is added to the current year's page. Read it in full (it is small) so
+        # that the newest yearly page is always asked for, conditionally.
+        index = fetcher.get(index_url)
+        report.pages += 1
+    else:
+        index = _get_page(ctx, fetcher, index_url, report)
     if every_year:
         # A back-fill must read the pages even when they have not changed since last time.
         index = fetcher.get(index_url) if index.not_modified else index

@@ -97,17 +97,38 @@ def test_an_unchanged_source_transfers_no_body_and_parses_nothing(
     poll(ctx, "ae", fetcher=fetcher(ctx))
     # The first poll found new files, so it did not yet remember the pages; the second does.
     poll(ctx, "ae", fetcher=fetcher(ctx))
-    sent_before = sum(publisher.bodies_sent.values())
+    sent_before = publisher.bodies_sent.copy()
     hits_before = sum(publisher.hits.values())
     third = poll(ctx, "ae", fetcher=fetcher(ctx))
     assert (third.pages, third.pages_unchanged, third.files_fetched, third.ingested) == (
-        1,
+        2,
         1,
         0,
         [],
     )
-    assert sum(publisher.hits.values()) - hits_before == 1  # the landing page, answered 304
-    assert sum(publisher.bodies_sent.values()) == sent_before
+    # The landing page (a list of yearly pages) in full, the yearly page answered 304.
+    assert sum(publisher.hits.values()) - hits_before == 2
+    assert publisher.bodies_sent - sent_before == Counter({INDEX: 1})
+
+
+def test_a_file_added_to_the_yearly_page_is_found_although_the_landing_page_is_unchanged(
+    ctx: Context, publisher: Publisher
+) -> None:
+    poll(ctx, "ae", fetcher=fetcher(ctx))
+    poll(ctx, "ae", fetcher=fetcher(ctx))  # nothing new: the pages' validators are remembered
+    publisher.files["September-2025-CSV-abc12.csv"] = (
+        (REAL / "ae" / "Monthly-AE-September-2024.csv").read_bytes().replace(b"2024", b"2025")
+    )
+    publisher.page(
+        YEAR,
+        "ae-attendances-and-emergency-admissions-2025-26.html",
+        extra=(
+            f'<p><a href="{publisher.base}/statistics/wp-content/uploads/sites/2/2025/10/'
+            'September-2025-CSV-abc12.csv">Monthly A&amp;E September 2025 (CSV, 28KB)</a></p>'
+        ),
+    )
+    report = poll(ctx, "ae", fetcher=fetcher(ctx))
+    assert [r.periods for r in report.ingested] == [["2025-09-01/2025-09-30"]]
 
 
 def test_a_new_file_is_live_and_emailable(ctx: Context, publisher: Publisher) -> None:
