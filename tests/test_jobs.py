@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 from typer.testing import CliRunner
 
 from monitor import config, jobs
@@ -31,7 +31,7 @@ def ctx(engine: Engine, tmp_path: Path) -> Context:
 
 def runs(engine: Engine, job: str | None = None) -> list[JobRun]:
     with session_scope(engine) as s:
-        q = select(JobRun).order_by(JobRun.id)  # type: ignore[arg-type]
+        q = select(JobRun).order_by(col(JobRun.id))
         return [r for r in s.exec(q) if job is None or r.job == job]
 
 
