@@ -747,14 +747,19 @@ def run_cmd(
     tc: typer.Context,
     no_web: Annotated[bool, typer.Option("--no-web", help="Do not serve the status page.")] = False,
 ) -> None:
-    """Run the service: the scheduler (and the status page) until stopped."""
-    from monitor.seed import seed_and_evaluate
+    """Run the service: the scheduler (and the status page) until stopped.
+
+    The process that leads brings the schema up, seeds the snapshot and evaluates it before its
+    first job; on PostgreSQL a second runner waits as a standby.
+    """
     from monitor.service import run
 
     ctx = _ctx(tc)
-    init(ctx)
-    seed_and_evaluate(ctx)
-    raise typer.Exit(run(ctx, web=not no_web))
+    try:
+        code = run(ctx, web=not no_web)
+    except config.ConfigError as e:
+        _fail(str(e), 2)
+    raise typer.Exit(code)
 
 
 def main() -> None:

@@ -1,0 +1,67 @@
+"""The status page served by waitress in a thread of another process (`monitor run`)."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from typing import Any
+
+from monitor.context import Context
+
+log = logging.getLogger(__name__)
+
+
+class StatusPageThread:
+    """A waitress server running ``monitor.web.create_app(ctx)`` in a daemon thread."""
+
+    def __init__(self, server: Any, url: str) -> None:
+        self.server = server
+        self.url = url
+        self.thread = threading.Thread(target=self._serve, name="status-page", daemon=True)
+
+    def _serve(self) -> None:
+        try:
+            self.server.run()
+        except Exception as e:
+            log.error("the status page stopped: %s", e)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close the listening socket and the open connections, then let the thread end."""
+        from waitress import wasyncore
+
+        server = self.server
+        if hasattr(server, "map"):  # several listening sockets
+            server.close()
+        else:
+            server.task_dispatcher.shutdown()
+            wasyncore.close_all(server._map)
+        self.thread.join(timeout)
+
+
+def start_status_page(ctx: Context) -> StatusPageThread | None:
+    """Serve the status page on ``[web] host``/``port``; None (logged) when it isn't built."""
+    # monitor.web is built separately; until it has create_app the runner goes on without it.
+    try:
+        create_app = getattr(importlib.import_module("monitor.web"), "create_app", None)
+    except ImportError as e:
+        log.error("the status page cannot be loaded: %s; running without it", e)
+        return None
+    if create_app is None:
+        log.info("the status page is not available in this build; running without it")
+        return None
+    from waitress import create_server
+
+    web = ctx.settings.web
+    try:
+        app = create_app(ctx)
+        server = create_server(app, host=web.host, port=web.port, threads=web.threads)
+    except Exception as e:
+        # The jobs matter more than the page: carry on without it, loudly.
+        log.error("the status page could not start on %s:%s: %s", web.host, web.port, e)
+        return None
+    port = getattr(server, "effective_port", web.port)
+    page = StatusPageThread(server, f"http://{web.host}:{port}/")
+    page.thread.start()
+    log.info("status page on %s", page.url)
+    return page

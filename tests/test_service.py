@@ -1,0 +1,354 @@
+"""`monitor run`: the scheduler's jobs from config.toml, follow-ups, offline, signals, the page."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+import monitor.web
+from monitor import config, db, jobs
+from monitor.context import Context
+from monitor.db import session_scope
+from monitor.models import JobRun, Meta, SourceState
+from monitor.service import Service
+from tests.conftest import ROOT
+from tests.test_leader import wait_until
+from tests.test_poll import INDEX, YEAR, Publisher, publisher  # noqa: F401  (fixture)
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def london(*args: int) -> datetime:
+    return datetime(*args, tzinfo=LONDON)  # type: ignore[misc]
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def runs(engine: Engine, job: str) -> list[JobRun]:
+    with session_scope(engine) as s:
+        return list(s.exec(select(JobRun).where(JobRun.job == job).order_by(col(JobRun.id))))
+
+
+def state(engine: Engine, source: str) -> SourceState:
+    with session_scope(engine) as s:
+        row = s.get(SourceState, source)
+        assert row is not None
+        return row
+
+
+def test_the_jobs_are_built_from_config_toml_with_their_triggers_and_misfire_times() -> None:
+    ctx = Context(config.load(ROOT / "config.toml"), db.make_engine("sqlite://"))
+    sched = Service(ctx, web=False).build_scheduler()
+    jobs_by_id = {j.id: j for j in sched.get_jobs()}
+    assert set(jobs_by_id) == {
+        *(f"poll:{s}" for s in ("ae", "cancer", "rtt", "ambulance", "oversight", "cqc")),
+        "send",
+        "digest",
+        "daily",
+        "operators",
+        "heartbeat",
+    }
+    assert {(j.coalesce, j.max_instances) for j in jobs_by_id.values()} == {(True, 1)}
+    ae = jobs_by_id["poll:ae"]
+    assert isinstance(ae.trigger, CronTrigger) and ae.trigger.timezone == LONDON
+    assert (ae.misfire_grace_time, ae.executor) == (3600, "polls")
+    assert ae.trigger.get_next_fire_time(None, london(2026, 10, 20)) == london(2026, 11, 12, 9, 30)
+    oversight = jobs_by_id["poll:oversight"].trigger
+    assert oversight.get_next_fire_time(None, london(2026, 3, 1)) == london(2026, 5, 14, 9, 30)
+    cqc = jobs_by_id["poll:cqc"]
+    assert isinstance(cqc.trigger, IntervalTrigger)
+    assert cqc.trigger.interval == timedelta(minutes=30) and cqc.next_run_time is not None
+    send = jobs_by_id["send"]
+    assert isinstance(send.trigger, IntervalTrigger)
+    assert send.trigger.interval == timedelta(minutes=1)
+    digest = jobs_by_id["digest"]
+    assert digest.misfire_grace_time == 6 * 3600
+    assert digest.trigger.get_next_fire_time(None, london(2026, 10, 20)) == london(2026, 10, 26, 7)
+
+
+@pytest.fixture
+def ae_config(tmp_path: Path, publisher: Publisher) -> Path:  # noqa: F811
+    p = tmp_path / "config.toml"
+    p.write_text(
+        f'[paths]\nvar = "var"\n[http]\nretries = 0\n'
+        f'[sources.ae]\nindex_url = "{publisher.base}{INDEX}"\n'
+        "schedule = { day = '2nd thu', hour = 9, minute = 30 }\n"
+        "retry_every_minutes = 15\nretry_for_hours = 6\n"
+    )
+    return p
+
+
+def new_file(publisher: Publisher) -> None:  # noqa: F811
+    """The September 2025 file appears on the A&E page."""
+    from tests.conftest import REAL
+
+    publisher.files["September-2025-CSV-abc12.csv"] = (
+        (REAL / "ae" / "Monthly-AE-September-2024.csv").read_bytes().replace(b"2024", b"2025")
+    )
+    publisher.page(
+        YEAR,
+        "ae-attendances-and-emergency-admissions-2025-26.html",
+        extra=(
+            f'<p><a href="{publisher.base}/statistics/wp-content/uploads/sites/2/2025/10/'
+            'September-2025-CSV-abc12.csv">Monthly A&amp;E September 2025 (CSV, 28KB)</a></p>'
+        ),
+    )
+
+
+def test_a_scheduled_poll_that_finds_nothing_new_is_followed_up_until_the_file_lands(
+    engine: Engine,
+    ae_config: Path,
+    publisher: Publisher,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(jobs.ENTRY_POINTS, "evaluate", "monitor.rules.not_built_here:evaluate")
+    ctx = Context(config.load(ae_config), engine)
+    clock = Clock(london(2026, 4, 9, 9, 30))
+    service = Service(ctx, web=False, clock=clock)
+    sched = service.build_scheduler()
+    service._leading.set()  # as the leader would; the scheduler itself is not started
+
+    # The first scheduled poll finds the year's files: nothing to follow up.
+    service._poll("ae", "calendar")
+    assert sched.get_job("follow-up:ae") is None
+    assert runs(engine, "poll:ae")[-1].counts["ingested"] == 5
+
+    # A month later the new file is not there at 09:30: poll again at 09:45.
+    clock.now = london(2026, 5, 14, 9, 30)
+    service._poll("ae", "calendar")
+    job = sched.get_job("follow-up:ae")
+    assert job is not None and isinstance(job.trigger, DateTrigger)
+    assert job.trigger.run_date == london(2026, 5, 14, 9, 45)
+    st = state(engine, "ae")
+    assert (st.follow_up_at, st.follow_up_until) == (
+        london(2026, 5, 14, 9, 45),
+        london(2026, 5, 14, 15, 30),
+    )
+
+    # A restart inside the window resumes the follow-ups from the stored state.
+    clock.now = london(2026, 5, 14, 9, 40)
+    restarted = Service(ctx, web=False, clock=clock)
+    restarted.build_scheduler()
+    restarted.plan_start()
+    resumed = restarted._sched.get_job("follow-up:ae") if restarted._sched else None
+    assert resumed is not None and resumed.trigger.run_date == london(2026, 5, 14, 9, 45)
+
+    # At 09:45 the file has landed: the follow-up ingests it, evaluates, and the window closes.
+    clock.now = london(2026, 5, 14, 9, 45)
+    new_file(publisher)
+    job.func(*job.args)
+    assert sched.get_job("follow-up:ae") is None
+    last = runs(engine, "poll:ae")[-1]
+    assert (last.outcome, last.counts["trigger"], last.counts["ingested"]) == (
+        "ok",
+        "follow-up",
+        1,
+    )
+    assert [r.outcome for r in runs(engine, "evaluate")] == ["skipped", "skipped"]
+    st = state(engine, "ae")
+    assert (st.follow_up_at, st.follow_up_until) == (None, None)
+
+
+@pytest.fixture
+def offline_config(tmp_path: Path) -> Path:
+    p = tmp_path / "config.toml"
+    p.write_text(
+        '[paths]\nvar = "var"\n[http]\nretries = 0\n'
+        '[sources.ae]\nindex_url = "http://127.0.0.1:9/statistics/"\n'
+        "schedule = { day = '2nd thu', hour = 9, minute = 30 }\n"
+    )
+    return p
+
+
+@pytest.fixture
+def running(engine: Engine, offline_config: Path) -> Iterator[tuple[Service, list[int]]]:
+    """A Service running in a thread (no signal handlers), stopped at the end."""
+    ctx = Context(config.load(offline_config), engine)
+    service = Service(ctx, web=False, prepare=lambda c: None)
+    codes: list[int] = []
+    thread = threading.Thread(target=lambda: codes.append(service.run()), daemon=True)
+    thread.start()
+    try:
+        yield service, codes
+    finally:
+        service.request_stop()
+        thread.join(30)
+        assert not thread.is_alive()
+
+
+def test_an_unreachable_publisher_fails_the_poll_in_one_line_and_the_service_keeps_running(
+    engine: Engine, running: tuple[Service, list[int]], caplog: pytest.LogCaptureFixture
+) -> None:
+    service, codes = running
+    with caplog.at_level(logging.INFO, logger="monitor"):
+        # Never polled: the runner catches up on the missed scheduled poll at once.
+        wait_until(lambda: runs(engine, "poll:ae"), 30, "the poll")
+        wait_until(lambda: runs(engine, "poll:ae")[0].outcome != "running", 30, "its outcome")
+        wait_until(lambda: "ae: could not poll" in caplog.text, 10, "the retry line")
+    [run] = runs(engine, "poll:ae")
+    assert run.outcome == "failed" and "cannot connect" in (run.error or "")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [w for w in warnings if "ae" in w and "late" not in w] == [
+        f"poll ae failed: {run.error} (will retry on the next poll)"
+    ]
+    st = state(engine, "ae")
+    assert st.follow_up_at is not None and st.consecutive_failures == 1
+    assert st.late_since is not None  # offline, the source is honestly shown as late
+    with session_scope(engine) as s:
+        assert s.get(Meta, "scheduler_heartbeat") is not None
+    assert not codes  # still running
+
+
+def test_a_stop_request_lets_the_running_job_finish_then_exits_0(
+    engine: Engine, offline_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def slow_send(c: Context) -> dict[str, int]:
+        started.set()
+        release.wait(30)
+        return {"sent": 1}
+
+    monkeypatch.setattr(jobs, "send", slow_send)
+    ctx = Context(config.load(offline_config), engine)
+    service = Service(ctx, web=False, prepare=lambda c: None)
+    codes: list[int] = []
+    thread = threading.Thread(target=lambda: codes.append(service.run()), daemon=True)
+    thread.start()
+    assert started.wait(30)
+    service.request_stop()
+    thread.join(0.5)
+    assert thread.is_alive(), "stopped without waiting for the running job"
+    release.set()
+    thread.join(30)
+    assert codes == [0]
+    [send] = runs(engine, "send")
+    assert (send.outcome, send.counts) == ("ok", {"sent": 1})
+
+
+def test_sigterm_ends_a_real_monitor_run_cleanly(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[paths]\nvar = "var"\n')
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "MONITOR_TICK_SECONDS": "0.5"}
+    cmd = [sys.executable, "-m", "monitor.cli", "--config", str(cfg), "run", "--no-web"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'var' / 'monitor.db'}")
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # wait by reading its log
+            if "Ctrl-C to stop" in line:
+                break
+        wait_until(lambda: len(runs(engine, "tick")) >= 2, 30, "two ticks")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "SIGTERM: finishing the current step, then stopping" in err
+    assert "monitor stopped" in err and "Traceback" not in err
+    with session_scope(engine) as s:
+        assert not s.exec(select(JobRun).where(JobRun.outcome == "running")).all()
+    engine.dispose()
+
+
+def fake_create_app(ctx: Context) -> object:
+    from flask import Flask
+
+    app = Flask("status-page-under-test")
+    app.add_url_rule("/healthz", "healthz", lambda: "ok")
+    return app
+
+
+def test_the_status_page_is_served_in_the_same_process_and_stops_with_it(
+    engine: Engine, offline_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(monitor.web, "create_app", fake_create_app, raising=False)
+    cfg = offline_config.read_text() + "[web]\nport = 0\n"
+    offline_config.write_text(cfg)
+    ctx = Context(config.load(offline_config), engine)
+    service = Service(ctx, web=True, prepare=lambda c: None)
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: service.page is not None, 30, "the status page")
+        assert service.page is not None
+        url = service.page.url
+        assert requests.get(url + "healthz", timeout=10).text == "ok"
+    finally:
+        service.request_stop()
+        thread.join(30)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url + "healthz", timeout=5)
+
+
+def test_without_the_web_app_the_runner_says_so_once_and_carries_on(
+    engine: Engine,
+    offline_config: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.delattr(monitor.web, "create_app", raising=False)
+    from monitor.webserver import start_status_page
+
+    with caplog.at_level(logging.INFO, logger="monitor"):
+        assert start_status_page(Context(config.load(offline_config), engine)) is None
+    assert caplog.messages == ["the status page is not available in this build; running without it"]
+
+
+def test_the_tick_slots_are_numbered_alike_in_every_process() -> None:
+    from monitor.schedule import TICK_EPOCH, tick_slot
+
+    assert tick_slot(TICK_EPOCH + timedelta(seconds=10.2), 2) == 5
+    assert tick_slot(datetime(2026, 1, 1, 0, 0, 9, 900000, tzinfo=UTC), 2) == 5
+
+
+def test_a_new_leader_closes_the_runs_a_dead_process_on_this_host_left_running(
+    engine: Engine, offline_config: Path
+) -> None:
+    from monitor import runstate
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    dead_pid = int(dead.stdout)
+    ctx = Context(config.load(offline_config), engine)
+    with session_scope(engine, write=True) as s:
+        s.add(JobRun(job="poll:ae", host=socket.gethostname(), pid=dead_pid))
+        s.add(JobRun(job="poll:ae", host="another-host", pid=dead_pid))
+        s.add(JobRun(job="send", host=socket.gethostname(), pid=os.getpid()))
+    assert runstate.announce_leader(ctx, "pid 1 on here") == 1
+    assert [(r.host, r.outcome) for r in runs(engine, "poll:ae")] == [
+        (socket.gethostname(), "failed"),
+        ("another-host", "running"),
+    ]
+    assert runs(engine, "send")[0].outcome == "running"
+    with session_scope(engine) as s:
+        meta = s.get(Meta, "scheduler_leader")
+        assert meta is not None and meta.value.startswith("pid 1 on here since ")
