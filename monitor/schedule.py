@@ -114,5 +114,9 @@ def unscheduled(settings: Settings) -> list[str]:
 
 
 def tick_slot(now: datetime, tick_seconds: float) -> int:
-    """The number of the tick due at ``now`` (ticks are aligned to TICK_EPOCH)."""
-    return round((now - TICK_EPOCH) / timedelta(seconds=tick_seconds))
+    """The number of the latest tick due at ``now`` (ticks are aligned to TICK_EPOCH).
+
+    A run starts at or after its scheduled time, and never while the previous one runs, so the
+    latest tick due when it starts is its own (or, coalesced, the latest it stands for).
+    """
+    return int((now - TICK_EPOCH) // timedelta(seconds=tick_seconds))

@@ -350,7 +350,8 @@ class Service:
     def _tick(self) -> None:
         assert self.tick_seconds
         slot = schedule.tick_slot(datetime.now(UTC), self.tick_seconds)
-        jobs.record(self.ctx, "tick", lambda _c: {"slot": slot}, quiet=True)
+        # The slot goes in at the start, so a run cut short still says which tick it was.
+        jobs.record(self.ctx, "tick", lambda _c: {}, extra={"slot": slot}, quiet=True)
 
 
 def _local(t: datetime | None) -> str:

@@ -215,7 +215,7 @@ def test_two_runners_on_postgresql_one_leads_and_the_standby_takes_over_after_ki
     by_b = tick_runs(pg_engine, b.proc.pid)
     assert len(by_a) + len(by_b) == len(ticks)
     assert by_a and by_b and max(r.started_at for r in by_a) < min(r.started_at for r in by_b)
-    assert all(r.outcome == "ok" for r in by_b)
+    assert all(r.outcome == "ok" for r in by_b)  # the leader killed may have left one running
     with db.session_scope(pg_engine) as s:
         meta = s.get(Meta, "scheduler_leader")
         assert meta is not None and meta.value.startswith(f"pid {b.proc.pid} on ")

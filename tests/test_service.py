@@ -210,6 +210,7 @@ def test_an_unreachable_publisher_fails_the_poll_in_one_line_and_the_service_kee
         wait_until(lambda: runs(engine, "poll:ae"), 30, "the poll")
         wait_until(lambda: runs(engine, "poll:ae")[0].outcome != "running", 30, "its outcome")
         wait_until(lambda: "ae: could not poll" in caplog.text, 10, "the retry line")
+        wait_until(lambda: state(engine, "ae").late_since, 10, "the late check")
     [run] = runs(engine, "poll:ae")
     assert run.outcome == "failed" and "cannot connect" in (run.error or "")
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
@@ -325,8 +326,9 @@ def test_without_the_web_app_the_runner_says_so_once_and_carries_on(
 def test_the_tick_slots_are_numbered_alike_in_every_process() -> None:
     from monitor.schedule import TICK_EPOCH, tick_slot
 
-    assert tick_slot(TICK_EPOCH + timedelta(seconds=10.2), 2) == 5
-    assert tick_slot(datetime(2026, 1, 1, 0, 0, 9, 900000, tzinfo=UTC), 2) == 5
+    assert tick_slot(TICK_EPOCH + timedelta(seconds=10), 2) == 5
+    assert tick_slot(TICK_EPOCH + timedelta(seconds=11.9), 2) == 5
+    assert tick_slot(datetime(2026, 1, 1, 0, 0, 9, 900000, tzinfo=UTC), 2) == 4
 
 
 def test_a_new_leader_closes_the_runs_a_dead_process_on_this_host_left_running(
