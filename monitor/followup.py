@@ -54,17 +54,16 @@ def after_poll(
 ) -> Plan:
     """Decide the next follow-up after a poll of a calendar source.
 
-    1. Something new arrived: the window closes; the next poll is the calendar's.
-    2. The window is the one stored (``until``), or a new one from the last scheduled time
+    1. The window is the one stored (``until``), or a new one from the last scheduled time
        (``expected_at``) plus ``retry_for_hours``, whichever ends later; it is open while its
        end is in the future.
-    3. The poll failed (``failures`` in a row): retry after ``retry_every_minutes`` doubled per
-       failure, up to four times it; outside a window too, until a poll succeeds.
+    2. The poll failed (``failures`` in a row: the publisher unreachable, or a file rejected):
+       retry after ``retry_every_minutes`` doubled per failure, up to four times it; outside a
+       window too, until a poll succeeds.
+    3. Something new arrived: the window closes; the next poll is the calendar's.
     4. Nothing new yet inside an open window: poll again after ``retry_every_minutes``, unless
        that falls after the window's end, when the follow-ups give up.
     """
-    if found_new:
-        return Plan(None, None, "a new publication arrived")
     # In UTC: adding to a London time would add wall-clock time across a clock change.
     now = now.astimezone(UTC)
     until = until.astimezone(UTC) if until is not None else None
@@ -76,7 +75,9 @@ def after_poll(
             window_end = fresh
     if failed:
         nxt = now + _backoff(source, failures)
-        return Plan(nxt, window_end, f"could not poll; trying again at {_hm(nxt)}")
+        return Plan(nxt, window_end, f"the poll failed; trying again at {_hm(nxt)}")
+    if found_new:
+        return Plan(None, None, "a new publication arrived")
     if window_end is None:
         return Plan(None, None, "")
     nxt = now + timedelta(minutes=source.retry_every_minutes)

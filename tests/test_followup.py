@@ -127,3 +127,17 @@ def test_at_start_a_stored_follow_up_resumes_and_a_missed_scheduled_poll_is_caug
     assert at_start(None, None) == now
     # Polled since the scheduled time and no follow-up pending: wait for the calendar.
     assert at_start(None, london(2026, 4, 9, 9, 31)) is None
+
+
+def test_a_poll_that_stored_something_but_rejected_a_file_is_tried_again() -> None:
+    # The publisher fixes a broken upload later in the day: keep polling until a clean poll.
+    plan = followup.after_poll(
+        AE,
+        now=london(2026, 4, 9, 9, 30),
+        expected_at=london(2026, 4, 9, 9, 30),
+        until=None,
+        found_new=True,
+        failed=True,
+        failures=1,
+    )
+    assert plan.next_poll_at == london(2026, 4, 9, 9, 45)

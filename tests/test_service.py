@@ -209,7 +209,7 @@ def test_an_unreachable_publisher_fails_the_poll_in_one_line_and_the_service_kee
         # Never polled: the runner catches up on the missed scheduled poll at once.
         wait_until(lambda: runs(engine, "poll:ae"), 30, "the poll")
         wait_until(lambda: runs(engine, "poll:ae")[0].outcome != "running", 30, "its outcome")
-        wait_until(lambda: "ae: could not poll" in caplog.text, 10, "the retry line")
+        wait_until(lambda: "ae: the poll failed; trying again" in caplog.text, 10, "the retry line")
         wait_until(lambda: state(engine, "ae").late_since, 10, "the late check")
     [run] = runs(engine, "poll:ae")
     assert run.outcome == "failed" and "cannot connect" in (run.error or "")
