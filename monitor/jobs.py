@@ -1,10 +1,10 @@
 """The jobs: the same functions the CLI and the scheduler call, each run recorded as a JobRun.
 
-A job function takes the context and returns a dict of counts. ``record`` runs one and writes
-its JobRun (running, then ok, failed or skipped, with counts and the error); it never raises,
-so a failing job cannot take the scheduler down. Parts of the monitor built elsewhere (the CQC
-feed, the rules engine, notifications) are imported when a job runs; while one is not part of
-the build, its job is recorded as skipped with the reason.
+A job function takes the context and returns a dict of counts; ``record`` (monitor/jobrun.py)
+runs it and writes its JobRun, and never raises, so a failing job cannot take the scheduler
+down. Parts of the monitor built separately (the CQC feed, the rules engine, notifications) are
+imported when a job runs; while one is not part of the build, its job is recorded as skipped
+with the reason.
 
 ``poll_and_notify`` is the chain that makes alerts go out the day the data lands:
 poll -> evaluate -> send.
@@ -12,87 +12,48 @@ poll -> evaluate -> send.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
-import logging
-import os
-import socket
 import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 from sqlalchemy import delete
-from sqlmodel import col
+from sqlmodel import col, select
 
 from monitor import calendar, sources
 from monitor.config import Settings
 from monitor.context import Context
 from monitor.db import session_scope
-from monitor.models import JobRun, utcnow
+from monitor.jobrun import JobFailed, JobResult, JobSkipped, counts_of, record
+from monitor.models import JobRun, Publication, utcnow
 from monitor.poll import PollReport, poll
 
-log = logging.getLogger(__name__)
+__all__ = ["JobFailed", "JobResult", "JobSkipped", "record"]
 
-# Where the jobs built on other parts of the monitor find them: "module:function", each called
-# as function(ctx). Its return value (a mapping, or an object with as_json() or dataclass
-# fields) becomes the JobRun's counts.
+# Where the jobs find the parts built separately ("module:function") and how they call them:
+#   cqc        poll(engine, settings) -> a result with status, ingested, error
+#   evaluate   evaluate_db(ctx, publications=[...], live_run=True, router=...) -> a run
+#              with counts()
+#   router     router_for(ctx) -> the routing hook the alert lifecycle calls (None without it)
+#   send, digest, operators   function(ctx) -> counts
 ENTRY_POINTS: dict[str, str] = {
     "cqc": "monitor.sources.cqc:poll",
-    "evaluate": "monitor.rules.lifecycle:evaluate",
+    "evaluate": "monitor.rules.run:evaluate_db",
+    "router": "monitor.notify.routing:router_for",
     "send": "monitor.notify.outbox:send",
     "digest": "monitor.notify.digest:digest",
     "operators": "monitor.notify.operators:notify",
 }
 # Successful and skipped runs are kept this long; failed ones are kept.
 KEEP_RUNS = timedelta(days=90)
-
-Job = Callable[[Context], Mapping[str, Any] | None]
+# The CQC subscription key's variable when config.toml names none (as monitor.sources.cqc).
+CQC_KEY_ENV = "CQC_SUBSCRIPTION_KEY"
 
 # The rules engine opens and resolves alerts: two evaluations at once would race.
 _evaluating = threading.Lock()
-# A skip reason is logged once per job and process, not every minute.
-_skips_logged: set[tuple[str, str]] = set()
-
-
-class JobSkipped(Exception):
-    """The job cannot run in this build (a part it needs is absent); says why."""
-
-
-class JobFailed(Exception):
-    """The job ran and failed; carries the counts so far and whether it was already logged."""
-
-    def __init__(
-        self, message: str, counts: Mapping[str, Any] | None = None, *, logged: bool = False
-    ) -> None:
-        super().__init__(message)
-        self.counts = dict(counts or {})
-        self.logged = logged
-
-
-@dataclass
-class JobResult:
-    """The outcome of one recorded run."""
-
-    job: str
-    outcome: str  # ok | failed | skipped
-    counts: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    run_id: int | None = None
-    seconds: float = 0.0
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "job": self.job,
-            "outcome": self.outcome,
-            "counts": self.counts,
-            "error": self.error,
-            "run_id": self.run_id,
-            "seconds": round(self.seconds, 3),
-        }
 
 
 def entry_point(name: str) -> Callable[..., Any]:
@@ -108,137 +69,6 @@ def entry_point(name: str) -> Callable[..., Any]:
     if not callable(fn):
         raise JobSkipped(f"{module_name} has no {attr}() in this build")
     return fn
-
-
-def record(
-    ctx: Context,
-    job: str,
-    fn: Job,
-    *,
-    extra: Mapping[str, Any] | None = None,
-    quiet: bool = False,
-) -> JobResult:
-    """Run ``fn(ctx)`` and record it as a JobRun; never raises.
-
-    1. Write the JobRun with outcome "running", this host and pid (and ``extra`` counts).
-    2. Run the job. JobSkipped records "skipped" with the reason; JobFailed or any other
-       exception records "failed" with the error text, logged in one line.
-    3. Write the outcome, counts, error and finish time.
-    ``quiet`` logs a successful run at debug level (for the every-minute jobs).
-    """
-    started = utcnow()
-    clock = time.monotonic()
-    run_id = _start(ctx, job, started, dict(extra or {}))
-    result = JobResult(job, "ok")
-    try:
-        result.counts = _counts(fn(ctx))
-    except JobSkipped as e:
-        result.outcome, result.error = "skipped", str(e)
-    except JobFailed as e:
-        result.outcome, result.error, result.counts = "failed", str(e), _counts(e.counts)
-        if not e.logged:
-            log.warning("%s failed: %s", job, _one_line(result.error))
-    except Exception as e:
-        result.outcome, result.error = "failed", f"{type(e).__name__}: {e}"
-        log.error("%s failed: %s", job, _one_line(result.error))
-        log.debug("%s traceback", job, exc_info=True)
-    result.counts = {**dict(extra or {}), **result.counts}
-    result.seconds = time.monotonic() - clock
-    result.run_id = _finish(ctx, run_id, job, started, result)
-    _log(result, quiet)
-    return result
-
-
-def _start(ctx: Context, job: str, started: datetime, counts: dict[str, Any]) -> int | None:
-    try:
-        with session_scope(ctx.engine, write=True) as s:
-            row = JobRun(
-                job=job,
-                started_at=started,
-                counts=counts,
-                host=socket.gethostname(),
-                pid=os.getpid(),
-            )
-            s.add(row)
-            s.flush()
-            return row.id
-    except Exception as e:
-        log.error("%s: could not record the start of the run: %s", job, _one_line(str(e)))
-        return None
-
-
-def _finish(
-    ctx: Context, run_id: int | None, job: str, started: datetime, result: JobResult
-) -> int | None:
-    try:
-        with session_scope(ctx.engine, write=True) as s:
-            row = s.get(JobRun, run_id) if run_id is not None else None
-            if row is None:
-                row = JobRun(
-                    job=job, started_at=started, host=socket.gethostname(), pid=os.getpid()
-                )
-            row.finished_at = utcnow()
-            row.outcome = result.outcome
-            row.counts = result.counts
-            row.error = result.error
-            s.add(row)
-            s.flush()
-            return row.id
-    except Exception as e:
-        log.error(
-            "%s: could not record the outcome (%s): %s", job, result.outcome, _one_line(str(e))
-        )
-        return run_id
-
-
-def _log(result: JobResult, quiet: bool) -> None:
-    if result.outcome == "skipped":
-        key = (result.job.split(":")[0], result.error or "")
-        if key not in _skips_logged:
-            _skips_logged.add(key)
-            log.info("%s skipped: %s", result.job, result.error)
-    elif result.outcome == "ok":
-        counts = ", ".join(f"{k} {v}" for k, v in result.counts.items() if k != "trigger")
-        log.log(
-            logging.DEBUG if quiet else logging.INFO,
-            "%s ok in %.1f s%s",
-            result.job,
-            result.seconds,
-            f": {counts}" if counts else "",
-        )
-
-
-def _one_line(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= 500 else line[:497] + "..."
-
-
-def _counts(result: object) -> dict[str, Any]:
-    """A JSON-ready dict of counts from whatever a job function returned."""
-    if result is None:
-        return {}
-    if isinstance(result, Mapping):
-        raw: Mapping[str, Any] = result
-    elif callable(getattr(result, "as_json", None)):
-        raw = result.as_json()  # type: ignore[attr-defined]
-    elif dataclasses.is_dataclass(result) and not isinstance(result, type):
-        raw = dataclasses.asdict(result)
-    else:
-        return {"result": str(result)}
-    return {str(k): _plain(v) for k, v in raw.items()}
-
-
-def _plain(v: Any) -> Any:
-    # Counts are counts: lists become their length, nested mappings stay, the rest is text.
-    if v is None or isinstance(v, bool | int | float | str):
-        return v
-    if isinstance(v, datetime | date):
-        return v.isoformat()
-    if isinstance(v, Mapping):
-        return {str(k): _plain(x) for k, x in v.items()}
-    if isinstance(v, list | tuple | set | frozenset):
-        return len(v)
-    return str(v)
 
 
 # The job functions: fn(ctx) -> counts. -------------------------------------------------------
@@ -261,17 +91,10 @@ def poll_counts(report: PollReport) -> dict[str, Any]:
 def poll_source(ctx: Context, source: str) -> dict[str, Any]:
     """Poll one source once: NHS England sources via monitor.poll, CQC via its changes feed.
 
-    Counts carry ``ingested``: how many new publications (or CQC changes) were stored.
+    Counts carry ``ingested``: how many new publications were stored.
     """
     if source == "cqc":
-        result = entry_point("cqc")(ctx)
-        counts = _counts(result)
-        error = counts.get("error") or (
-            "the CQC poll reported a failure" if getattr(result, "ok", True) is False else None
-        )
-        if error:
-            raise JobFailed(str(error), counts)
-        return counts
+        return _poll_cqc(ctx)
     try:
         sources.module(source)
     except sources.SourceNotAvailable as e:
@@ -285,26 +108,54 @@ def poll_source(ctx: Context, source: str) -> dict[str, Any]:
     return counts
 
 
-def evaluate(ctx: Context) -> dict[str, Any]:
-    """Evaluate the rules against the stored figures; open, update and resolve alerts."""
+def _poll_cqc(ctx: Context) -> dict[str, Any]:
+    fn = entry_point("cqc")
+    env = ctx.settings.source("cqc").api_key_env or CQC_KEY_ENV
+    if not ctx.settings.env(env):
+        # Not a failure to retry: the installation has no key (yet).
+        raise JobSkipped(f"no CQC subscription key: set the environment variable {env}")
+    result = fn(ctx.engine, ctx.settings)
+    counts = counts_of(result)
+    if counts.get("status") == "failed" or counts.get("error"):
+        # The CQC poller logs its own failures as they happen.
+        raise JobFailed(str(counts.get("error") or "the CQC poll failed"), counts, logged=True)
+    return counts
+
+
+def evaluate(
+    ctx: Context, *, publications: Sequence[int] = (), live: bool = True
+) -> dict[str, Any]:
+    """Evaluate the rules against the stored figures; open, update and resolve alerts.
+
+    ``publications`` are those that caused this run: their alert events are emailed unless the
+    publication was quiet (a back-fill, a source's first ingest). ``live`` makes events that
+    belong to no publication (late publishers, combined rules) emailable: the running service
+    and `monitor poll` are live.
+    """
     fn = entry_point("evaluate")
+    try:
+        router = entry_point("router")(ctx)
+    except JobSkipped:
+        router = None  # until notifications are built, routing is a no-op
     with _evaluating:
-        return _counts(fn(ctx))
+        run = fn(ctx, publications=list(publications), live_run=live, router=router)
+    counts = getattr(run, "counts", None)
+    return dict(counts()) if callable(counts) else counts_of(run)
 
 
 def send(ctx: Context) -> dict[str, Any]:
     """Deliver what waits in the outbox."""
-    return _counts(entry_point("send")(ctx))
+    return counts_of(entry_point("send")(ctx))
 
 
 def digest(ctx: Context) -> dict[str, Any]:
     """Queue the weekly digest for each subscriber."""
-    return _counts(entry_point("digest")(ctx))
+    return counts_of(entry_point("digest")(ctx))
 
 
 def operators(ctx: Context) -> dict[str, Any]:
     """Tell the operators of failing or late sources, rejected publications, failed sends."""
-    return _counts(entry_point("operators")(ctx))
+    return counts_of(entry_point("operators")(ctx))
 
 
 def late_check(ctx: Context, now: datetime | None = None) -> dict[str, Any]:
@@ -357,13 +208,15 @@ def poll_and_notify(
     """Poll sources, then evaluate and send if anything new arrived; each step recorded.
 
     1. Poll each source (JobRun ``poll:<source>``, counts tagged with ``trigger``).
-    2. If any poll stored a new publication, evaluate the rules (JobRun ``evaluate``); the
-       lifecycle routes the alert events to the outbox in the same transaction.
+    2. If any poll stored a new publication, evaluate the rules with those publications
+       (JobRun ``evaluate``); the lifecycle routes the alert events to the outbox in the same
+       transaction.
     3. If evaluation succeeded, send what waits in the outbox (JobRun ``send``).
     ``keep_going`` is asked between steps: a stopping service finishes the current step only
     (the next start's evaluation catches up).
     """
     report = ChainReport()
+    started = utcnow()
     for name in names:
         if not keep_going():
             return report
@@ -374,7 +227,10 @@ def poll_and_notify(
         )
     if not report.found_new or not keep_going():
         return report
-    report.evaluate = record(ctx, "evaluate", evaluate)
+    caused_by = new_publications(ctx, names, started)
+    report.evaluate = record(
+        ctx, "evaluate", partial(evaluate, publications=caused_by), extra={"trigger": trigger}
+    )
     if report.evaluate.outcome != "ok" or not keep_going():
         return report
     report.send = record(ctx, "send", send)
@@ -384,3 +240,14 @@ def poll_and_notify(
 def default_sources(settings: Settings) -> list[str]:
     """The sources a poll covers when none are named: every enabled configured one."""
     return [name for name, source in settings.sources.items() if source.enabled]
+
+
+def new_publications(ctx: Context, names: Sequence[str], since: datetime) -> list[int]:
+    """The publications of ``names`` ingested since ``since`` (what a chain's polls stored)."""
+    with session_scope(ctx.engine) as s:
+        q = select(Publication.id).where(
+            col(Publication.source).in_(list(names)),
+            Publication.status == "ingested",
+            Publication.fetched_at >= since,
+        )
+        return sorted(i for i in s.exec(q) if i is not None)

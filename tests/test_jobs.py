@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -93,6 +94,48 @@ def test_the_cqc_poll_is_skipped_until_its_module_exists(
     )
 
 
+def test_the_cqc_poll_is_skipped_without_a_subscription_key(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CQC_SUBSCRIPTION_KEY", raising=False)
+    result = jobs.record(ctx, "poll:cqc", lambda c: jobs.poll_source(c, "cqc"))
+    assert (result.outcome, result.error) == (
+        "skipped",
+        "no CQC subscription key: set the environment variable CQC_SUBSCRIPTION_KEY",
+    )
+
+
+@dataclasses.dataclass
+class FakeCqcResult:
+    status: str = "ok"
+    ingested: int = 2
+    not_found: list[str] = dataclasses.field(default_factory=lambda: ["1-123"])
+    error: str | None = None
+
+
+def fake_cqc_poll(engine: Engine, settings: config.Settings) -> FakeCqcResult:
+    return FakeCqcResult()
+
+
+def failed_cqc_poll(engine: Engine, settings: config.Settings) -> FakeCqcResult:
+    return FakeCqcResult(status="failed", ingested=0, error="ConnectionError: refused")
+
+
+def test_the_cqc_poll_records_what_the_changes_feed_brought(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CQC_SUBSCRIPTION_KEY", "test-key")
+    monkeypatch.setitem(jobs.ENTRY_POINTS, "cqc", "tests.test_jobs:fake_cqc_poll")
+    ok = jobs.record(ctx, "poll:cqc", lambda c: jobs.poll_source(c, "cqc"))
+    assert (ok.outcome, ok.counts) == (
+        "ok",
+        {"status": "ok", "ingested": 2, "not_found": 1, "error": None},
+    )
+    monkeypatch.setitem(jobs.ENTRY_POINTS, "cqc", "tests.test_jobs:failed_cqc_poll")
+    failed = jobs.record(ctx, "poll:cqc", lambda c: jobs.poll_source(c, "cqc"))
+    assert (failed.outcome, failed.error) == ("failed", "ConnectionError: refused")
+
+
 def test_the_chain_evaluates_and_sends_only_after_something_new_arrived(
     ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -104,10 +147,15 @@ def test_the_chain_evaluates_and_sends_only_after_something_new_arrived(
         return {"ingested": found[source]}
 
     monkeypatch.setattr(jobs, "poll_source", fake_poll)
-    monkeypatch.setattr(jobs, "evaluate", lambda c: calls.append("evaluate") or {"fired": 2})
+
+    def fake_evaluate(c: Context, *, publications: list[int]) -> dict[str, int]:
+        calls.append(f"evaluate {publications}")
+        return {"fired": 2}
+
+    monkeypatch.setattr(jobs, "evaluate", fake_evaluate)
     monkeypatch.setattr(jobs, "send", lambda c: calls.append("send") or {"sent": 2})
     report = jobs.poll_and_notify(ctx, ["ae", "cancer"], trigger="calendar")
-    assert calls == ["poll:ae", "poll:cancer", "evaluate", "send"]
+    assert calls == ["poll:ae", "poll:cancer", "evaluate []", "send"]
     assert report.found_new
     assert [(r.job, r.outcome) for r in runs(ctx.engine)] == [
         ("poll:ae", "ok"),
@@ -164,17 +212,18 @@ def config_file(tmp_path: Path, publisher: Publisher) -> Path:  # noqa: F811
     return p
 
 
-def test_monitor_poll_polls_every_enabled_source_then_evaluates(
-    config_file: Path, monkeypatch: pytest.MonkeyPatch
+def test_monitor_poll_polls_every_enabled_source_then_evaluates_the_rules(
+    config_file: Path,
 ) -> None:
-    monkeypatch.setitem(jobs.ENTRY_POINTS, "evaluate", "monitor.rules.not_built_here:evaluate")
     code, out, err = cli(config_file, "poll", "--json")
     assert code == 0, err
     report = json.loads(out)
     [ae] = report["polls"]
     assert (ae["job"], ae["outcome"], ae["counts"]["ingested"]) == ("poll:ae", "ok", 5)
     assert ae["counts"]["trigger"] == "cli"
-    assert report["evaluate"]["outcome"] == "skipped" and report["send"] is None
+    evaluation = report["evaluate"]
+    assert evaluation["outcome"] == "ok" and evaluation["counts"]["findings"] > 0
+    assert report["send"]["job"] == "send"  # skipped until notifications are built
     code, out, _ = cli(config_file, "poll", "ae")
     assert code == 0
     assert out.splitlines()[0].split()[:2] == ["poll:ae", "ok"]
