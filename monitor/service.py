@@ -4,7 +4,7 @@ One process per database runs the jobs (monitor/leader.py); the others wait as s
 serve the status page. The leader builds an APScheduler BlockingScheduler from config.toml at
 every start (an in-memory job store, nothing pickled), adds follow-up polls as publications are
 awaited (monitor/followup.py), and writes a heartbeat. SIGTERM or Ctrl-C lets the current step
-finish, then the process exits 0; a second Ctrl-C exits at once.
+finish, then the process exits 0; a second Ctrl-C, a second or more later, exits at once.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 TICK_ENV = "MONITOR_TICK_SECONDS"
 # How often the leader checks that it still holds the lock.
 CHECK_EVERY = 5.0
+# A second Ctrl-C this long after the first exits at once, without waiting for the job.
+FORCE_AFTER = 1.0
 
 
 def prepare(ctx: Context) -> None:
@@ -370,20 +373,22 @@ def run(ctx: Context, *, web: bool = True) -> int:
         # "Running job ..." every minute drowns the lines that matter; warnings still show.
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
+    first: list[float] = []
+
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
-        if not service.stopping:
+        if not first:
+            first.append(time.monotonic())
             log.info("%s: finishing the current step, then stopping", name)
             service.request_stop()
-        elif signum == signal.SIGINT:
-            # Ctrl-C twice: the operator does not want to wait. A repeated SIGTERM is not
-            # taken that way, because `timeout` and process managers may send it twice.
+        elif signum == signal.SIGINT and time.monotonic() - first[0] > FORCE_AFTER:
             log.warning("Ctrl-C again: exiting without waiting for the current step")
             os._exit(130)
+        # Otherwise a repeat: `timeout` and process managers may signal a process and then its
+        # group, so one request can arrive twice.
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        return service.run()
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+    # The handlers stay for the life of the process: a repeat arriving while it exits is
+    # ignored rather than raised as KeyboardInterrupt.
+    for s in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(s, on_signal)
+    return service.run()

@@ -1,4 +1,4 @@
-"""The status page served by waitress in a thread of another process (`monitor run`)."""
+"""The status page in a thread of `monitor run`, on the waitress server of monitor.web.server."""
 
 from __future__ import annotations
 
@@ -41,21 +41,15 @@ class StatusPageThread:
 
 def start_status_page(ctx: Context) -> StatusPageThread | None:
     """Serve the status page on ``[web] host``/``port``; None (logged) when it isn't built."""
-    # monitor.web is built separately; until it has create_app the runner goes on without it.
+    # monitor.web is built separately; without it the runner goes on without the page.
     try:
-        create_app = getattr(importlib.import_module("monitor.web"), "create_app", None)
-    except ImportError as e:
-        log.error("the status page cannot be loaded: %s; running without it", e)
+        make_server = importlib.import_module("monitor.web.server").make_server
+    except (ImportError, AttributeError) as e:
+        log.info("the status page is not available in this build (%s); running without it", e)
         return None
-    if create_app is None:
-        log.info("the status page is not available in this build; running without it")
-        return None
-    from waitress import create_server
-
     web = ctx.settings.web
     try:
-        app = create_app(ctx)
-        server = create_server(app, host=web.host, port=web.port, threads=web.threads)
+        server = make_server(ctx)
     except Exception as e:
         # The jobs matter more than the page: carry on without it, loudly.
         log.error("the status page could not start on %s:%s: %s", web.host, web.port, e)

@@ -223,14 +223,10 @@ def test_two_runners_on_postgresql_one_leads_and_the_standby_takes_over_after_ki
 
 @pytest.mark.postgres
 def test_a_standby_serves_the_status_page_but_runs_no_job(
-    pg_config: Path, pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
+    pg_config: Path, pg_engine: Engine
 ) -> None:
     import requests
 
-    import monitor.web
-    from tests.test_service import fake_create_app
-
-    monkeypatch.setattr(monitor.web, "create_app", fake_create_app, raising=False)
     pg_config.write_text(pg_config.read_text() + "[web]\nport = 0\n")
     ctx = Context(config.load(pg_config), pg_engine)
     held = leader.try_acquire(ctx)  # another runner leads
@@ -242,7 +238,7 @@ def test_a_standby_serves_the_status_page_but_runs_no_job(
     try:
         wait_until(lambda: service.page is not None, 30, "the status page")
         assert service.page is not None
-        assert requests.get(service.page.url + "healthz", timeout=10).text == "ok"
+        assert requests.get(service.page.url + "healthz", timeout=10).text == "ok\n"
     finally:
         service.request_stop()
         thread.join(30)
