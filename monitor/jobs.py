@@ -37,15 +37,18 @@ __all__ = ["JobFailed", "JobResult", "JobSkipped", "record"]
 #   cqc        poll(engine, settings) -> a result with status, ingested, error
 #   evaluate   evaluate_db(ctx, publications=[...], live_run=True, router=...) -> a run
 #              with counts()
-#   router     router_for(ctx) -> the routing hook the alert lifecycle calls (None without it)
-#   send, digest, operators   function(ctx) -> counts
+#   route      route(session, events, settings=...): alert events -> outbox rows, called by the
+#              alert lifecycle in its transaction
+#   send       deliver(engine, settings) -> a report with as_json()
+#   digest     queue(engine, settings) -> the keys of the digests queued
+#   operators  queue_incidents(engine, settings, now=...) -> the keys of the emails queued
 ENTRY_POINTS: dict[str, str] = {
     "cqc": "monitor.sources.cqc:poll",
     "evaluate": "monitor.rules.run:evaluate_db",
-    "router": "monitor.notify.routing:router_for",
-    "send": "monitor.notify.outbox:send",
-    "digest": "monitor.notify.digest:digest",
-    "operators": "monitor.notify.operators:notify",
+    "route": "monitor.notify.routing:route",
+    "send": "monitor.notify.outbox:deliver",
+    "digest": "monitor.notify.digest:queue",
+    "operators": "monitor.notify.operators:queue_incidents",
 }
 # Successful and skipped runs are kept this long; failed ones are kept.
 KEEP_RUNS = timedelta(days=90)
@@ -134,7 +137,7 @@ def evaluate(
     """
     fn = entry_point("evaluate")
     try:
-        router = entry_point("router")(ctx)
+        router = partial(entry_point("route"), settings=ctx.settings)
     except JobSkipped:
         router = None  # until notifications are built, routing is a no-op
     with _evaluating:
@@ -144,18 +147,24 @@ def evaluate(
 
 
 def send(ctx: Context) -> dict[str, Any]:
-    """Deliver what waits in the outbox."""
-    return counts_of(entry_point("send")(ctx))
+    """Deliver what waits in the outbox (operator emails for new incidents are queued first)."""
+    report = entry_point("send")(ctx.engine, ctx.settings)
+    counts = counts_of(report)
+    if counts.get("failed"):
+        raise JobFailed(f"{counts['failed']} message(s) could not be delivered", counts)
+    return counts
 
 
 def digest(ctx: Context) -> dict[str, Any]:
-    """Queue the weekly digest for each subscriber."""
-    return counts_of(entry_point("digest")(ctx))
+    """Queue the weekly digest due (a restart catches up on a missed one) for each recipient."""
+    keys = entry_point("digest")(ctx.engine, ctx.settings)
+    return {"queued": len(keys)}
 
 
-def operators(ctx: Context) -> dict[str, Any]:
-    """Tell the operators of failing or late sources, rejected publications, failed sends."""
-    return counts_of(entry_point("operators")(ctx))
+def operators(ctx: Context, now: datetime | None = None) -> dict[str, Any]:
+    """Queue the operators' emails about failing or late sources and rejected publications."""
+    keys = entry_point("operators")(ctx.engine, ctx.settings, now=now or utcnow())
+    return {"queued": len(keys)}
 
 
 def late_check(ctx: Context, now: datetime | None = None) -> dict[str, Any]:

@@ -23,8 +23,8 @@ POLL_GRACE = 3600
 DIGEST_GRACE = 6 * 3600
 SEND_EVERY_MINUTES = 1
 HEARTBEAT_SECONDS = 30
-OPERATORS_EVERY_MINUTES = 60
-# The daily check (late sources, evaluation for stale-data rules, pruning): before the digest.
+# The daily check (late sources, evaluation for stale-data rules, the operators' emails,
+# pruning): before the digest.
 DAILY = {"hour": 6, "minute": 0}
 # Tick slots are counted from here, so every process numbers them alike.
 TICK_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -35,7 +35,7 @@ class JobSpec:
     """One scheduled job: its id (also the JobRun name for most), what it does and when."""
 
     id: str
-    kind: str  # poll | send | digest | daily | operators | heartbeat | tick
+    kind: str  # poll | send | digest | daily | heartbeat | tick
     trigger: BaseTrigger
     misfire_grace_time: int
     source: str | None = None
@@ -53,9 +53,10 @@ def job_specs(settings: Settings, *, tick_seconds: float | None = None) -> list[
 
     Each enabled source with a ``schedule`` gets a cron job in Europe/London (follow-ups are
     added while running); one with ``every_minutes`` an interval job that also runs at start.
-    Then the outbox sender every minute, the weekly digest, the daily check, the operators'
-    notices every hour and the heartbeat. ``tick_seconds`` adds a no-op job every so many
-    seconds (``MONITOR_TICK_SECONDS``), for watching the runner from the job_run table.
+    Then the outbox sender every minute (which also queues the operators' emails about new
+    incidents), the weekly digest, the daily check and the heartbeat. ``tick_seconds`` adds a
+    no-op job every so many seconds (``MONITOR_TICK_SECONDS``), for watching the runner from
+    the jobrun table.
     """
     specs: list[JobSpec] = []
     for name, source in settings.sources.items():
@@ -84,12 +85,6 @@ def job_specs(settings: Settings, *, tick_seconds: float | None = None) -> list[
         ),
         JobSpec("digest", "digest", calendar.digest_trigger(settings.digest), DIGEST_GRACE),
         JobSpec("daily", "daily", daily, DIGEST_GRACE, at_start=True),
-        JobSpec(
-            "operators",
-            "operators",
-            IntervalTrigger(minutes=OPERATORS_EVERY_MINUTES, timezone=calendar.LONDON),
-            OPERATORS_EVERY_MINUTES * 60,
-        ),
         JobSpec(
             "heartbeat",
             "heartbeat",

@@ -251,8 +251,7 @@ class Service:
             return partial(self._poll, spec.source, "calendar" if spec.calendar else "interval")
         return {
             "send": lambda: jobs.record(ctx, "send", jobs.send, quiet=True),
-            "digest": lambda: jobs.record(ctx, "digest", jobs.digest),
-            "operators": lambda: jobs.record(ctx, "operators", jobs.operators, quiet=True),
+            "digest": self._digest,
             "daily": self._daily,
             "heartbeat": self._heartbeat,
             "tick": self._tick,
@@ -339,10 +338,17 @@ class Service:
         )
 
     def _daily(self) -> None:
-        """Late sources, then evaluation (stale-data rules move with the date), then pruning."""
+        """Late sources, evaluation (stale-data rules move with the date), the operators'
+        emails about late or failing sources, then pruning."""
         jobs.record(self.ctx, "late-check", lambda c: jobs.late_check(c, self.clock()))
         jobs.record(self.ctx, "evaluate", jobs.evaluate)
+        jobs.record(self.ctx, "operators", lambda c: jobs.operators(c, self.clock()))
         jobs.record(self.ctx, "prune-runs", jobs.prune_runs, quiet=True)
+
+    def _digest(self) -> None:
+        """Queue the weekly digest, then send it rather than wait for the next minute."""
+        if jobs.record(self.ctx, "digest", jobs.digest).outcome == "ok":
+            jobs.record(self.ctx, "send", jobs.send, quiet=True)
 
     def _heartbeat(self) -> None:
         try:

@@ -239,3 +239,51 @@ def test_monitor_poll_says_what_failed_and_exits_1(config_file: Path) -> None:
 def test_monitor_poll_refuses_an_unknown_source(config_file: Path) -> None:
     code, _, err = cli(config_file, "poll", "aee")
     assert code == 2 and "unknown source(s) aee" in err
+
+
+REGIONS = ("Y56", "Y58", "Y59", "Y60", "Y61", "Y62", "Y63")
+
+
+def test_the_day_the_data_lands_each_regional_team_gets_one_email(
+    tmp_path: Path,
+    publisher: Publisher,  # noqa: F811
+) -> None:
+    from email import message_from_bytes
+
+    from tests.test_service import new_file
+
+    p = tmp_path / "config.toml"
+    p.write_text(
+        f'[paths]\nvar = "var"\n[http]\nretries = 0\n'
+        f'[sources.ae]\nindex_url = "{publisher.base}{INDEX}"\n'
+        + "".join(
+            f'[[subscribers]]\nemail = "team.{r.lower()}@example.nhs.uk"\nregion = "{r}"\n'
+            for r in REGIONS
+        )
+    )
+    assert cli(p, "init")[0] == 0
+    outbox = tmp_path / "var" / "outbox"
+
+    # The first poll is the source's first ingest: alerts are recorded quietly.
+    first = json.loads(cli(p, "poll", "--json")[1])
+    assert first["evaluate"]["counts"]["fired"] > 0
+    assert (first["evaluate"]["counts"]["routed"], first["send"]["counts"]["sent"]) == (0, 0)
+    assert not list(outbox.rglob("*.eml"))
+
+    # September's file lands: the chain evaluates it and sends one grouped email per team.
+    new_file(publisher)
+    code, out, err = cli(p, "poll", "--json")
+    assert code == 0, err
+    second = json.loads(out)
+    assert second["polls"][0]["counts"]["ingested"] == 1
+    assert second["evaluate"]["counts"]["routed"] == len(REGIONS)
+    assert second["send"]["counts"]["sent"] == len(REGIONS)
+    sent = [message_from_bytes(f.read_bytes()) for f in outbox.rglob("*.eml")]
+    assert sorted(m["To"] for m in sent) == [f"team.{r.lower()}@example.nhs.uk" for r in REGIONS]
+
+
+def test_the_notification_jobs_call_the_notifications_part(ctx: Context) -> None:
+    assert jobs.record(ctx, "send", jobs.send).counts["sent"] == 0
+    assert jobs.record(ctx, "digest", jobs.digest).counts == {"queued": 0}
+    assert jobs.record(ctx, "operators", jobs.operators).counts == {"queued": 0}
+    assert {r.outcome for r in runs(ctx.engine)} == {"ok"}
