@@ -51,10 +51,6 @@ def _fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _not_yet(command: str, what: str) -> NoReturn:
-    _fail(f"`monitor {command}` is not available yet: {what} is not built in this version.", 2)
-
-
 def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=_json_default, ensure_ascii=False))
 

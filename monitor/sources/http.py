@@ -2,7 +2,7 @@
 
 ``Fetcher.get`` streams a response to memory or to a file, hashing as it goes. It sends the
 ETag / Last-Modified remembered for the URL (``remembered`` / ``remember`` keep them in the
-``http_cache`` table), so an unchanged file answers 304 and transfers no body. Timeouts,
+``httpcache`` table), so an unchanged file answers 304 and transfers no body. Timeouts,
 connection errors, 429 and 5xx answers are retried with exponential backoff (honouring
 Retry-After); the sleep function is injectable so tests never wait.
 
