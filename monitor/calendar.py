@@ -116,6 +116,7 @@ class Expectation:
     due_by: datetime | None  # expected_at + grace_days: late after this
     last_published_at: datetime | None
     late: bool
+    answered: bool = False  # a publication counting for ``expected_at`` has arrived
 
     @property
     def days_late(self) -> int:
@@ -154,7 +155,7 @@ def expectation(
         trigger, expected
     )
     late = now > due_by and not answered
-    return Expectation(name, now, expected, upcoming, due_by, last_published_at, late)
+    return Expectation(name, now, expected, upcoming, due_by, last_published_at, late, answered)
 
 
 def expected_publication(settings: Settings, source: str, now: datetime) -> datetime | None:

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from monitor.calendar import expectation
 from monitor.db import session_scope
 from monitor.models import Outbox, Publication, SourceState
 from monitor.notify import operators
@@ -55,7 +56,7 @@ def test_a_failing_source_is_told_once_per_incident(engine: Engine, settings: An
 
 def test_a_late_source_is_told_once(engine: Engine, settings: Any) -> None:
     # A&E publishes on the second Thursday at 09:30: 14 August 2025; grace is 3 days.
-    assert operators.expected_since(settings.source("ae"), NOW) is None  # no schedule set
+    assert expectation("ae", settings.source("ae"), NOW, None).expected_at is None  # no schedule
     s2 = af.settings(
         settings.config_path.parent / "late",
         engine,
@@ -65,7 +66,7 @@ def test_a_late_source_is_told_once(engine: Engine, settings: Any) -> None:
         update={"schedule": {"day": "2nd thu", "hour": 9, "minute": 30}}
     )
     s2 = s2.model_copy(update={"sources": {"ae": ae}})
-    expected = operators.expected_since(s2.source("ae"), NOW)
+    expected = expectation("ae", s2.source("ae"), NOW, None).expected_at
     assert expected is not None and expected.isoformat() == "2025-08-14T09:30:00+01:00"
     state(engine, first_complete_ingest_at=NOW - timedelta(days=60))
     pub = af.publication(engine)

@@ -6,9 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from monitor.calendar import expectation
 from monitor.config import Source
 from monitor.models import SourceState
-from monitor.web.sources_status import PublicationInfo, assess, previous_expected
+from monitor.web.sources_status import PublicationInfo, assess
+
+
+def previous_expected(cfg: Source, now: datetime) -> datetime | None:
+    return expectation("ae", cfg, now, None).expected_at
+
 
 AE = Source(schedule={"day": "2nd thu", "hour": 9, "minute": 30}, grace_days=3)
 CQC = Source(every_minutes=30, grace_days=1)
@@ -105,3 +111,29 @@ def test_a_disabled_source_is_never_late() -> None:
     off = Source(schedule=AE.schedule, enabled=False)
     status = assess("ae", off, polled(DUE), pub(DUE - timedelta(days=90)), DUE + timedelta(days=9))
     assert (status.level, status.next_poll_at) == ("disabled", None)
+
+
+def test_a_source_without_its_api_key_says_it_is_not_polled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cqc = Source(every_minutes=30, api_key_env="CQC_SUBSCRIPTION_KEY")
+    monkeypatch.delenv("CQC_SUBSCRIPTION_KEY", raising=False)
+    st = assess("cqc", cqc, None, None, DUE)
+    assert st.level == "unconfigured" and "CQC_SUBSCRIPTION_KEY" in st.message
+    monkeypatch.setenv("CQC_SUBSCRIPTION_KEY", "k")
+    assert assess("cqc", cqc, None, None, DUE).level == "waiting"
+
+
+def test_a_file_fetched_today_does_not_make_an_old_publication_new() -> None:
+    # Seeded from disk today, published in October 2025: late against a November 2026 calendar.
+    old = PublicationInfo(
+        1,
+        "Monthly A&E August 2025",
+        "file:///a.csv",
+        datetime(2025, 10, 9, 8, 30, tzinfo=UTC),
+        datetime.now(UTC),
+    )
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    state = SourceState(source="ae", last_success_at=now)
+    st = assess("ae", AE, state, old, now)
+    assert (st.level, st.late) == ("late", True)

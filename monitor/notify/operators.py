@@ -18,7 +18,8 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from monitor.config import SOURCE_NAMES, Settings, Source
+from monitor.calendar import expectation
+from monitor.config import SOURCE_NAMES, Settings
 from monitor.db import session_scope
 from monitor.models import Outbox, Publication, SourceState
 from monitor.notify import mime
@@ -78,22 +79,6 @@ def send_failed(settings: Settings, row: Outbox, reason: str, now: datetime) -> 
     )
 
 
-def expected_since(source: Source, now: datetime) -> datetime | None:
-    """The latest scheduled publication time that is more than ``grace_days`` ago."""
-    if not source.schedule:
-        return None
-    from apscheduler.triggers.cron import CronTrigger
-
-    trigger = CronTrigger(**source.schedule, timezone=LONDON)
-    cutoff = now - timedelta(days=source.grace_days)
-    t = trigger.get_next_fire_time(None, cutoff - timedelta(days=400))
-    last = None
-    while t is not None and t <= cutoff:
-        last = t
-        t = trigger.get_next_fire_time(t, t + timedelta(seconds=1))
-    return last
-
-
 def _source_incidents(s: Session, settings: Settings, now: datetime) -> list[Outbox]:
     rows: list[Outbox] = []
     states = {st.source: st for st in s.exec(select(SourceState))}
@@ -119,16 +104,16 @@ def _source_incidents(s: Session, settings: Settings, now: datetime) -> list[Out
                 },
                 now,
             )
-        expected = expected_since(conf, now)
-        if expected is None or st.first_complete_ingest_at is None:
+        if st.first_complete_ingest_at is None:
             continue
         latest = s.exec(
             select(func.max(Publication.published_at)).where(
                 Publication.source == name, Publication.status == "ingested"
             )
         ).one()
-        # Publishers date files by day, so anything from the expected day counts.
-        if latest is None or _aware(latest) < expected - timedelta(days=1):
+        exp = expectation(name, conf, now, _aware(latest) if latest else None)
+        expected = exp.expected_at
+        if exp.late and expected is not None:
             rows += _rows(
                 settings,
                 f"late:{name}:{expected.date().isoformat()}",

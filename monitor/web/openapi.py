@@ -157,7 +157,10 @@ SOURCE = _object(
         "title": STR,
         "enabled": BOOL,
         "schedule": STR,
-        "level": {"type": "string", "enum": ["ok", "failing", "late", "disabled", "waiting"]},
+        "level": {
+            "type": "string",
+            "enum": ["ok", "failing", "late", "disabled", "waiting", "unconfigured"],
+        },
         "message": {"type": "string", "description": "the status in plain words"},
         "failing": BOOL,
         "late": BOOL,

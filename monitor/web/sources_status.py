@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
+from monitor.calendar import expectation
 from monitor.config import SOURCE_NAMES, Settings, Source
 from monitor.db import session_scope
 from monitor.models import Publication, SourceState
@@ -23,8 +25,6 @@ from monitor.web.present import when
 
 LONDON = ZoneInfo("Europe/London")
 # A file published up to a week before its expected date still counts for that date.
-EARLY_DAYS = 7
-LOOKBACK_DAYS = (100, 400)  # how far back to look for the previous expected publication
 
 TITLES = {
     "ae": "A&E attendances and emergency admissions (NHS England)",
@@ -70,7 +70,7 @@ class SourceStatus:
     consecutive_failures: int
     last_error: str | None
     late: bool
-    level: str  # ok | failing | late | disabled | waiting
+    level: str  # ok | failing | late | disabled | waiting | unconfigured
     message: str
 
     @property
@@ -133,22 +133,6 @@ def describe_schedule(cfg: Source) -> str:
     return "not scheduled"
 
 
-def previous_expected(cfg: Source, now: datetime) -> datetime | None:
-    """The latest scheduled publication time at or before ``now`` (cron schedules only)."""
-    if not cfg.schedule:
-        return None
-    trigger = CronTrigger(**cfg.schedule, timezone=LONDON)
-    for days in LOOKBACK_DAYS:
-        t = trigger.get_next_fire_time(None, now - timedelta(days=days))
-        found = None
-        while t is not None and t <= now:
-            found = t
-            t = trigger.get_next_fire_time(t, t + timedelta(seconds=1))
-        if found is not None:
-            return found
-    return None
-
-
 def next_poll(
     cfg: Source, state: SourceState | None, now: datetime, expected: datetime | None, new: bool
 ) -> datetime | None:
@@ -184,23 +168,26 @@ def assess(
     failing_since = _aware(state.failing_since) if state else None
     failures = state.consecutive_failures if state else 0
     error = (state.last_error or "").strip()[:500] if state else ""
-    expected = previous_expected(cfg, now)
-    seen = pub.published_at if pub else None
-    if pub is not None and seen is not None:
-        seen = max(seen, pub.fetched_at)
-    new = (
-        expected is not None and seen is not None and seen >= expected - timedelta(days=EARLY_DAYS)
-    )
     watched = last_success is not None or pub is not None
+    # Lateness is the publisher's: its own publication date against its calendar (when a file
+    # was fetched does not matter), as the runner and the late-publisher rules see it.
+    exp = expectation(name, cfg, now, pub.published_at if pub else None)
+    expected, new = exp.expected_at, exp.answered
     late = False
     if cfg.enabled and watched:
         if cfg.every_minutes and last_success is not None:
             late = now - last_success > timedelta(days=max(cfg.grace_days, 1))
-        elif expected is not None and not new:
-            late = now > expected + timedelta(days=cfg.grace_days)
+        else:
+            late = exp.late
     short = SHORT.get(name, name)
     if not cfg.enabled:
         level, message = "disabled", f"{short}: not polled (disabled in config.toml)."
+    elif cfg.api_key_env and not os.environ.get(cfg.api_key_env):
+        level = "unconfigured"
+        message = (
+            f"{short}: not polled: the API needs a subscription key in the environment "
+            f"variable {cfg.api_key_env}, which is not set."
+        )
     elif failing_since is not None:
         level = "failing"
         message = (
@@ -209,6 +196,8 @@ def assess(
         )
         if error:
             message += f" The last one said: {error}"
+        if late and expected is not None:
+            message += f" A publication expected on {when(expected)} has not arrived: late."
     elif late and cfg.every_minutes:
         level = "late"
         message = f"{short}: no successful check since {when(last_success)}."
@@ -272,5 +261,5 @@ def statuses(engine: Engine, settings: Settings, now: datetime | None = None) ->
 
 
 def problems(all_statuses: list[SourceStatus]) -> list[SourceStatus]:
-    """The sources the banner names: failing or late."""
-    return [st for st in all_statuses if st.level in ("failing", "late")]
+    """The sources the banner names: failing, late, or not configured to be polled."""
+    return [st for st in all_statuses if st.level in ("failing", "late", "unconfigured")]
