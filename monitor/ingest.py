@@ -165,18 +165,11 @@ def ingest_file(
     with session_scope(engine, write=True) as s:
         state = s.get(SourceState, item.source) or SourceState(source=item.source)
         first_ingest = state.first_complete_ingest_at is None
-        pub = Publication(
-            source=item.source,
-            url=item.url,
-            title=item.title,
-            filename=item.filename,
-            sha256=sha,
-            size=size,
-            etag=item.etag,
-            last_modified=item.last_modified,
-            published_at=item.published_at,
+        pub = _publication(
+            item,
+            sha,
+            size,
             status="ingested",
-            trigger=item.trigger,
             quiet=item.quiet if item.quiet is not None else item.trigger != "poll" or first_ingest,
             periods=sorted({_period_key(f) for f in parsed.figures}),
             rows_read=parsed.rows_read,
@@ -291,24 +284,28 @@ def _check_one_figure_per_key(parsed: Parsed) -> None:
         seen.add(key)
 
 
+def _publication(item: FileInput, sha: str, size: int, **fields: Any) -> Publication:
+    """The Publication row of ``item``; ``fields`` add the outcome (status, reason, counts)."""
+    return Publication(
+        source=item.source,
+        url=item.url,
+        title=item.title,
+        filename=item.filename,
+        sha256=sha,
+        size=size,
+        etag=item.etag,
+        last_modified=item.last_modified,
+        published_at=item.published_at,
+        trigger=item.trigger,
+        **fields,
+    )
+
+
 def _reject(
     engine: Engine, item: FileInput, sha: str, size: int, report: IngestReport, err: ParseError
 ) -> IngestReport:
     with session_scope(engine, write=True) as s:
-        pub = Publication(
-            source=item.source,
-            url=item.url,
-            title=item.title,
-            filename=item.filename,
-            sha256=sha,
-            size=size,
-            etag=item.etag,
-            last_modified=item.last_modified,
-            published_at=item.published_at,
-            status="rejected",
-            reason=str(err),
-            trigger=item.trigger,
-        )
+        pub = _publication(item, sha, size, status="rejected", reason=str(err))
         s.add(pub)
         s.flush()
         report.publication_id = pub.id

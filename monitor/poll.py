@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -240,21 +241,38 @@ def _record(ctx: Context, source: str, report: PollReport) -> None:
         s.add(state)
 
 
-def poll(ctx: Context, source: str, *, fetcher: Fetcher | None = None) -> PollReport:
-    """Poll one NHS England source once (see the module docstring)."""
-    report = PollReport(source)
-    settings = ctx.settings.source(source)
+@contextmanager
+def _session(
+    ctx: Context, source: str, fetcher: Fetcher | None, report: PollReport, what: str
+) -> Iterator[tuple[ModuleType, Fetcher, str]]:
+    """The source's module, a fetcher and its index URL for one poll or back-fill; a failure
+    is recorded in ``report`` (never raised), and the source's state is updated at the end."""
     own = fetcher is None
     fetcher = fetcher or Fetcher(ctx.settings.http)
     try:
         mod = sources.module(source)
-        if not settings.index_url:
+        index_url = ctx.settings.source(source).index_url
+        if not index_url:
             raise FetchError("(none)", f"[sources.{source}] has no index_url")
+        yield mod, fetcher, index_url
+    except (FetchError, sources.SourceNotAvailable) as e:
+        report.errors.append(str(e))
+        log.warning("%s %s failed: %s (will retry on the next poll)", what, source, e)
+    finally:
+        if own:
+            fetcher.close()
+        _record(ctx, source, report)
+
+
+def poll(ctx: Context, source: str, *, fetcher: Fetcher | None = None) -> PollReport:
+    """Poll one NHS England source once (see the module docstring)."""
+    report = PollReport(source)
+    with _session(ctx, source, fetcher, report, "poll") as (mod, fetcher, index_url):
         with session_scope(ctx.engine) as s:
             state = s.get(SourceState, source)
             # A source's first poll is quiet throughout: everything it finds is history.
             first = state is None or state.first_complete_ingest_at is None
-        links, pages = _discover(ctx, mod, settings.index_url, fetcher, report)
+        links, pages = _discover(ctx, mod, index_url, fetcher, report)
         known = _known_urls(ctx, source, [lk.url for lk in links])
         new = sorted((lk for lk in links if lk.url not in known), key=_order)
         newest = max((lk.period or date.min for lk in links), default=date.min)
@@ -275,13 +293,6 @@ def poll(ctx: Context, source: str, *, fetcher: Fetcher | None = None) -> PollRe
             with session_scope(ctx.engine, write=True) as s:
                 for page in pages:
                     remember(s, page)
-    except (FetchError, sources.SourceNotAvailable) as e:
-        report.errors.append(str(e))
-        log.warning("poll %s failed: %s (will retry on the next poll)", source, e)
-    finally:
-        if own:
-            fetcher.close()
-    _record(ctx, source, report)
     return report
 
 
@@ -295,14 +306,8 @@ def backfill(
 ) -> PollReport:
     """Walk every yearly page and ingest each earlier publication, oldest first, quietly."""
     report = PollReport(source)
-    settings = ctx.settings.source(source)
-    own = fetcher is None
-    fetcher = fetcher or Fetcher(ctx.settings.http)
-    try:
-        mod = sources.module(source)
-        if not settings.index_url:
-            raise FetchError("(none)", f"[sources.{source}] has no index_url")
-        links, _pages = _discover(ctx, mod, settings.index_url, fetcher, report, every_year=True)
+    with _session(ctx, source, fetcher, report, "backfill") as (mod, fetcher, index_url):
+        links, _pages = _discover(ctx, mod, index_url, fetcher, report, every_year=True)
         known = _known_urls(ctx, source, [lk.url for lk in links])
         todo = sorted(
             (
@@ -316,11 +321,4 @@ def backfill(
             if progress:
                 progress(i, len(todo), link.text)
             _fetch_and_ingest(ctx, mod, source, link, fetcher, "backfill", report)
-    except (FetchError, sources.SourceNotAvailable) as e:
-        report.errors.append(str(e))
-        log.warning("backfill %s failed: %s", source, e)
-    finally:
-        if own:
-            fetcher.close()
-    _record(ctx, source, report)
     return report
