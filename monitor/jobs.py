@@ -141,7 +141,14 @@ def evaluate(
     except JobSkipped:
         router = None  # until notifications are built, routing is a no-op
     with _evaluating:
-        run = fn(ctx, publications=list(publications), live_run=live, router=router)
+        # After a poll only what its publications brought is evaluated again.
+        run = fn(
+            ctx,
+            publications=list(publications),
+            live_run=live,
+            router=router,
+            only_affected=bool(publications),
+        )
     counts = getattr(run, "counts", None)
     return dict(counts()) if callable(counts) else counts_of(run)
 

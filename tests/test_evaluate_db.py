@@ -15,8 +15,8 @@ from monitor.context import Context
 from monitor.db import session_scope
 from monitor.ingest import FileInput, ingest_file
 from monitor.models import Alert, AlertEvent
-from monitor.rules.run import evaluate_db, list_alerts
-from monitor.sources import ae
+from monitor.rules.run import affected_pairs, evaluate_db, list_alerts
+from monitor.sources import ae, ambulance
 from tests.conftest import REAL, ROOT
 
 FILES = [  # (file, published), oldest first
@@ -124,3 +124,37 @@ def test_a_dry_run_writes_nothing(ctx: Context) -> None:
         ingest(ctx, f, d)
     run = evaluate_db(ctx, dry_run=True)
     assert run.plans and events(ctx) == 0 and list_alerts(ctx, state="all") == []
+
+
+def test_after_one_publication_only_its_pairs_are_evaluated(ctx: Context) -> None:
+    for f, d in FILES[:-1]:
+        ingest(ctx, f, d)
+    amb = ingest_file(
+        ctx.engine,
+        FileInput(
+            source="ambulance",
+            data=(REAL / "ambulance" / "ambsys.csv").read_bytes(),
+            filename="ambsys.csv",
+            url="https://www.england.nhs.uk/ambsys.csv",
+            trigger="seed",
+            published_at=datetime(2026, 5, 14, 8, 30, tzinfo=UTC),
+        ),
+        ambulance.parse,
+    )
+    assert amb.status == "ingested"
+    everything = evaluate_db(ctx)
+    july = ingest(ctx, *FILES[-1], trigger="poll")
+    with session_scope(ctx.engine) as s:
+        brought = affected_pairs(s, [july])
+    # A fresh full evaluation, as a dry run, is what the affected-only one must agree with.
+    full = evaluate_db(ctx, publications=[july], dry_run=True)
+    run = evaluate_db(ctx, publications=[july], only_affected=True)
+    assert run.touched <= brought and run.touched < full.touched
+    assert any(m.startswith("amb_") for m, _ in full.touched)  # the rest of the data
+    assert len(run.touched) < len(everything.touched)
+    assert {m for m, _ in run.touched} == {"ae_4hr_pct", "ae_4hr_type1_pct", "ae_12hr_dta_count"}
+
+    def events(r: object) -> set[tuple[str, str, str]]:
+        return {(p.rule, p.org, e.kind) for p in r.plans for e in p.events}  # type: ignore[attr-defined]
+
+    assert events(run) == events(full)

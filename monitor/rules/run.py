@@ -61,6 +61,7 @@ class EvaluationRun:
     as_of: date
     dry_run: bool
     findings: int = 0
+    touched: set[tuple[str, str]] = field(default_factory=set)  # (metric, org) pairs read
     plans: list[Plan] = field(default_factory=list)
     events_written: int = 0
     routed: int = 0
@@ -192,6 +193,7 @@ def evaluate_db(
     live_run: bool = False,
     router: Router | None = None,
     rules: dict[str, Rule] | None = None,
+    only_affected: bool = False,
 ) -> EvaluationRun:
     """Evaluate the rules against the database (see the module docstring).
 
@@ -199,9 +201,14 @@ def evaluate_db(
     touched; ``publications`` are the publications that caused this run: their events are
     emailed unless the publication was quiet (back-fill, seed, a source's first ingest).
     ``live_run`` makes events without a publication (late publishers, combined rules) live.
+    ``only_affected`` limits the work to the (metric, organisation) pairs ``publications``
+    brought (see ``affected_pairs``), as after a poll; the daily run evaluates everything.
     """
     replay = as_of is not None
     day = as_of or today_in_london()
+    if changed is None and only_affected and publications:
+        with session_scope(ctx.engine) as s:
+            changed = affected_pairs(s, publications)
     run = EvaluationRun(as_of=day, dry_run=dry_run or replay)
     pack_rules = rules if rules is not None else load_pack(ctx).rules
     with session_scope(ctx.engine, write=not run.dry_run) as s:
@@ -219,6 +226,7 @@ def evaluate_db(
             changed=changed,
         )
         run.findings = len(found)
+        run.touched = set(found.touched)
         live = _live_publications(s, publications)
         pairs = {(f.rule.id, f.org) for f in found}
         # A replay starts from a blank slate: what would have been open on that day.
@@ -244,6 +252,20 @@ def evaluate_db(
             ", ".join(f"{k} {v}" for k, v in run.counts().items() if v),
         )
     return run
+
+
+def affected_pairs(session: Session, publications: Sequence[int]) -> set[tuple[str, str]]:
+    """The (metric, organisation) pairs whose figures or ratings these publications wrote."""
+    pubs = list(publications)
+    q = (
+        select(Observation.metric, Observation.org)
+        .where(col(Observation.publication_id).in_(pubs))
+        .distinct()
+    )
+    pairs = {(m, o) for m, o in session.exec(q)}
+    rated = select(Rating.org).where(col(Rating.publication_id).in_(pubs)).distinct()
+    pairs |= {("cqc_overall", org) for org in session.exec(rated)}
+    return pairs
 
 
 def _live_publications(session: Session, publications: Sequence[int]) -> set[int]:
