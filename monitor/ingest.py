@@ -151,10 +151,10 @@ def ingest_file(
                 Publication.status == "ingested",
             )
         ).first()
+        if done is not None:
+            report.publication_id = done
+            return report
         region_of = orgs.region_map(s)
-    if done is not None:
-        report.publication_id = done
-        return report
 
     try:
         parsed = parser(item.data, filename=item.filename, region_of=region_of)
@@ -162,6 +162,9 @@ def ingest_file(
     except ParseError as e:
         return _reject(engine, item, sha, size, report, e.located(item.filename))
 
+    # Archived before the transaction, so the row records its copy in the same commit; a copy
+    # left by a failed transaction is content-addressed and reused by the next attempt.
+    archived = _archive(item, sha, archive_dir) if archive_dir is not None else None
     with session_scope(engine, write=True) as s:
         state = s.get(SourceState, item.source) or SourceState(source=item.source)
         first_ingest = state.first_complete_ingest_at is None
@@ -175,6 +178,7 @@ def ingest_file(
             rows_read=parsed.rows_read,
             orgs=len(parsed.orgs),
             skipped=[{"row": k.row, "reason": k.reason} for k in parsed.skipped],
+            archive_path=archived,
         )
         s.add(pub)
         s.flush()
@@ -200,8 +204,6 @@ def ingest_file(
         report.skipped = pub.skipped
         report.affected = affected
 
-    if archive_dir is not None:
-        _archive(item, sha, archive_dir, engine, report.publication_id)
     log.info(
         "ingested %s %s: %d rows, %d observations written (%d revisions), periods %s",
         item.source,
@@ -315,9 +317,8 @@ def _reject(
     return report
 
 
-def _archive(
-    item: FileInput, sha: str, archive_dir: Path, engine: Engine, pub_id: int | None
-) -> None:
+def _archive(item: FileInput, sha: str, archive_dir: Path) -> str:
+    """Copy the file to ``archive_dir/<source>/<sha[:2]>/<sha>-<name>`` (once); its path."""
     dest = archive_dir / item.source / sha[:2] / f"{sha}-{Path(item.filename).name}"
     if not dest.exists():
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -327,10 +328,7 @@ def _archive(
         else:
             tmp.write_bytes(item.data)
         tmp.replace(dest)
-    with session_scope(engine, write=True) as s:
-        pub = s.get(Publication, pub_id)
-        if pub is not None:
-            pub.archive_path = str(dest)
+    return str(dest)
 
 
 def file_published_at(path: Path) -> datetime:

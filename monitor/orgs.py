@@ -143,7 +143,7 @@ def nhs_titlecase(name: str) -> str:
 # --- the reference list in the database -------------------------------------------------
 
 REFERENCE_CSV = Path(__file__).parent / "data" / "organisations.csv"
-_COLUMNS = (
+REFERENCE_COLUMNS = (  # the columns of organisations.csv after `code`
     "name",
     "kind",
     "trust_type",
@@ -185,7 +185,7 @@ def load_reference(session: Session) -> dict[str, int]:
     counts = {"added": 0, "updated": 0, "unchanged": 0}
     for row in reference_rows():
         org = existing.get(row["code"])
-        values: dict[str, Any] = {k: row.get(k) for k in _COLUMNS}
+        values: dict[str, Any] = {k: row.get(k) for k in REFERENCE_COLUMNS}
         values["source"] = values["source"] or ""
         if org is None:
             session.add(Organisation(code=row["code"], **values))

@@ -25,23 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor.orgs import REGIONS, code_for, nhs_titlecase  # noqa: E402
+from monitor.orgs import REFERENCE_COLUMNS, REGIONS, code_for, nhs_titlecase  # noqa: E402
 
 REAL = ROOT / "data" / "real"
 OUT = ROOT / "monitor" / "data" / "organisations.csv"
-FIELDS = [
-    "code",
-    "name",
-    "kind",
-    "trust_type",
-    "trust_subtype",
-    "region",
-    "icb",
-    "opened",
-    "closed",
-    "successor",
-    "source",
-]
+FIELDS = ["code", *REFERENCE_COLUMNS]
 
 OVERSIGHT_TYPES = {
     ("Acute trust", None): "acute",
