@@ -63,7 +63,7 @@ OUTPUT = {"ratings_written": rep.ratings_written, "rows_read": rep.rows_read,
 
 def _setup(path: Path, extra: str = "", *, monitor: bool = True) -> str:
     # The baseline imports nothing of the monitor, so its RSS is the XML parse's alone.
-    imports = "from monitor.sources.cqc_ods import OdsReport, ratings_from_ods\n"
+    imports = "from monitor.sources.cqc.ods import OdsReport, ratings_from_ods\n"
     return (
         f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
         f"from pathlib import Path\nPATH = {str(path)!r}\n{extra}\n" + (imports if monitor else "")
@@ -75,8 +75,8 @@ def _ingest_setup(path: Path, db: Path, regions: str) -> str:
         path,
         f"DB = {str(db)!r}\n"
         "from monitor.db import make_engine, upgrade\n"
-        "from monitor.sources.cqc_ingest import ingest_ods\n"
-        "from monitor.sources.cqc_values import Scope\n"
+        "from monitor.sources.cqc.ingest import ingest_ods\n"
+        "from monitor.sources.cqc.values import Scope\n"
         f"SCOPE = Scope(frozenset({regions}))\n",
     )
 

@@ -139,7 +139,7 @@ class SourceState(SQLModel, table=True):
     last_error: str | None = None
     consecutive_failures: int = 0
     cursor: str | None = None  # e.g. the CQC changes feed's last end timestamp
-    # The publication calendar (monitor/calendar.py): the last expected publication, and
+    # The publication calendar (monitor/sources/timetable.py): the last expected publication, and
     # since when the source has been late (its expected date plus grace days, unanswered).
     expected_at: datetime | None = None
     late_since: datetime | None = None

@@ -15,7 +15,7 @@ from cqc_fake_api import (
 )
 from pytest_httpserver import HTTPServer
 
-from monitor.sources.cqc_api import ApiError, CqcApi, NotFound, RateLimiter
+from monitor.sources.cqc.api import ApiError, CqcApi, NotFound, RateLimiter
 
 UA = "nhs-trust-monitor/test"
 

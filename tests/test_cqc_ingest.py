@@ -20,8 +20,8 @@ from monitor.config import Settings
 from monitor.db import session_scope
 from monitor.models import Observation, Publication, Rating, SourceState
 from monitor.sources.cqc import ingest_files, make_api, poll
-from monitor.sources.cqc_records import RatingRecord, overall_figure
-from monitor.sources.cqc_store import store_overall, store_snapshots
+from monitor.sources.cqc.records import RatingRecord, overall_figure
+from monitor.sources.cqc.store import store_overall, store_snapshots
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))

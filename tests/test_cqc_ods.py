@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from monitor.sources.base import ParseError
-from monitor.sources.cqc_ods import OdsReport, iter_rows, ratings_from_ods
-from monitor.sources.cqc_values import Scope
+from monitor.sources.cqc.ods import OdsReport, iter_rows, ratings_from_ods
+from monitor.sources.cqc.values import Scope
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))

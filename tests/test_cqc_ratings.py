@@ -8,9 +8,9 @@ from datetime import date
 import pytest
 from cqc_fake_api import SNAPSHOT, real_body, trust_provider_body
 
-from monitor.sources.cqc_ratings import BodyError, parse_body
-from monitor.sources.cqc_records import RatingRecord, is_rating_change, overall_figure
-from monitor.sources.cqc_values import (
+from monitor.sources.cqc.ratings import BodyError, parse_body
+from monitor.sources.cqc.records import RatingRecord, is_rating_change, overall_figure
+from monitor.sources.cqc.values import (
     Scope,
     UnknownRating,
     is_trust_code,

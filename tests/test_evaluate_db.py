@@ -13,10 +13,10 @@ from sqlmodel import func, select
 from monitor import config
 from monitor.context import Context
 from monitor.db import session_scope
-from monitor.ingest import FileInput, ingest_file
 from monitor.models import Alert, AlertEvent
 from monitor.rules.run import affected_pairs, evaluate_db, list_alerts
 from monitor.sources import ae, ambulance
+from monitor.sources.ingest import FileInput, ingest_file
 from tests.conftest import REAL, ROOT
 
 FILES = [  # (file, published), oldest first

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor import followup
 from monitor.config import Source
+from monitor.service import followup
 
 LONDON = ZoneInfo("Europe/London")
 AE = Source(schedule={"day": "2nd thu", "hour": 9, "minute": 30})  # every 15 min for 6 h

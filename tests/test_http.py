@@ -16,7 +16,7 @@ from werkzeug import Request, Response
 
 from monitor.config import Http
 from monitor.db import session_scope
-from monitor.sources.http import Fetcher, FetchError, remember, remembered
+from monitor.sources.fetch import Fetcher, FetchError, remember, remembered
 
 BODY = b"Period,Org Code\nMSitAE-JULY-2025,RCX\n"
 pauses: list[float] = []

@@ -15,11 +15,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
 from monitor.db import session_scope
-from monitor.ingest import FileInput, ingest_file
 from monitor.metrics import Granularity
 from monitor.models import Observation, Organisation, Publication, SourceState
-from monitor.queries import observations
 from monitor.sources.base import Figure, Parsed, ParseError, month_bounds
+from monitor.sources.ingest import FileInput, ingest_file
+from monitor.web.queries import observations
 
 
 def toy_parse(data: bytes, *, filename: str, region_of: Mapping[str, str] | None = None) -> Parsed:

@@ -15,11 +15,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
-from monitor import config, jobs
+from monitor import config
 from monitor.cli import app
 from monitor.context import Context
 from monitor.db import session_scope
 from monitor.models import JobRun
+from monitor.service import jobs
 from tests.test_poll import INDEX, Publisher, publisher  # noqa: F401  (fixture)
 
 
@@ -74,12 +75,12 @@ def test_a_job_whose_part_is_not_built_is_skipped_with_the_reason(
     ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(jobs.ENTRY_POINTS, "evaluate", "monitor.rules.not_built_here:evaluate")
-    monkeypatch.setitem(jobs.ENTRY_POINTS, "send", "monitor.jobs:no_such_function")
+    monkeypatch.setitem(jobs.ENTRY_POINTS, "send", "monitor.service.jobs:no_such_function")
     assert jobs.record(ctx, "evaluate", jobs.evaluate).outcome == "skipped"
     assert jobs.record(ctx, "send", jobs.send).outcome == "skipped"
     assert [(r.job, r.outcome, r.error) for r in runs(ctx.engine)] == [
         ("evaluate", "skipped", "monitor.rules.not_built_here is not part of this build"),
-        ("send", "skipped", "monitor.jobs has no no_such_function() in this build"),
+        ("send", "skipped", "monitor.service.jobs has no no_such_function() in this build"),
     ]
 
 

@@ -17,10 +17,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from monitor import config, db, leader
+from monitor import config, db
 from monitor.context import Context
 from monitor.models import JobRun, Meta
-from monitor.service import Service
+from monitor.service import leader
+from monitor.service.runner import Service
 from tests.conftest import PG_ENV, _reset_postgres, not_run
 
 
@@ -97,7 +98,7 @@ def test_one_leader_on_postgresql_and_the_standby_takes_over_when_the_lock_is_re
     assert leader.try_acquire(ctx) is None
     stop = threading.Event()
     got: list[leader.Lease | None] = []
-    with caplog.at_level(logging.INFO, logger="monitor.leader"):
+    with caplog.at_level(logging.INFO, logger="monitor.service.leader"):
         standby = threading.Thread(
             target=lambda: got.append(leader.wait_for_leadership(ctx, stop, every=0.1))
         )
@@ -135,7 +136,7 @@ def test_a_leader_that_loses_its_lock_stops_its_jobs_and_contends_again(
             service.request_stop()
             thread.join(30)
     assert codes == [0]
-    lines = [r.getMessage() for r in caplog.records if r.name == "monitor.service"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "monitor.service.runner"]
     lost = next(i for i, m in enumerate(lines) if m.startswith("no longer the leader"))
     assert [m for m in lines[:lost] if m.startswith("leader:")] == [
         f"leader: {leader.me()} runs the jobs (PostgreSQL advisory lock)"

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from monitor.calendar import expectation
 from monitor.db import session_scope
 from monitor.models import Outbox, Publication, SourceState
 from monitor.notify import operators
+from monitor.sources.timetable import expectation
 from tests import alert_fixtures as af
 
 OPS = ("ops@example.nhs.uk", "oncall@example.nhs.uk")

@@ -18,8 +18,8 @@ from monitor import config
 from monitor.context import Context
 from monitor.db import session_scope
 from monitor.models import Publication, SourceState
-from monitor.poll import backfill, poll
-from monitor.sources.http import Fetcher
+from monitor.sources.fetch import Fetcher
+from monitor.sources.poll import backfill, poll
 from tests.conftest import REAL, ROOT
 
 PAGES = ROOT / "tests" / "data" / "pages"

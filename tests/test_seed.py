@@ -12,8 +12,8 @@ from monitor import config
 from monitor.context import Context
 from monitor.db import session_scope
 from monitor.models import Observation, Publication, Rating
-from monitor.queries import observations
-from monitor.seed import manifest, seed
+from monitor.sources.seed import manifest, seed
+from monitor.web.queries import observations
 from tests.conftest import REAL
 
 

@@ -22,12 +22,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from monitor import config, db, jobs
+from monitor import config, db
 from monitor.context import Context
 from monitor.db import session_scope
 from monitor.models import JobRun, Meta, SourceState
-from monitor.service import Service
-from monitor.webserver import start_status_page
+from monitor.service import jobs
+from monitor.service.runner import Service
+from monitor.service.status_page import start_status_page
 from tests.conftest import ROOT
 from tests.test_leader import wait_until
 from tests.test_poll import INDEX, YEAR, Publisher, publisher  # noqa: F401  (fixture)
@@ -327,7 +328,7 @@ def test_without_the_web_app_the_runner_says_so_once_and_carries_on(
 
 
 def test_the_tick_slots_are_numbered_alike_in_every_process() -> None:
-    from monitor.schedule import TICK_EPOCH, tick_slot
+    from monitor.service.schedule import TICK_EPOCH, tick_slot
 
     assert tick_slot(TICK_EPOCH + timedelta(seconds=10), 2) == 5
     assert tick_slot(TICK_EPOCH + timedelta(seconds=11.9), 2) == 5
@@ -337,7 +338,7 @@ def test_the_tick_slots_are_numbered_alike_in_every_process() -> None:
 def test_a_new_leader_closes_the_runs_a_dead_process_on_this_host_left_running(
     engine: Engine, offline_config: Path
 ) -> None:
-    from monitor import runstate
+    from monitor.service import runstate
 
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True

@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
-from monitor import config, users
+from monitor import config
 from monitor.cli import app
 from monitor.context import Context
-from monitor.secrets import SecretError, secret
+from monitor.secret import SecretError, secret
+from monitor.web import users
 
 PASSWORD = "correct horse battery staple"
 runner = CliRunner()

@@ -13,9 +13,9 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from monitor import users
 from monitor.db import session_scope
 from monitor.models import Alert, AlertEvent
+from monitor.web import users
 from monitor.web.present import LONDON
 
 PASSWORD = "correct horse battery staple"

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.calendar import expectation
 from monitor.config import Source
 from monitor.models import SourceState
+from monitor.sources.timetable import expectation
 from monitor.web.sources_status import PublicationInfo, assess
 
 

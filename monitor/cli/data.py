@@ -19,7 +19,7 @@ command = Commands()
 @command("init")
 def init_cmd(tc: typer.Context, as_json: JsonOpt = False) -> None:
     """Create or upgrade the schema; load organisations, seed subscribers and the snapshot."""
-    from monitor.seed import seed_and_evaluate
+    from monitor.sources.seed import seed_and_evaluate
 
     ctx = context_of(tc)
     try:
@@ -69,7 +69,7 @@ def orgs_cmd(
 ) -> None:
     """Show the reference organisations, or one of them."""
     from monitor import orgs as orgs_mod
-    from monitor.queries import list_orgs
+    from monitor.web.queries import list_orgs
 
     ctx = context_of(tc)
     if code:
@@ -111,7 +111,7 @@ def ingest_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest publications from disk, exactly as polling would."""
-    from monitor.ingest_cli import ingest_paths
+    from monitor.sources.files import ingest_paths
 
     ctx = context_of(tc)
     published_at = None
@@ -164,7 +164,7 @@ def observations_cmd(
 ) -> None:
     """Print an organisation's figures with the publication each came from."""
     from monitor import metrics
-    from monitor.queries import observations
+    from monitor.web.queries import observations
 
     if metric:
         try:
@@ -199,7 +199,7 @@ def backfill_cmd(
     """Discover and ingest every earlier publication of a source, oldest first, quietly."""
     from rich.progress import Progress
 
-    from monitor.poll import backfill
+    from monitor.sources.poll import backfill
 
     start = None
     if since:
@@ -246,7 +246,7 @@ def poll_cmd(
     arrived, evaluates the rules and sends what that queued. Exits 1 when a step failed, 2 when
     no named source is built in this version.
     """
-    from monitor import jobs
+    from monitor.service import jobs
 
     ctx = context_of(tc)
     names = list(sources or jobs.default_sources(ctx.settings))

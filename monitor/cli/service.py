@@ -31,7 +31,7 @@ def users_add_cmd(
     ] = False,
 ) -> None:
     """Add a named operator (asks for the password twice unless --password-stdin)."""
-    from monitor import users
+    from monitor.web import users
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -50,7 +50,7 @@ def users_add_cmd(
 @users_app.command("list")
 def users_list_cmd(tc: typer.Context, as_json: JsonOpt = False) -> None:
     """List named operators, from the environment variable and the database."""
-    from monitor import users
+    from monitor.web import users
 
     ctx = context_of(tc)
     try:
@@ -69,7 +69,7 @@ def users_list_cmd(tc: typer.Context, as_json: JsonOpt = False) -> None:
 @users_app.command("remove")
 def users_remove_cmd(tc: typer.Context, username: str) -> None:
     """Remove a named operator from the database."""
-    from monitor import users
+    from monitor.web import users
 
     ctx = context_of(tc)
     if users.remove(ctx.engine, username):
@@ -112,7 +112,7 @@ def run_cmd(
     The process that leads brings the schema up, seeds the snapshot and evaluates it before its
     first job; on PostgreSQL a second runner waits as a standby.
     """
-    from monitor.service import run
+    from monitor.service.runner import run
 
     ctx = context_of(tc)
     try:

@@ -25,7 +25,7 @@ from monitor.db import session_scope
 from monitor.models import Alert, AlertEvent, Organisation, Outbox, Subscription, utcnow
 from monitor.notify import mime, routing, subscriptions
 from monitor.notify.contexts import DigestItem, TrustRow
-from monitor.notify.queue import enqueue
+from monitor.notify.enqueue import enqueue
 from monitor.notify.views import format_threshold, format_value, long_date, period_label
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")

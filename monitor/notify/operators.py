@@ -18,12 +18,12 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from monitor.calendar import expectation
 from monitor.config import SOURCE_NAMES, Settings
 from monitor.db import session_scope
 from monitor.models import Outbox, Publication, SourceState
 from monitor.notify import mime
-from monitor.notify.queue import enqueue
+from monitor.notify.enqueue import enqueue
+from monitor.sources.timetable import expectation
 
 LONDON = ZoneInfo("Europe/London")
 # One failed poll is often a blip that the next retry clears; two in a row are worth a look.

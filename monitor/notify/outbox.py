@@ -40,7 +40,7 @@ from monitor.config import Settings
 from monitor.db import is_sqlite, session_scope
 from monitor.models import Outbox, utcnow
 from monitor.notify import compose, mime, operators, render
-from monitor.notify.queue import enqueue
+from monitor.notify.enqueue import enqueue
 from monitor.notify.transports import SendFailure, Transport, for_settings
 
 log = logging.getLogger(__name__)

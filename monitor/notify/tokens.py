@@ -6,7 +6,7 @@ random token (``Subscription.token``), signed with the installation's secret and
 and a forged or tampered token is recognised before the database is touched.
 
 The secret comes from the environment variable ``[security] secret_env`` names. Without it, one
-is generated on first use and kept in ``<var>/secret.key`` (mode 0600; monitor/secrets.py), so
+is generated on first use and kept in ``<var>/secret.key`` (mode 0600; monitor/secret.py), so
 links in emails already sent keep working across restarts.
 """
 
@@ -24,7 +24,7 @@ from sqlmodel import col, select
 from monitor.config import Settings
 from monitor.db import session_scope
 from monitor.models import Subscription, utcnow
-from monitor.secrets import secret_for
+from monitor.secret import secret_for
 
 UNSUBSCRIBE = "unsubscribe"
 CONFIRM = "confirm"
@@ -33,7 +33,7 @@ _SIG_BYTES = 16  # 128 bits: forging one by guessing is out of reach
 
 
 def load_secret(settings: Settings) -> bytes:
-    """The signing secret, shared with the status page's session cookies (monitor/secrets.py)."""
+    """The signing secret, shared with the status page's session cookies (monitor/secret.py)."""
     return secret_for(settings)
 
 

@@ -35,7 +35,7 @@ from monitor.models import (
     Rating,
 )
 from monitor.orgs import REGIONS
-from monitor.rules.calendar import calendar_for
+from monitor.rules.due import calendar_for
 from monitor.rules.evaluate import evaluate
 from monitor.rules.inputs import History, OrgContext, Point, RatingRecord, SourceCalendar
 from monitor.rules.lifecycle import Plan, plan_all

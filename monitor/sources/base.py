@@ -1,7 +1,7 @@
 """Plain values every publisher's parser produces, and the error a bad file raises.
 
 A parser reads bytes and yields ``Figure`` values; it never touches the database. Ingest
-(monitor/ingest.py) turns figures into Observations inside one transaction per publication.
+(monitor/sources/ingest.py) turns figures into Observations inside one transaction per publication.
 """
 
 from __future__ import annotations

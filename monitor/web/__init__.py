@@ -18,7 +18,7 @@ from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemLoader, PackageLo
 from werkzeug.exceptions import HTTPException
 
 from monitor.context import Context
-from monitor.secrets import secret
+from monitor.secret import secret
 from monitor.web import assets, auth, present
 from monitor.web.cache import DataVersion, PageCache
 from monitor.web.filters import BadFilter

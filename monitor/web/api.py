@@ -7,10 +7,10 @@ from typing import Any
 from flask import Blueprint, abort, current_app, request, url_for
 
 from monitor import metrics
-from monitor.queries import observations
 from monitor.web import alerts_data, filters, orgs_data, sources_status
 from monitor.web.cache import cached
 from monitor.web.openapi import document
+from monitor.web.queries import observations
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 

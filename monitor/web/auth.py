@@ -1,7 +1,7 @@
 """Operators' sign-in, the session, and CSRF tokens on every form.
 
-Read-only pages need no sign-in. Admin actions need a named operator (monitor/users.py); the
-session cookie is signed with the installation's secret (monitor/secrets.py). Every form
+Read-only pages need no sign-in. Admin actions need a named operator (monitor/web/users.py); the
+session cookie is signed with the installation's secret (monitor/secret.py). Every form
 carries a per-session CSRF token that POST handlers check.
 """
 
@@ -31,7 +31,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
-from monitor import users
+from monitor.web import users
 
 bp = Blueprint("auth", __name__)
 SESSION_HOURS = 12

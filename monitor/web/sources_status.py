@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
-from monitor.calendar import expectation
 from monitor.config import SOURCE_NAMES, Settings, Source
 from monitor.db import session_scope
 from monitor.models import Publication, SourceState
+from monitor.sources.timetable import expectation
 from monitor.web.present import when
 
 LONDON = ZoneInfo("Europe/London")

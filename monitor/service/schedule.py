@@ -14,8 +14,8 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor import calendar
 from monitor.config import Settings
+from monitor.sources import timetable
 
 # A poll may start up to an hour late (the runner was busy or briefly down) and still run.
 POLL_GRACE = 3600
@@ -62,33 +62,33 @@ def job_specs(settings: Settings, *, tick_seconds: float | None = None) -> list[
     for name, source in settings.sources.items():
         if not source.enabled:
             continue
-        trigger = calendar.source_trigger(name, source)
+        trigger = timetable.source_trigger(name, source)
         if trigger is not None:
             specs.append(
                 JobSpec(f"poll:{name}", "poll", trigger, POLL_GRACE, name, executor="polls")
             )
         elif source.every_minutes is not None:
-            every = IntervalTrigger(minutes=source.every_minutes, timezone=calendar.LONDON)
+            every = IntervalTrigger(minutes=source.every_minutes, timezone=timetable.LONDON)
             grace = min(POLL_GRACE, source.every_minutes * 60)
             specs.append(
                 JobSpec(f"poll:{name}", "poll", every, grace, name, at_start=True, executor="polls")
             )
-    daily = calendar.cron_trigger(DAILY)
-    calendar.check_safe(daily, "the daily check")
+    daily = timetable.cron_trigger(DAILY)
+    timetable.check_safe(daily, "the daily check")
     specs += [
         JobSpec(
             "send",
             "send",
-            IntervalTrigger(minutes=SEND_EVERY_MINUTES, timezone=calendar.LONDON),
+            IntervalTrigger(minutes=SEND_EVERY_MINUTES, timezone=timetable.LONDON),
             SEND_EVERY_MINUTES * 60,
             at_start=True,
         ),
-        JobSpec("digest", "digest", calendar.digest_trigger(settings.digest), DIGEST_GRACE),
+        JobSpec("digest", "digest", timetable.digest_trigger(settings.digest), DIGEST_GRACE),
         JobSpec("daily", "daily", daily, DIGEST_GRACE, at_start=True),
         JobSpec(
             "heartbeat",
             "heartbeat",
-            IntervalTrigger(seconds=HEARTBEAT_SECONDS, timezone=calendar.LONDON),
+            IntervalTrigger(seconds=HEARTBEAT_SECONDS, timezone=timetable.LONDON),
             HEARTBEAT_SECONDS,
             at_start=True,
         ),

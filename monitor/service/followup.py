@@ -19,10 +19,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
-from monitor.calendar import LONDON
 from monitor.config import Source
 from monitor.db import session_scope
 from monitor.models import SourceState
+from monitor.sources.timetable import LONDON
 
 # A failing source's retry interval doubles per failure up to this multiple.
 MAX_BACKOFF_FACTOR = 4

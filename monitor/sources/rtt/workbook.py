@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from monitor.sources.base import MONTHS, ParseError, month_bounds
-from monitor.sources.rtt_csv import ROLLUP, ProviderTotal, cross_check
+from monitor.sources.rtt.full_csv import ROLLUP, ProviderTotal, cross_check
 
 SHEET = "Provider"
 X_PROVIDER = "Provider Code"

@@ -13,7 +13,7 @@ from datetime import date
 
 from monitor.metrics import Granularity
 from monitor.sources.base import Figure
-from monitor.sources.cqc_values import is_trust_code
+from monitor.sources.cqc.values import is_trust_code
 
 
 @dataclass(frozen=True, slots=True)

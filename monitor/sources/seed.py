@@ -16,9 +16,9 @@ from pathlib import Path
 
 from monitor import sources
 from monitor.context import Context
-from monitor.ingest import IngestReport
-from monitor.ingest_cli import ingest_paths
-from monitor.poll import RELEASE_TIME
+from monitor.sources.files import ingest_paths
+from monitor.sources.ingest import IngestReport
+from monitor.sources.poll import RELEASE_TIME
 
 log = logging.getLogger(__name__)
 MANIFEST = "seed.toml"

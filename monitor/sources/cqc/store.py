@@ -28,7 +28,7 @@ from sqlmodel import Session, col, select
 from monitor import orgs
 from monitor.models import Observation, Rating, utcnow
 from monitor.sources.base import Figure
-from monitor.sources.cqc_records import RatingRecord
+from monitor.sources.cqc.records import RatingRecord
 
 BATCH_SUBJECTS = 500  # subjects whose existing rows are read with one query
 _SD = tuple[str, str]  # (service, domain)
@@ -229,7 +229,7 @@ class OverallCounts:
 def store_overall(
     session: Session, figures: Iterable[Figure], publication_id: int
 ) -> OverallCounts:
-    """Store trusts' ``cqc_overall`` figures, as monitor.ingest stores every publisher's.
+    """Store trusts' ``cqc_overall`` figures, as monitor.sources.ingest stores every publisher's.
 
     An identical current observation creates nothing; a different one for the same report date
     is a revision: a new row, the old one marked superseded by this publication (both kept).

@@ -26,8 +26,8 @@ from typing import IO, cast
 from xml.etree.ElementTree import Element, XMLPullParser
 
 from monitor.sources.base import ParseError, Skipped
-from monitor.sources.cqc_records import RatingRecord
-from monitor.sources.cqc_values import (
+from monitor.sources.cqc.records import RatingRecord
+from monitor.sources.cqc.values import (
     Scope,
     UnknownRating,
     normalise_domain,

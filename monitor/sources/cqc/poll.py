@@ -19,9 +19,9 @@ from sqlmodel import Session, col, select
 
 from monitor.db import session_scope
 from monitor.models import CqcSubject
-from monitor.sources.cqc_api import ApiError, CqcApi, NotFound
-from monitor.sources.cqc_ingest import CqcIngestReport, ingest_body
-from monitor.sources.cqc_values import Scope, is_trust_code
+from monitor.sources.cqc.api import ApiError, CqcApi, NotFound
+from monitor.sources.cqc.ingest import CqcIngestReport, ingest_body
+from monitor.sources.cqc.values import Scope, is_trust_code
 
 log = logging.getLogger(__name__)
 

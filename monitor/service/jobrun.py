@@ -21,7 +21,7 @@ from monitor.context import Context
 from monitor.db import session_scope
 from monitor.models import JobRun, utcnow
 
-log = logging.getLogger("monitor.jobs")
+log = logging.getLogger("monitor.service.jobs")
 
 Job = Callable[[Context], Any]
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from monitor.sources.cqc_records import RatingRecord
-from monitor.sources.cqc_values import (
+from monitor.sources.cqc.records import RatingRecord
+from monitor.sources.cqc.values import (
     UnknownRating,
     normalise_domain,
     normalise_rating,

@@ -31,8 +31,8 @@ from monitor.config import Settings
 from monitor.context import Context
 from monitor.db import session_scope
 from monitor.models import SourceState, utcnow
-from monitor.sources.cqc_api import DEFAULT_BASE_URL, KINDS, ApiError, CqcApi
-from monitor.sources.cqc_ingest import (
+from monitor.sources.cqc.api import DEFAULT_BASE_URL, KINDS, ApiError, CqcApi
+from monitor.sources.cqc.ingest import (
     SOURCE,
     CqcIngestReport,
     file_date,
@@ -40,8 +40,8 @@ from monitor.sources.cqc_ingest import (
     ingest_ods,
     midnight,
 )
-from monitor.sources.cqc_poll import Poller, PollResult
-from monitor.sources.cqc_values import Scope
+from monitor.sources.cqc.poll import Poller, PollResult
+from monitor.sources.cqc.values import Scope
 
 log = logging.getLogger(__name__)
 
@@ -280,6 +280,6 @@ def ingest_paths(
     published_at: datetime | None = None,
     trigger: str = "ingest",
 ) -> list[CqcIngestReport]:
-    """``monitor ingest cqc FILE...`` (the hook monitor.ingest_cli looks for)."""
+    """``monitor ingest cqc FILE...`` (the hook monitor.sources.files looks for)."""
     day = published_at.date() if published_at is not None else None
     return ingest_files(ctx.engine, ctx.settings, paths, published=day, trigger=trigger)

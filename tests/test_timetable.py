@@ -9,11 +9,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.engine import Engine
 
-from monitor import calendar, config
+from monitor import config
 from monitor.context import Context
 from monitor.db import session_scope
 from monitor.models import Publication, SourceState
-from monitor.schedule import job_specs
+from monitor.service.schedule import job_specs
+from monitor.sources import timetable
 from tests.conftest import ROOT
 
 LONDON = ZoneInfo("Europe/London")
@@ -24,9 +25,9 @@ def london(*args: int) -> datetime:
     return datetime(*args, tzinfo=LONDON)  # type: ignore[misc]
 
 
-def fire_times(trigger: calendar.CronTrigger, start: datetime, end: datetime) -> list[datetime]:
+def fire_times(trigger: timetable.CronTrigger, start: datetime, end: datetime) -> list[datetime]:
     out: list[datetime] = []
-    t = calendar.next_fire_time(trigger, start)
+    t = timetable.next_fire_time(trigger, start)
     while t is not None and t < end:
         out.append(t)
         t = trigger.get_next_fire_time(t, t)
@@ -47,14 +48,14 @@ def fire_times(trigger: calendar.CronTrigger, start: datetime, end: datetime) ->
 def test_ae_is_polled_at_0930_london_time_whatever_the_season(
     after: datetime, fires_local: str, fires_utc: str
 ) -> None:
-    t = calendar.next_fire_time(calendar.cron_trigger(AE), after)
+    t = timetable.next_fire_time(timetable.cron_trigger(AE), after)
     assert t is not None
     assert t.strftime("%Y-%m-%d %H:%M %Z") == fires_local
     assert t.astimezone(UTC).strftime("%Y-%m-%d %H:%M") == fires_utc
 
 
 def test_the_weekly_digest_stays_at_0700_on_mondays_across_both_clock_changes() -> None:
-    trigger = calendar.digest_trigger(config.Digest())
+    trigger = timetable.digest_trigger(config.Digest())
     spring = fire_times(trigger, london(2026, 3, 22), london(2026, 4, 7))
     autumn = fire_times(trigger, london(2026, 10, 18), london(2026, 11, 3))
     assert [t.astimezone(UTC).strftime("%d %b %H:%M") for t in spring] == [
@@ -75,7 +76,7 @@ def test_no_calendar_job_of_the_default_config_fires_between_0100_and_0259_or_tw
     crons = [s for s in job_specs(settings) if s.calendar]
     assert {s.id for s in crons} >= {"poll:ae", "poll:oversight", "digest", "daily"}
     for spec in crons:
-        assert isinstance(spec.trigger, calendar.CronTrigger)
+        assert isinstance(spec.trigger, timetable.CronTrigger)
         times = fire_times(spec.trigger, london(2026, 1, 1), london(2028, 1, 1))
         local = [t.astimezone(LONDON) for t in times]
         assert times, spec.id
@@ -86,7 +87,7 @@ def test_no_calendar_job_of_the_default_config_fires_between_0100_and_0259_or_tw
 
 def test_the_daily_check_fires_once_a_day_through_both_clock_change_weekends() -> None:
     spec = next(s for s in job_specs(config.Settings()) if s.id == "daily")
-    assert isinstance(spec.trigger, calendar.CronTrigger)
+    assert isinstance(spec.trigger, timetable.CronTrigger)
     for start in (london(2026, 3, 27), london(2026, 10, 23)):
         times = fire_times(spec.trigger, start, start + timedelta(days=4))
         assert [t.strftime("%d %H:%M") for t in times] == [
@@ -123,11 +124,11 @@ def test_a_digest_at_0130_stops_start_up() -> None:
 
 
 def test_the_previous_fire_time_is_the_last_scheduled_publication() -> None:
-    t = calendar.cron_trigger(AE)
-    assert calendar.previous_fire_time(t, london(2026, 4, 9, 9, 29)) == london(2026, 3, 12, 9, 30)
-    assert calendar.previous_fire_time(t, london(2026, 4, 9, 9, 30)) == london(2026, 4, 9, 9, 30)
-    quarterly = calendar.cron_trigger({"month": "2,5,8,11", **AE})
-    assert calendar.previous_fire_time(quarterly, london(2026, 4, 1)) == london(2026, 2, 12, 9, 30)
+    t = timetable.cron_trigger(AE)
+    assert timetable.previous_fire_time(t, london(2026, 4, 9, 9, 29)) == london(2026, 3, 12, 9, 30)
+    assert timetable.previous_fire_time(t, london(2026, 4, 9, 9, 30)) == london(2026, 4, 9, 9, 30)
+    quarterly = timetable.cron_trigger({"month": "2,5,8,11", **AE})
+    assert timetable.previous_fire_time(quarterly, london(2026, 4, 1)) == london(2026, 2, 12, 9, 30)
 
 
 AE_SOURCE = config.Source(schedule=AE, grace_days=3)
@@ -148,7 +149,7 @@ AE_SOURCE = config.Source(schedule=AE, grace_days=3)
 def test_a_source_is_late_when_its_expected_publication_and_grace_pass_unanswered(
     now: datetime, last_published: datetime | None, late: bool
 ) -> None:
-    exp = calendar.expectation("ae", AE_SOURCE, now, last_published)
+    exp = timetable.expectation("ae", AE_SOURCE, now, last_published)
     assert exp.expected_at == london(2026, 4, 9, 9, 30)
     assert exp.due_by == london(2026, 4, 12, 9, 30)
     assert exp.next_expected_at == london(2026, 5, 14, 9, 30)
@@ -157,8 +158,8 @@ def test_a_source_is_late_when_its_expected_publication_and_grace_pass_unanswere
 
 def test_an_interval_source_is_never_late_by_calendar() -> None:
     settings = config.Settings(sources={"cqc": config.Source(every_minutes=30)})
-    assert calendar.expected_publication(settings, "cqc", london(2026, 4, 20)) is None
-    assert not calendar.is_late(settings, "cqc", london(2026, 4, 20), None)
+    assert timetable.expected_publication(settings, "cqc", london(2026, 4, 20)) is None
+    assert not timetable.is_late(settings, "cqc", london(2026, 4, 20), None)
 
 
 def _publication(source: str, published: datetime) -> Publication:
@@ -182,7 +183,7 @@ def test_the_late_check_records_late_sources_and_clears_them_when_data_lands(
     ctx = Context(config.load(p), engine)
     with session_scope(engine, write=True) as s:
         s.add(_publication("ae", london(2026, 3, 12, 9, 30)))
-    assert calendar.refresh_lateness(ctx, london(2026, 4, 13)) == {"sources": 1, "late": 1}
+    assert timetable.refresh_lateness(ctx, london(2026, 4, 13)) == {"sources": 1, "late": 1}
     with session_scope(engine) as s:
         state = s.get(SourceState, "ae")
         assert state is not None
@@ -190,13 +191,13 @@ def test_the_late_check_records_late_sources_and_clears_them_when_data_lands(
         assert state.late_since == london(2026, 4, 12, 9, 30)
         assert s.get(SourceState, "cqc") is None
     # Still late a day later: late_since does not move.
-    calendar.refresh_lateness(ctx, london(2026, 4, 14))
+    timetable.refresh_lateness(ctx, london(2026, 4, 14))
     with session_scope(engine) as s:
         state = s.get(SourceState, "ae")
         assert state is not None and state.late_since == london(2026, 4, 12, 9, 30)
     with session_scope(engine, write=True) as s:
         s.add(_publication("ae", london(2026, 4, 14, 9, 30)))
-    assert calendar.refresh_lateness(ctx, london(2026, 4, 15)) == {"sources": 1, "late": 0}
+    assert timetable.refresh_lateness(ctx, london(2026, 4, 15)) == {"sources": 1, "late": 0}
     with session_scope(engine) as s:
         state = s.get(SourceState, "ae")
         assert state is not None and state.late_since is None

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import requests
 
-from monitor.sources.cqc_ratings import BodyError, load_body
+from monitor.sources.cqc.ratings import BodyError, load_body
 
 log = logging.getLogger(__name__)
 

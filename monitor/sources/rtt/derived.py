@@ -24,7 +24,7 @@ from typing import IO, Any
 from monitor.metrics import Granularity
 from monitor.orgs import ENGLAND, code_for
 from monitor.sources.base import Figure, Parsed, ParseError, month_bounds
-from monitor.sources.rtt_csv import ProviderTotal
+from monitor.sources.rtt.full_csv import ProviderTotal
 
 CLEAN_HEADER = b"region_code,provider_code,provider_name,treatment_function_code"
 

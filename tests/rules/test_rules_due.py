@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from monitor.config import Source
-from monitor.rules.calendar import calendar_for
+from monitor.rules.due import calendar_for
 
 AE = Source(schedule={"day": "2nd thu", "hour": 9, "minute": 30}, grace_days=3)
 

@@ -1,10 +1,10 @@
 """The jobs: the same functions the CLI and the scheduler call, each run recorded as a JobRun.
 
-A job function takes the context and returns a dict of counts; ``record`` (monitor/jobrun.py)
-runs it and writes its JobRun, and never raises, so a failing job cannot take the scheduler
-down. Parts of the monitor built separately (the CQC feed, the rules engine, notifications) are
-imported when a job runs; while one is not part of the build, its job is recorded as skipped
-with the reason.
+A job function takes the context and returns a dict of counts; ``record``
+(monitor/service/jobrun.py) runs it and writes its JobRun, and never raises, so a failing job
+cannot take the scheduler down. Parts of the monitor built separately (the CQC feed, the rules
+engine, notifications) are imported when a job runs; while one is not part of the build, its
+job is recorded as skipped with the reason.
 
 ``poll_and_notify`` is the chain that makes alerts go out the day the data lands:
 poll -> evaluate -> send.
@@ -23,13 +23,14 @@ from typing import Any
 from sqlalchemy import delete
 from sqlmodel import col, select
 
-from monitor import calendar, sources
+from monitor import sources
 from monitor.config import Settings
 from monitor.context import Context
 from monitor.db import session_scope
-from monitor.jobrun import JobFailed, JobResult, JobSkipped, counts_of, record
 from monitor.models import JobRun, Publication, utcnow
-from monitor.poll import PollReport, poll
+from monitor.service.jobrun import JobFailed, JobResult, JobSkipped, counts_of, record
+from monitor.sources import timetable
+from monitor.sources.poll import PollReport, poll
 
 __all__ = ["JobFailed", "JobResult", "JobSkipped", "record"]
 
@@ -92,7 +93,7 @@ def poll_counts(report: PollReport) -> dict[str, Any]:
 
 
 def poll_source(ctx: Context, source: str) -> dict[str, Any]:
-    """Poll one source once: NHS England sources via monitor.poll, CQC via its changes feed.
+    """Poll one source once: NHS England sources via monitor.sources.poll, CQC via its changes feed.
 
     Counts carry ``ingested``: how many new publications were stored.
     """
@@ -106,7 +107,7 @@ def poll_source(ctx: Context, source: str) -> dict[str, Any]:
     counts = poll_counts(report)
     if not report.ok:
         rejected = next((r.error for r in report.ingested if r.status == "rejected"), None)
-        # monitor.poll has already logged the failure in one line.
+        # monitor.sources.poll has already logged the failure in one line.
         raise JobFailed(report.error or rejected or "poll failed", counts, logged=True)
     return counts
 
@@ -175,8 +176,8 @@ def operators(ctx: Context, now: datetime | None = None) -> dict[str, Any]:
 
 
 def late_check(ctx: Context, now: datetime | None = None) -> dict[str, Any]:
-    """Record which calendar sources are late (see monitor.calendar)."""
-    return calendar.refresh_lateness(ctx, now or utcnow())
+    """Record which calendar sources are late (see monitor.sources.timetable)."""
+    return timetable.refresh_lateness(ctx, now or utcnow())
 
 
 def prune_runs(ctx: Context, now: datetime | None = None) -> dict[str, Any]:

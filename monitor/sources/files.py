@@ -8,7 +8,7 @@ from pathlib import Path
 
 from monitor import sources
 from monitor.context import Context
-from monitor.ingest import FileInput, IngestReport, file_published_at, ingest_file
+from monitor.sources.ingest import FileInput, IngestReport, file_published_at, ingest_file
 
 
 def ingest_paths(

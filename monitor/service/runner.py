@@ -1,10 +1,11 @@
 """The long-running process (`monitor run`): leadership, the scheduled jobs, the status page.
 
-One process per database runs the jobs (monitor/leader.py); the others wait as standbys and
-serve the status page. The leader builds an APScheduler BlockingScheduler from config.toml at
-every start (an in-memory job store, nothing pickled), adds follow-up polls as publications are
-awaited (monitor/followup.py), and writes a heartbeat. SIGTERM or Ctrl-C lets the current step
-finish, then the process exits 0; a second Ctrl-C, a second or more later, exits at once.
+One process per database runs the jobs (monitor/service/leader.py); the others wait as
+standbys and serve the status page. The leader builds an APScheduler BlockingScheduler from
+config.toml at every start (an in-memory job store, nothing pickled), adds follow-up polls as
+publications are awaited (monitor/service/followup.py), and writes a heartbeat. SIGTERM or
+Ctrl-C lets the current step finish, then the process exits 0; a second Ctrl-C, a second or
+more later, exits at once.
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.date import DateTrigger
 
-from monitor import calendar, followup, jobs, leader, runstate, schedule
 from monitor.config import ConfigError
 from monitor.context import Context, init
 from monitor.db import is_sqlite
 from monitor.models import utcnow
-from monitor.webserver import StatusPageThread, start_status_page
+from monitor.service import followup, jobs, leader, runstate, schedule
+from monitor.service.status_page import StatusPageThread, start_status_page
+from monitor.sources import timetable
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,7 @@ FORCE_AFTER = 1.0
 def prepare(ctx: Context) -> None:
     """What the leader does before its first job: bring the schema up, seed the snapshot and
     evaluate what it brought (quietly)."""
-    from monitor.seed import seed_and_evaluate
+    from monitor.sources.seed import seed_and_evaluate
 
     init(ctx)
     seed_and_evaluate(ctx)
@@ -194,7 +196,7 @@ class Service:
         """A scheduler holding the timetable's jobs (not started)."""
         pollers = 1 if is_sqlite(self.ctx.engine) else 4  # SQLite has one writer at a time
         sched = BlockingScheduler(
-            timezone=calendar.LONDON,
+            timezone=timetable.LONDON,
             jobstores={"default": MemoryJobStore()},
             executors={
                 "default": ThreadPoolExecutor(8),
@@ -235,7 +237,7 @@ class Service:
             state = followup.stored(self.ctx.engine, spec.source)
             when, why = followup.on_start(
                 now=now,
-                expected_at=calendar.expected_publication(self.ctx.settings, spec.source, now),
+                expected_at=timetable.expected_publication(self.ctx.settings, spec.source, now),
                 follow_up_at=state.follow_up_at if state else None,
                 last_poll_at=state.last_poll_at if state else None,
             )
@@ -291,7 +293,7 @@ class Service:
                 return
             if self.ctx.settings.source(source).schedule is not None:
                 self._follow_up(source, chain.polls[0])
-                calendar.refresh_lateness(self.ctx, self.clock(), [source])
+                timetable.refresh_lateness(self.ctx, self.clock(), [source])
         finally:
             lock.release()
 
@@ -301,7 +303,7 @@ class Service:
         plan = followup.after_poll(
             self.ctx.settings.source(source),
             now=now,
-            expected_at=calendar.expected_publication(self.ctx.settings, source, now),
+            expected_at=timetable.expected_publication(self.ctx.settings, source, now),
             until=state.follow_up_until if state else None,
             found_new=int(result.counts.get("ingested") or 0) > 0,
             failed=result.outcome == "failed",
@@ -364,7 +366,7 @@ class Service:
 
 
 def _local(t: datetime | None) -> str:
-    return t.astimezone(calendar.LONDON).strftime("%a %d %b %Y %H:%M %Z") if t else "never"
+    return t.astimezone(timetable.LONDON).strftime("%a %d %b %Y %H:%M %Z") if t else "never"
 
 
 def run(ctx: Context, *, web: bool = True) -> int:

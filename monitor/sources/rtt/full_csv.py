@@ -2,7 +2,7 @@
 
 ``read_full_csv`` reads the monthly Full CSV (~180k rows x 121 columns, usually inside a zip)
 line by line and keeps only what the figures need; ``ProviderTotal``, ``cross_check`` and
-``check_consistent`` are shared with the workbook reader (monitor.sources.rtt_workbook). Each
+``check_consistent`` are shared with the workbook reader (monitor.sources.rtt.workbook). Each
 provider's figures come from the publisher's own ``C_999`` ("Total") rows, checked against the
 sum of the specialty rows. monitor.sources.rtt turns the totals into figures.
 """

@@ -20,20 +20,20 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from monitor.db import session_scope
-from monitor.ingest import IngestReport
 from monitor.models import CqcSubject, Publication, SourceState, utcnow
 from monitor.sources.base import ParseError
-from monitor.sources.cqc_ods import OdsReport, ratings_from_ods
-from monitor.sources.cqc_ratings import BodyRatings, parse_body
-from monitor.sources.cqc_records import RatingRecord, overall_figure
-from monitor.sources.cqc_store import (
+from monitor.sources.cqc.ods import OdsReport, ratings_from_ods
+from monitor.sources.cqc.ratings import BodyRatings, parse_body
+from monitor.sources.cqc.records import RatingRecord, overall_figure
+from monitor.sources.cqc.store import (
     OverallCounts,
     StoreCounts,
     retire_subject,
     store_overall,
     store_snapshots,
 )
-from monitor.sources.cqc_values import Scope
+from monitor.sources.cqc.values import Scope
+from monitor.sources.ingest import IngestReport
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ _FILE_DATE = re.compile(r"(\d{1,2})_([A-Za-z]+)_(\d{4})_Latest_ratings", re.IGNO
 
 @dataclass
 class CqcIngestReport(IngestReport):
-    """monitor.ingest's report of one publication, with the ratings it wrote.
+    """monitor.sources.ingest's report of one publication, with the ratings it wrote.
 
     ``status`` is ingested, unchanged or rejected as for every source, or, for an API body,
     ``out_of_scope`` (not an organisation the monitor keeps: nothing stored) or
@@ -229,7 +229,7 @@ def _overall(report: CqcIngestReport, counts: OverallCounts) -> None:
 
 
 def _mark_source(session: Session, publication_id: int, *, complete: bool) -> None:
-    # As monitor.ingest does for every publisher: the status page reads these.
+    # As monitor.sources.ingest does for every publisher: the status page reads these.
     state = session.get(SourceState, SOURCE) or SourceState(source=SOURCE)
     state.last_publication_id = publication_id
     if complete:

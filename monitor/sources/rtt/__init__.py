@@ -51,11 +51,11 @@ from python_calamine import CalamineWorkbook
 from monitor.metrics import Granularity
 from monitor.orgs import ENGLAND, REGIONS, code_for, name_for
 from monitor.sources import discover as disc
-from monitor.sources import rtt_derived
 from monitor.sources.base import MONTHS, Figure, Parsed, ParseError, Skipped
 from monitor.sources.discover import Link
-from monitor.sources.rtt_csv import ProviderTotal, check_consistent, read_full_csv
-from monitor.sources.rtt_workbook import SHEET, read_incomplete_provider
+from monitor.sources.rtt import derived as rtt_derived
+from monitor.sources.rtt.full_csv import ProviderTotal, check_consistent, read_full_csv
+from monitor.sources.rtt.workbook import SHEET, read_incomplete_provider
 
 SOURCE = "rtt"
 PARSES_PATHS = True  # parse() streams from a path: poll saves the 3 MB zip to disk first

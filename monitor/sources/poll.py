@@ -30,9 +30,9 @@ from sqlmodel import col, select
 from monitor import sources
 from monitor.context import Context
 from monitor.db import session_scope
-from monitor.ingest import FileInput, IngestReport, ingest_file
 from monitor.models import Publication, SourceState, utcnow
-from monitor.sources.http import Fetched, Fetcher, FetchError, remember, remembered
+from monitor.sources.fetch import Fetched, Fetcher, FetchError, remember, remembered
+from monitor.sources.ingest import FileInput, IngestReport, ingest_file
 
 log = logging.getLogger(__name__)
 # NHS England releases statistics at 09:30 London time.

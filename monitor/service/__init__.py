@@ -1,0 +1,2 @@
+"""The long-running process: the timetable, jobs and their runs, follow-up polls, one leader,
+the status page beside them."""
