@@ -25,6 +25,9 @@ from pydantic import (
     model_validator,
 )
 
+from monitor import vocab
+from monitor.vocab import LONDON, Severity
+
 DEFAULT_CONFIG = Path("config.toml")
 PROJECT = Path(__file__).resolve().parent.parent  # holds rules/, templates/, data/
 ENV_CONFIG = "MONITOR_CONFIG"
@@ -32,7 +35,7 @@ ENV_CONFIG = "MONITOR_CONFIG"
 CRON_FIELDS = {"year", "month", "day", "week", "day_of_week", "hour", "minute", "second"}
 SOURCE_NAMES = ("ae", "cancer", "rtt", "ambulance", "oversight", "cqc")
 REGION_CODES = ("Y56", "Y58", "Y59", "Y60", "Y61", "Y62", "Y63")
-SEVERITIES = ("info", "low", "medium", "high", "critical")
+SEVERITIES = vocab.SEVERITIES  # info < low < medium < high < critical
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
@@ -119,7 +122,7 @@ class Source(_Section):
         from apscheduler.triggers.cron import CronTrigger
 
         try:
-            CronTrigger(**v, timezone=ZoneInfo("Europe/London"))
+            CronTrigger(**v, timezone=LONDON)
         except (ValueError, TypeError) as e:
             raise ValueError(f"not a valid schedule: {e}") from None
         hour = v.get("hour")
@@ -217,7 +220,7 @@ class SubscriberSeed(_Section):
     icb: str | None = None
     org: str | None = None
     trust_type: str | None = None
-    min_severity: Literal["info", "low", "medium", "high", "critical"] = "info"
+    min_severity: Severity = Severity.INFO
     rules: tuple[str, ...] = ()
     digest_only: bool = False
 

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from monitor import config
 from monitor.db import session_scope
 from monitor.models import Alert, AlertEvent, Publication
+from monitor.rules.evidence import Evidence, stored_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 MONTHS = [date(2024, m, 1) for m in range(8, 13)] + [date(2025, m, 1) for m in range(1, 8)]
@@ -138,44 +139,54 @@ def evidence(
     values = AE_TYPE1[figures_of or org]
     n = _consecutive(values, threshold)
     within, total = JULY_COUNTS.get(figures_of or org, (None, None))
-    return {
-        "rule": RULE,
-        "rule_title": RULE_TITLE,
-        "why": WHY,
-        "severity": severity,
-        "rule_version": "3f1c0de",
-        "metric": "ae_4hr_type1_pct",
-        "metric_title": "A&E: seen within 4 hours (type 1)",
-        "unit": "%",
-        "direction": "higher",
-        "org": org,
-        "org_name": name or NAMES.get(org, org),
-        "region": "Y61",
-        "region_name": "East of England",
-        "period_start": "2025-07-01",
-        "period_end": "2025-07-31",
-        "period_label": "July 2025",
-        "value": values[-1],
-        "label": None,
-        "numerator": within,
-        "denominator": total,
-        "threshold": threshold,
-        "threshold_source": "rules/ae_type1_below_60.toml",
-        "comparison": "below",
-        "england": AE_TYPE1["ENG"][-1],
-        "region_value": AE_TYPE1["Y61"][-1],
-        "last12": [
-            {"period_start": m.isoformat(), "value": v} for m, v in zip(MONTHS, values, strict=True)
-        ],
-        "consecutive_periods": n,
-        "first_period": MONTHS[len(values) - n].isoformat() if n else None,
-        "episode": "first" if n <= 1 else "persistent",
-        "publication_id": pub_id,
-        "publication_url": JULY_URL,
-        "publication_title": "Monthly A&E July 2025 (CSV, 27KB)",
-        "published_at": PUBLISHED.isoformat(),
-        "superseded_by": superseded_by,
-    }
+    return stored(
+        {
+            "rule": RULE,
+            "rule_title": RULE_TITLE,
+            "why": WHY,
+            "severity": severity,
+            "rule_version": "3f1c0de",
+            "metric": "ae_4hr_type1_pct",
+            "metric_title": "A&E: seen within 4 hours (type 1)",
+            "unit": "%",
+            "direction": "higher",
+            "org": org,
+            "org_name": name or NAMES.get(org, org),
+            "region": "Y61",
+            "region_name": "East of England",
+            "period_start": "2025-07-01",
+            "period_end": "2025-07-31",
+            "period_label": "July 2025",
+            "value": values[-1],
+            "label": None,
+            "numerator": within,
+            "denominator": total,
+            "threshold": threshold,
+            "threshold_source": "rules/ae_type1_below_60.toml",
+            "comparison": "below",
+            "england": AE_TYPE1["ENG"][-1],
+            "region_value": AE_TYPE1["Y61"][-1],
+            "last12": [
+                {"period_start": m.isoformat(), "value": v}
+                for m, v in zip(MONTHS, values, strict=True)
+            ],
+            "consecutive_periods": n,
+            "first_period": MONTHS[len(values) - n].isoformat() if n else None,
+            "episode": "first" if n <= 1 else "persistent",
+            "publication_id": pub_id,
+            "publication_url": JULY_URL,
+            "publication_title": "Monthly A&E July 2025 (CSV, 27KB)",
+            "published_at": PUBLISHED.isoformat(),
+            "superseded_by": superseded_by,
+        }
+    )
+
+
+def stored(evidence: dict[str, Any]) -> dict[str, Any]:
+    """Evidence as the lifecycle stores it: only keys of the Evidence type, every key there."""
+    unknown = set(evidence) - set(stored_keys())
+    assert not unknown, f"not keys of the evidence (docs/evidence.md): {unknown}"
+    return Evidence.from_json(evidence).as_json()
 
 
 def alert(

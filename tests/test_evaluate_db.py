@@ -14,6 +14,7 @@ from monitor import config
 from monitor.context import Context
 from monitor.db import session_scope
 from monitor.models import Alert, AlertEvent
+from monitor.rules.evidence import stored_keys
 from monitor.rules.run import affected_pairs, evaluate_db, list_alerts
 from monitor.sources import ae, ambulance
 from monitor.sources.ingest import FileInput, ingest_file
@@ -96,6 +97,10 @@ def test_the_evidence_explains_the_breach(ctx: Context) -> None:
     assert [round(x["value"], 1) for x in ev["last12"]][-1] == 52.1
     assert ev["publication_url"].endswith("July-2025-CSV-9jfy4.csv")
     assert ev["rule_version"] and ev["why"]
+    # Every key of the one evidence type (docs/evidence.md), and the comparison the emails'
+    # "7.9 percentage points below the threshold" needs.
+    assert list(ev) == stored_keys() and ev["comparison"] == "below"
+    assert ev["publication_title"] and ev["published_at"]
 
 
 def test_a_live_publication_is_emailed_and_only_its_pairs_are_touched(ctx: Context) -> None:

@@ -24,6 +24,7 @@ from monitor.notify.contexts import (
     RecipientPart,
     TrustRow,
 )
+from monitor.urls import Urls
 from tests import alert_fixtures as af
 
 BASE = "http://127.0.0.1:8000"
@@ -37,7 +38,7 @@ def settings(tmp_path: Path) -> Any:
 
 def view(org: str, *, kind: str = "fired", alert_id: int = 42) -> views.AlertView:
     event, alert = af.unsaved(org, kind=kind, alert_id=alert_id)
-    return views.alert_view(event, alert, BASE)
+    return views.alert_view(event, alert, Urls(BASE))
 
 
 def subscriber_email(
@@ -152,6 +153,17 @@ def test_it_groups_a_regions_alerts_from_one_publication_into_one_email(settings
     assert r.text.count("Aug 2024 ") >= 4 and af.JULY_URL in r.text and UNSUB in r.text
 
 
+def trust_row(org: str) -> TrustRow:
+    return TrustRow(
+        org_code=org,
+        org_name=af.NAMES[org],
+        org_url=f"{BASE}/orgs/{org}",
+        worst_severity="high",
+        open_count=1,
+        rule_titles=af.RULE_TITLE,
+    )
+
+
 def digest_context() -> DigestEmail:
     def item(org: str, i: int, **kw: Any) -> DigestItem:
         base: dict[str, Any] = {
@@ -175,10 +187,7 @@ def digest_context() -> DigestEmail:
         new=[item("RCX", 1)],
         still_open=[item("RWH", 2, open_for="5 weeks; in breach since March 2025")],
         resolved=[item("RC9", 3, ended_text="resolved 14 August 2025")],
-        trusts=[
-            TrustRow("RCX", af.NAMES["RCX"], f"{BASE}/orgs/RCX", "high", 1, af.RULE_TITLE),
-            TrustRow("RWH", af.NAMES["RWH"], f"{BASE}/orgs/RWH", "high", 1, af.RULE_TITLE),
-        ],
+        trusts=[trust_row("RCX"), trust_row("RWH")],
         status_url=f"{BASE}/",
     )
 
@@ -202,12 +211,12 @@ def test_it_renders_the_weekly_digest(settings: Any) -> None:
 def test_it_renders_operator_and_confirmation_emails(settings: Any) -> None:
     env = render.env_for(settings)
     op = OperatorEmail(
-        "The ae source is failing",
-        "The last 2 polls of ae failed.",
-        [("Last error", "HTTP 503 from www.england.nhs.uk")],
-        "Look at the sources page.",
-        "ops@example.nhs.uk",
-        f"{BASE}/sources",
+        title="The ae source is failing",
+        summary="The last 2 polls of ae failed.",
+        details=[("Last error", "HTTP 503 from www.england.nhs.uk")],
+        action="Look at the sources page.",
+        recipient="ops@example.nhs.uk",
+        status_url=f"{BASE}/sources",
     )
     assert_both(render.render(env, "operator_incident", op), "HTTP 503", "The ae source is failing")
     conf = ConfirmEmail(["region Y61"], f"{BASE}/confirm/x.y", "a@example.nhs.uk", f"{BASE}/")

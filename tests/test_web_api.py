@@ -148,7 +148,7 @@ def test_atom_feeds_list_alert_events_newest_first(
     entries = feed.findall(f"{ATOM}entry")
     assert [e.findtext(f"{ATOM}title", "").split(":")[0] for e in entries] == ["Updated", "Fired"]
     first = entries[0]
-    assert "52.1% in July 2025. Threshold 60.0%." in first.findtext(f"{ATOM}summary", "")
+    assert "52.1% in July 2025. Threshold 60%." in first.findtext(f"{ATOM}summary", "")
     link = first.find(f"{ATOM}link")
     assert link is not None and link.get("href", "").startswith("https://alerts.example.nhs.uk/")
     assert feed.findtext(f"{ATOM}updated") == entries[0].findtext(f"{ATOM}updated")

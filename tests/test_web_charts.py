@@ -55,7 +55,7 @@ def test_chart_is_one_accessible_image_with_threshold_and_england() -> None:
 def test_description_says_the_latest_figure_england_and_threshold() -> None:
     text = describe(series([65.3, 52.1], [62.5, 63.1]), "RCX")
     assert text == (
-        "RCX: 52.1% in September 2024. England: 63.1%. threshold (ae-type1-below-60): 60.0%. "
+        "RCX: 52.1% in September 2024. England: 63.1%. threshold (ae-type1-below-60): 60%. "
         "over 2 periods the lowest was 52.1% and the highest 65.3%; higher is better."
     )
 

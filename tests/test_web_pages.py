@@ -53,7 +53,7 @@ def test_home_groups_open_alerts_by_region_and_trust(client: FlaskClient) -> Non
     # East of England before Midlands (name order), each with its trust and alert.
     east, midlands = page.index('id="region-Y61"'), page.index('id="region-Y60"')
     assert east < page.index('data-org="RCX"') < midlands < page.index('data-org="RWE"')
-    assert "52.1%" in words and "July 2025" in words and "60.0%" in words
+    assert "52.1%" in words and "July 2025" in words and "60%" in words
     assert "East of England : 1" in words and "London : 0" in words
     # The resolved alert is not on the home page.
     assert page.count("data-alert=") == 2

@@ -23,7 +23,13 @@ DUE = datetime(2025, 11, 13, 9, 30, tzinfo=UTC)
 
 
 def pub(published: datetime) -> PublicationInfo:
-    return PublicationInfo(1, "Monthly A&E", "https://example.nhs.uk/a.csv", published, published)
+    return PublicationInfo(
+        id=1,
+        title="Monthly A&E",
+        url="https://example.nhs.uk/a.csv",
+        published_at=published,
+        fetched_at=published,
+    )
 
 
 def polled(at: datetime, *, failing_since: datetime | None = None, n: int = 0) -> SourceState:
@@ -127,11 +133,11 @@ def test_a_source_without_its_api_key_says_it_is_not_polled(
 def test_a_file_fetched_today_does_not_make_an_old_publication_new() -> None:
     # Seeded from disk today, published in October 2025: late against a November 2026 calendar.
     old = PublicationInfo(
-        1,
-        "Monthly A&E August 2025",
-        "file:///a.csv",
-        datetime(2025, 10, 9, 8, 30, tzinfo=UTC),
-        datetime.now(UTC),
+        id=1,
+        title="Monthly A&E August 2025",
+        url="file:///a.csv",
+        published_at=datetime(2025, 10, 9, 8, 30, tzinfo=UTC),
+        fetched_at=datetime.now(UTC),
     )
     now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     state = SourceState(source="ae", last_success_at=now)

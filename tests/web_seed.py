@@ -22,6 +22,7 @@ from monitor.models import (
     Rating,
     SourceState,
 )
+from tests.alert_fixtures import stored
 
 RCX_NAME = "The Queen Elizabeth Hospital, King's Lynn, NHS Foundation Trust"
 RULE = "ae-type1-below-60"
@@ -64,38 +65,40 @@ def pct(within: int, total: int) -> float:
 
 
 def evidence(period: date, value: float, england: float, last12: list[dict[str, Any]]) -> dict:
-    return {
-        "rule": RULE,
-        "rule_title": RULE_TITLE,
-        "why": "Fewer than 60% of type-1 A&E patients were seen within four hours.",
-        "severity": "high",
-        "rule_version": "3f2a9c",
-        "metric": "ae_4hr_type1_pct",
-        "metric_title": "A&E: seen within 4 hours (type 1)",
-        "unit": "%",
-        "direction": "higher",
-        "org": "RCX",
-        "org_name": RCX_NAME,
-        "region": "Y61",
-        "region_name": "East of England",
-        "period_start": period.isoformat(),
-        "period_end": _month_end(period).isoformat(),
-        "period_label": f"{period:%B %Y}",
-        "value": value,
-        "threshold": 60.0,
-        "threshold_source": "rules/ae-type1-below-60.toml",
-        "comparison": "below",
-        "england": england,
-        "region_value": None,
-        "last12": last12,
-        "consecutive_periods": len([p for p in last12 if p["value"] < 60]),
-        "first_period": "2024-11-01",
-        "episode": "persistent",
-        "publication_url": JULY_URL,
-        "publication_title": "Monthly A&E July 2025 (CSV, 27KB)",
-        "published_at": "2025-08-14T08:30:00+00:00",
-        "superseded_by": None,
-    }
+    return stored(
+        {
+            "rule": RULE,
+            "rule_title": RULE_TITLE,
+            "why": "Fewer than 60% of type-1 A&E patients were seen within four hours.",
+            "severity": "high",
+            "rule_version": "3f2a9c",
+            "metric": "ae_4hr_type1_pct",
+            "metric_title": "A&E: seen within 4 hours (type 1)",
+            "unit": "%",
+            "direction": "higher",
+            "org": "RCX",
+            "org_name": RCX_NAME,
+            "region": "Y61",
+            "region_name": "East of England",
+            "period_start": period.isoformat(),
+            "period_end": _month_end(period).isoformat(),
+            "period_label": f"{period:%B %Y}",
+            "value": value,
+            "threshold": 60.0,
+            "threshold_source": "rules/ae-type1-below-60.toml",
+            "comparison": "below",
+            "england": england,
+            "region_value": None,
+            "last12": last12,
+            "consecutive_periods": len([p for p in last12 if p["value"] < 60]),
+            "first_period": "2024-11-01",
+            "episode": "persistent",
+            "publication_url": JULY_URL,
+            "publication_title": "Monthly A&E July 2025 (CSV, 27KB)",
+            "published_at": "2025-08-14T08:30:00+00:00",
+            "superseded_by": None,
+        }
+    )
 
 
 def seed(engine: Engine, *, failing_source: bool = True) -> dict[str, int]:

@@ -72,9 +72,10 @@ def alerts_cmd(
 ) -> None:
     """List alerts: open means pending or firing (acknowledged and silenced included)."""
     from monitor.rules.run import list_alerts
+    from monitor.vocab import STATE_FILTERS
 
-    if state not in ("open", "resolved", "all"):
-        fail(f"--state: {state!r}: use open, resolved or all", 2)
+    if state not in STATE_FILTERS:
+        fail(f"--state: {state!r}: use {', '.join(STATE_FILTERS)}", 2)
     rows = list_alerts(context_of(tc), state=state, org=org, rule=rule)
     if as_json:
         print_json(rows)

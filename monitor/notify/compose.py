@@ -16,7 +16,7 @@ import jinja2
 from sqlmodel import Session, col, select
 
 from monitor import metrics, orgs
-from monitor.config import SEVERITIES, Settings
+from monitor.config import Settings
 from monitor.models import Alert, AlertEvent, Organisation, Outbox, Subscription
 from monitor.notify import mime, render, tokens
 from monitor.notify.contexts import (
@@ -30,6 +30,9 @@ from monitor.notify.contexts import (
     TrustRow,
 )
 from monitor.notify.views import AlertView, alert_view
+from monitor.rules.evidence import Evidence
+from monitor.urls import Urls
+from monitor.vocab import EventKind, OutboxKind, Severity
 
 SOURCE_TITLES = {
     "ae": "A&E statistics",
@@ -39,7 +42,6 @@ SOURCE_TITLES = {
     "oversight": "NHS Oversight Framework",
     "cqc": "CQC ratings",
 }
-_WORST_FIRST = {s: -i for i, s in enumerate(SEVERITIES)}
 MAX_BODIES = 1000  # rendered bodies kept by a composer (about 15 kB each)
 
 
@@ -83,7 +85,7 @@ def load(session: Session, rows: Sequence[Outbox]) -> Batch:
     return b
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Composer:
     """Builds messages for one deployment: its settings, templates and signing secret.
 
@@ -100,11 +102,13 @@ class Composer:
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Composer:
-        return cls(settings, render.env_for(settings), tokens.load_secret(settings))
+        return cls(
+            settings=settings, env=render.env_for(settings), secret=tokens.load_secret(settings)
+        )
 
     @property
-    def base_url(self) -> str:
-        return self.settings.web.base_url
+    def urls(self) -> Urls:
+        return Urls(self.settings.web.base_url)
 
     def message(self, row: Outbox, batch: Batch) -> tuple[bytes, mime.Rendered]:
         """The message's bytes and its rendered parts. Raises Cancelled, or
@@ -124,7 +128,7 @@ class Composer:
                 recipient=row.recipient,
                 subscribed_to=[tokens.describe_subscription(s) for s in subs],
                 unsubscribe_url=unsubscribe,
-                status_url=f"{self.base_url}/",
+                status_url=self.urls.home(),
             )
             body = render.personalise(self.env, body, part)
         data = mime.build(
@@ -146,7 +150,7 @@ class Composer:
 
     def _unsubscribe(self, subs: Sequence[Subscription]) -> str:
         token = tokens.sign(self.secret, tokens.UNSUBSCRIBE, [s.token for s in subs])
-        return f"{self.base_url}/unsubscribe/{token}"
+        return self.urls.unsubscribe(token)
 
     def _context(
         self, row: Outbox, batch: Batch
@@ -154,33 +158,33 @@ class Composer:
         """(template set, context, the subscriptions the recipient's part names or None for
         operator and confirmation emails, the key under which the body is shared or None)."""
         p = row.payload or {}
-        status_url = f"{self.base_url}/"
-        if row.kind == "operator":
+        status_url = self.urls.home()
+        if row.kind == OutboxKind.OPERATOR:
             ctx: Any = OperatorEmail(
                 title=p["title"],
                 summary=p["summary"],
                 details=[(str(k), str(v)) for k, v in p["details"]],
                 action=p["action"],
                 recipient=row.recipient,
-                status_url=f"{self.base_url}/sources",
+                status_url=self.urls.sources(),
             )
             return "operator_incident", ctx, None, None
         subs = self._subs(row, batch)
-        if row.kind == "confirm":
+        if row.kind == OutboxKind.CONFIRM:
             pending = [s for s in subs if s.confirmed_at is None]
             if not pending:
                 raise Cancelled("already confirmed or unsubscribed")
             token = tokens.sign(self.secret, tokens.CONFIRM, [s.token for s in pending])
             ctx = ConfirmEmail(
                 subscriptions=[tokens.describe_subscription(s) for s in pending],
-                confirm_url=f"{self.base_url}/confirm/{token}",
+                confirm_url=self.urls.confirm(token),
                 recipient=row.recipient,
                 status_url=status_url,
             )
             return "subscription_confirm", ctx, None, None
         if not subs:
             raise Cancelled("every subscription it was for has ended")
-        if row.kind == "digest":
+        if row.kind == OutboxKind.DIGEST:
             ctx = DigestEmail(
                 week=p["week"],
                 week_label=p["week_label"],
@@ -193,8 +197,8 @@ class Composer:
             return "digest_weekly", ctx, subs, None  # each recipient's digest is their own
         views = self._views(p, batch)
         events = tuple(int(e) for e in p.get("events", []))
-        if row.kind == "event" and len(views) == 1:
-            name = "alert_fired" if views[0].kind == "fired" else "alert_resolved"
+        if row.kind == OutboxKind.EVENT and len(views) == 1:
+            name = "alert_fired" if views[0].kind == EventKind.FIRED else "alert_resolved"
             return name, AlertEmail(views[0], status_url), subs, (name, events)
         group = self._group(row, batch, views, subs)
         return "alert_group", group, subs, ("alert_group", events, group.place)
@@ -207,7 +211,7 @@ class Composer:
                 alert = batch.alerts.get(event.alert_id) if event else None
                 if event is None or alert is None:
                     raise LookupError(f"alert event {e} is missing from the database")
-                self.views[e] = alert_view(event, alert, self.base_url)
+                self.views[e] = alert_view(event, alert, self.urls)
             views.append(self.views[e])
         return views
 
@@ -218,23 +222,25 @@ class Composer:
         views: list[AlertView],
         subs: Sequence[Subscription],
     ) -> AlertGroupEmail:
-        first = batch.events[int(row.payload["events"][0])].evidence or {}
-        metric = metrics.METRICS.get(str(first.get("metric") or ""))
+        first = Evidence.from_json(batch.events[int(row.payload["events"][0])].evidence)
+        metric = metrics.METRICS.get(first.metric or "")
         source = SOURCE_TITLES.get(metric.publisher if metric else "", "New figures")
         period = Counter(v.period_label for v in views).most_common(1)[0][0]
         fired = sorted(
-            (v for v in views if v.kind == "fired"),
-            key=lambda v: (_WORST_FIRST.get(v.severity, 0), v.org_name),
+            (v for v in views if v.kind == EventKind.FIRED),
+            key=lambda v: (-Severity.rank_of(v.severity), v.org_name),
         )
         return AlertGroupEmail(
             title=f"{source} for {period}" if period else source,
             place=self._place(subs, views, batch),
             fired=fired,
-            resolved=sorted((v for v in views if v.kind != "fired"), key=lambda v: v.org_name),
-            publication_title=str(first.get("publication_title") or views[0].publication_title),
+            resolved=sorted(
+                (v for v in views if v.kind != EventKind.FIRED), key=lambda v: v.org_name
+            ),
+            publication_title=first.publication_title or views[0].publication_title,
             publication_url=views[0].publication_url,
             published_text=views[0].published_text,
-            status_url=f"{self.base_url}/",
+            status_url=self.urls.home(),
         )
 
     def _place(self, subs: Sequence[Subscription], views: Sequence[AlertView], batch: Batch) -> str:

@@ -27,7 +27,7 @@ class AlertEmail:
     status_url: str = doc("the status page's front page")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AlertGroupEmail:
     """alert_group: the events of one publication that concern a recipient, in one email."""
 
@@ -41,7 +41,7 @@ class AlertGroupEmail:
     status_url: str = doc("the status page's front page")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DigestItem:
     """One alert in the weekly digest."""
 
@@ -58,7 +58,7 @@ class DigestItem:
     ended_text: str | None = doc("when it was resolved or withdrawn; None while open")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrustRow:
     """One trust in a regional digest's table, worst first."""
 
@@ -70,7 +70,7 @@ class TrustRow:
     rule_titles: str = doc("the open alerts' rule titles, joined with semicolons")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DigestEmail:
     """digest_weekly: one recipient's week."""
 
@@ -94,7 +94,7 @@ class RecipientPart:
     status_url: str = doc("the status page's front page")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OperatorEmail:
     """operator_incident: something an operator must look at, once per incident."""
 

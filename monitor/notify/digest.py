@@ -19,18 +19,19 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, or_, select
 
-from monitor import metrics
-from monitor.config import SEVERITIES, Settings
+from monitor import periods
+from monitor.config import Settings
 from monitor.db import session_scope
 from monitor.models import Alert, AlertEvent, Organisation, Outbox, Subscription, utcnow
-from monitor.notify import mime, routing, subscriptions
+from monitor.notify import keys, mime, routing, subscriptions
 from monitor.notify.contexts import DigestItem, TrustRow
 from monitor.notify.enqueue import enqueue
-from monitor.notify.views import format_threshold, format_value, long_date, period_label
+from monitor.rules.evidence import Evidence
+from monitor.urls import Urls
+from monitor.vocab import ENDED, OutboxKind, Severity
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
 
 def parse_week(week: str) -> date:
@@ -47,16 +48,6 @@ def parse_week(week: str) -> date:
 def week_name(monday: date) -> str:
     year, week, _ = monday.isocalendar()
     return f"{year}-W{week:02d}"
-
-
-def week_label(monday: date) -> str:
-    """``11 to 17 August 2025``, ``28 July to 3 August 2025``."""
-    sunday = monday + timedelta(days=6)
-    if monday.year != sunday.year:
-        return f"{long_date(monday)} to {long_date(sunday)}"
-    if monday.month != sunday.month:
-        return f"{monday.day} {monday.strftime('%B')} to {long_date(sunday)}"
-    return f"{monday.day} to {long_date(sunday)}"
 
 
 def send_time(settings: Settings, monday: date) -> datetime:
@@ -101,33 +92,27 @@ def _duration(start: datetime, end: datetime) -> str:
     return f"{round(days / 30.44)} months"
 
 
-def _item(
-    alert: Alert, ev: dict[str, Any], org_name: str, base_url: str, end: datetime
-) -> DigestItem:
-    metric = metrics.METRICS.get(str(ev.get("metric") or alert.metric or ""))
-    unit = str(ev.get("unit") or (metric.unit if metric else ""))
-    gran = metric.granularity.value if metric else "month"
+def _item(alert: Alert, ev: Evidence, org_name: str, urls: Urls, end: datetime) -> DigestItem:
+    metric_id = ev.metric or alert.metric
+    unit = ev.unit or periods.unit_of(metric_id)
+    gran = periods.granularity_of(metric_id)
     fired = alert.fired_at or alert.opened_at
-    ended = alert.ended_at if alert.state in ("resolved", "withdrawn") else None
+    ended = alert.ended_at if alert.state in ENDED else None
     open_for = _duration(_aware(fired), _aware(ended) if ended else end)
     if alert.first_period and alert.consecutive_periods > 1:
-        open_for += f"; in breach since {period_label(alert.first_period, gran)}"
+        open_for += f"; in breach since {periods.period_label(alert.first_period, gran)}"
     return DigestItem(
         alert_id=alert.id or 0,
-        alert_url=f"{base_url}/alerts/{alert.id}",
+        alert_url=urls.alert(alert.id),
         org_code=alert.org,
-        org_name=str(ev.get("org_name") or org_name),
-        rule_title=str(ev.get("rule_title") or alert.rule),
+        org_name=ev.org_name or org_name,
+        rule_title=ev.rule_title or alert.rule,
         severity=alert.severity,
-        value_text=format_value(alert.value, unit, alert.label),
-        threshold_text=format_threshold(alert.threshold, unit),
-        period_label=period_label(alert.period_start, gran) if alert.period_start else "",
+        value_text=periods.figure(alert.value, unit, alert.label),
+        threshold_text=periods.threshold(alert.threshold, unit),
+        period_label=periods.period_label(alert.period_start, gran),
         open_for=open_for,
-        ended_text=(
-            f"{'withdrawn' if alert.state == 'withdrawn' else 'resolved'} {long_date(ended.date())}"
-            if ended
-            else None
-        ),
+        ended_text=f"{alert.state} {periods.day(_aware(ended))}" if ended else None,
     )
 
 
@@ -135,7 +120,7 @@ def _aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-def _alerts(s: Session, start: datetime, end: datetime) -> list[tuple[Alert, dict[str, Any]]]:
+def _alerts(s: Session, start: datetime, end: datetime) -> list[tuple[Alert, Evidence]]:
     """Alerts that fired before ``end`` and were open at some point in the week, with the
     evidence of each one's latest event; alerts a superseding alert covers are left out."""
     q = select(Alert).where(
@@ -144,7 +129,7 @@ def _alerts(s: Session, start: datetime, end: datetime) -> list[tuple[Alert, dic
         or_(col(Alert.ended_at).is_(None), col(Alert.ended_at) >= start),
     )
     alerts = list(s.exec(q.order_by(col(Alert.id))))
-    latest: dict[int, dict[str, Any]] = {}
+    latest: dict[int, Evidence] = {}
     ids = [a.id for a in alerts]
     for i in range(0, len(ids), 500):
         evq = (
@@ -153,12 +138,9 @@ def _alerts(s: Session, start: datetime, end: datetime) -> list[tuple[Alert, dic
             .order_by(col(AlertEvent.at), col(AlertEvent.id))
         )
         for e in s.exec(evq):
-            latest[e.alert_id] = dict(e.evidence or {})
-    return [
-        (a, latest.get(a.id or 0, {}))
-        for a in alerts
-        if not latest.get(a.id or 0, {}).get("superseded_by")
-    ]
+            latest[e.alert_id] = Evidence.from_json(e.evidence)
+    found = [(a, latest.get(a.id or 0) or Evidence()) for a in alerts]
+    return [(a, ev) for a, ev in found if not ev.superseded_by]
 
 
 def build(
@@ -168,7 +150,7 @@ def build(
     monday = parse_week(week)
     start, end = _bounds(settings, monday)
     end_or_now = min(end, now or utcnow())
-    base = settings.web.base_url
+    urls = Urls(settings.web.base_url)
     alerts = _alerts(session, start, end)
     codes = {a.org for a, _ in alerts}
     orgs = {
@@ -185,7 +167,7 @@ def build(
         resolved: list[DigestItem] = []
         for alert, ev in alerts:
             org = orgs.get(alert.org)
-            rule = str(ev.get("rule") or alert.rule)
+            rule = ev.rule or alert.rule
             if not any(
                 routing.matches(
                     sub, org_code=alert.org, org=org, rule=rule, severity=alert.severity
@@ -193,7 +175,7 @@ def build(
                 for sub in subs
             ):
                 continue
-            item = _item(alert, ev, org.name if org else alert.org, base, end_or_now)
+            item = _item(alert, ev, org.name if org else alert.org, urls, end_or_now)
             fired = _aware(alert.fired_at or alert.opened_at)
             ended = _aware(alert.ended_at) if alert.ended_at else None
             if ended is not None and start <= ended < end:
@@ -204,21 +186,21 @@ def build(
             continue
         out[email] = {
             "week": week_name(monday),
-            "week_label": week_label(monday),
+            "week_label": periods.week_label(monday),
             "new": [asdict(i) for i in sorted(new, key=_worst_first)],
             "still_open": [asdict(i) for i in sorted(still, key=_worst_first)],
             "resolved": [asdict(i) for i in sorted(resolved, key=_worst_first)],
-            "trusts": [asdict(t) for t in _trusts(new + still, subs, base)],
+            "trusts": [asdict(t) for t in _trusts(new + still, subs, urls)],
             "subscriptions": [s.id for s in subs],
         }
     return out
 
 
 def _worst_first(i: DigestItem) -> tuple[int, str, str]:
-    return (-_RANK.get(i.severity, 0), i.org_name, i.rule_title)
+    return (-Severity.rank_of(i.severity), i.org_name, i.rule_title)
 
 
-def _trusts(items: list[DigestItem], subs: list[Subscription], base_url: str) -> list[TrustRow]:
+def _trusts(items: list[DigestItem], subs: list[Subscription], urls: Urls) -> list[TrustRow]:
     """Open alerts by trust, most severe first, for region and ICB subscribers only."""
     if not any(s.scope in ("region", "icb") for s in subs):
         return []
@@ -229,14 +211,32 @@ def _trusts(items: list[DigestItem], subs: list[Subscription], base_url: str) ->
         TrustRow(
             org_code=code,
             org_name=its[0].org_name,
-            org_url=f"{base_url}/orgs/{code}",
-            worst_severity=max((i.severity for i in its), key=lambda s: _RANK.get(s, 0)),
+            org_url=urls.org(code),
+            worst_severity=max((i.severity for i in its), key=Severity.rank_of),
             open_count=len(its),
             rule_titles="; ".join(sorted({i.rule_title for i in its})),
         )
         for code, its in by_org.items()
     ]
-    return sorted(rows, key=lambda r: (-_RANK.get(r.worst_severity, 0), -r.open_count, r.org_name))
+    return sorted(
+        rows, key=lambda r: (-Severity.rank_of(r.worst_severity), -r.open_count, r.org_name)
+    )
+
+
+def rows(session: Session, settings: Settings, week: str, *, now: datetime) -> list[Outbox]:
+    """The outbox rows of ``week``'s digests, one per recipient with something to report."""
+    return [
+        Outbox(
+            key=keys.digest(week, email),
+            recipient=email,
+            kind=OutboxKind.DIGEST,
+            payload=payload,
+            message_id=mime.new_message_id(settings, OutboxKind.DIGEST),
+            created_at=now,
+            next_attempt_at=now,
+        )
+        for email, payload in build(session, settings, week, now=now).items()
+    ]
 
 
 def queue(
@@ -247,16 +247,4 @@ def queue(
     now = now or utcnow()
     week = week or due_week(settings, now)
     with session_scope(engine, write=True) as s:
-        rows = [
-            Outbox(
-                key=f"digest:{week}:{email}",
-                recipient=email,
-                kind="digest",
-                payload=payload,
-                message_id=mime.new_message_id(settings, "digest"),
-                created_at=now,
-                next_attempt_at=now,
-            )
-            for email, payload in build(s, settings, week, now=now).items()
-        ]
-        return enqueue(s, rows)
+        return enqueue(s, rows(s, settings, week, now=now))

@@ -5,14 +5,13 @@ The incident is part of the outbox key, so queueing it again is a no-op:
 ``operator:source:<source>:<failing since>:<operator>``, ``operator:late:<source>:<expected
 at>:<operator>``, ``operator:rejected:<publication>:<operator>`` and
 ``operator:send:<recipient>:<day>:<operator>`` (every permanent failure for one address in a
-day is one incident).
+day is one incident); monitor/notify/keys.py builds them.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
@@ -21,11 +20,11 @@ from sqlmodel import Session, col, select
 from monitor.config import SOURCE_NAMES, Settings
 from monitor.db import session_scope
 from monitor.models import Outbox, Publication, SourceState
-from monitor.notify import mime
+from monitor.notify import keys, mime
 from monitor.notify.enqueue import enqueue
 from monitor.sources.timetable import expectation
+from monitor.vocab import LONDON, OutboxKind, PublicationStatus
 
-LONDON = ZoneInfo("Europe/London")
 # One failed poll is often a blip that the next retry clears; two in a row are worth a look.
 FAILURES_BEFORE_TELLING = 2
 # Rejections older than this are history, not news (e.g. when operators are first configured).
@@ -37,11 +36,11 @@ def _rows(
 ) -> list[Outbox]:
     return [
         Outbox(
-            key=f"operator:{incident}:{op}",
+            key=keys.operator(incident, str(op)),
             recipient=str(op),
-            kind="operator",
+            kind=OutboxKind.OPERATOR,
             payload=payload,
-            message_id=mime.new_message_id(settings, "operator"),
+            message_id=mime.new_message_id(settings, OutboxKind.OPERATOR),
             created_at=now,
             next_attempt_at=now,
         )
@@ -60,7 +59,7 @@ def send_failed(settings: Settings, row: Outbox, reason: str, now: datetime) -> 
     """Operator emails for a message that failed permanently."""
     return _rows(
         settings,
-        f"send:{row.recipient}:{now.date().isoformat()}",
+        keys.send_failed(row.recipient, now.date()),
         {
             "title": f"An email to {row.recipient} could not be delivered",
             "summary": "The mail server refused it permanently; it will not be tried again. "
@@ -89,7 +88,7 @@ def _source_incidents(s: Session, settings: Settings, now: datetime) -> list[Out
         if st.failing_since and st.consecutive_failures >= FAILURES_BEFORE_TELLING:
             rows += _rows(
                 settings,
-                f"source:{name}:{st.failing_since.isoformat()}",
+                keys.source_failing(name, st.failing_since),
                 {
                     "title": f"The {name} source is failing",
                     "summary": f"The last {st.consecutive_failures} polls of {name} failed. "
@@ -108,7 +107,7 @@ def _source_incidents(s: Session, settings: Settings, now: datetime) -> list[Out
             continue
         latest = s.exec(
             select(func.max(Publication.published_at)).where(
-                Publication.source == name, Publication.status == "ingested"
+                Publication.source == name, Publication.status == PublicationStatus.INGESTED
             )
         ).one()
         exp = expectation(name, conf, now, _aware(latest) if latest else None)
@@ -116,7 +115,7 @@ def _source_incidents(s: Session, settings: Settings, now: datetime) -> list[Out
         if exp.late and expected is not None:
             rows += _rows(
                 settings,
-                f"late:{name}:{expected.date().isoformat()}",
+                keys.source_late(name, expected.date()),
                 {
                     "title": f"The {name} source is late",
                     "summary": f"A publication was expected on {_when(expected)} and nothing "
@@ -143,14 +142,14 @@ def _aware(dt: datetime) -> datetime:
 def _rejections(s: Session, settings: Settings, now: datetime) -> list[Outbox]:
     rows: list[Outbox] = []
     q = select(Publication).where(
-        Publication.status == "rejected",
+        Publication.status == PublicationStatus.REJECTED,
         col(Publication.trigger).in_(("poll", "backfill")),
         col(Publication.fetched_at) >= now - REJECTED_WITHIN,
     )
     for pub in s.exec(q):
         rows += _rows(
             settings,
-            f"rejected:{pub.id}",
+            keys.publication_rejected(pub.id),
             {
                 "title": f"A {pub.source} publication was rejected",
                 "summary": f"{pub.filename} could not be ingested, so nothing from it is "

@@ -42,6 +42,7 @@ from monitor.models import Outbox, utcnow
 from monitor.notify import compose, mime, operators, render
 from monitor.notify.enqueue import enqueue
 from monitor.notify.transports import SendFailure, Transport, for_settings
+from monitor.vocab import OutboxKind, OutboxStatus
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DeliveryReport:
     """What one run of :func:`deliver` did."""
 
@@ -87,10 +88,10 @@ def claim(
     # One query per status, so each walks the status index in id order without sorting, and
     # skips the sent rows, which are most of the table in time.
     stale = select(Outbox.id).where(
-        col(Outbox.status) == "sending", col(Outbox.claimed_at) < now - lease
+        col(Outbox.status) == OutboxStatus.SENDING, col(Outbox.claimed_at) < now - lease
     )
     due = select(Outbox.id).where(
-        col(Outbox.status) == "pending", col(Outbox.next_attempt_at) <= now
+        col(Outbox.status) == OutboxStatus.PENDING, col(Outbox.next_attempt_at) <= now
     )
     with session_scope(engine, write=True) as s:
         # The SELECTs lock the rows they pick (on PostgreSQL) until the UPDATE commits. One
@@ -108,7 +109,7 @@ def claim(
         claimed = s.scalars(
             update(Outbox)
             .where(col(Outbox.id).in_(ids))
-            .values(status="sending", claimed_at=now, claimed_by=worker)
+            .values(status=OutboxStatus.SENDING, claimed_at=now, claimed_by=worker)
             .returning(Outbox),
             execution_options={"synchronize_session": False},
         )
@@ -121,7 +122,7 @@ _MARK_SENT = (
     update(Outbox)
     .where(col(Outbox.id) == bindparam("row_id"))
     .values(
-        status="sent",
+        status=OutboxStatus.SENT,
         sent_at=bindparam("sent_at"),
         subject=bindparam("subject"),
         error=None,
@@ -155,11 +156,15 @@ class _Recorder:
     def release(self, row: Outbox) -> None:
         """Hand an unsent row back, due at once (a slow batch stopping early)."""
         self._set(
-            row, status="pending", next_attempt_at=self.clock(), claimed_at=None, claimed_by=None
+            row,
+            status=OutboxStatus.PENDING,
+            next_attempt_at=self.clock(),
+            claimed_at=None,
+            claimed_by=None,
         )
 
     def cancelled(self, row: Outbox, reason: str) -> None:
-        self._set(row, status="cancelled", error=reason)
+        self._set(row, status=OutboxStatus.CANCELLED, error=reason)
 
     def failed(self, row: Outbox, reason: str, subject: str | None = None) -> None:
         now = self.clock()
@@ -168,10 +173,13 @@ class _Recorder:
                 update(Outbox)
                 .where(col(Outbox.id) == row.id)
                 .values(
-                    status="failed", error=reason[:2000], subject=subject, attempts=row.attempts + 1
+                    status=OutboxStatus.FAILED,
+                    error=reason[:2000],
+                    subject=subject,
+                    attempts=row.attempts + 1,
                 )
             )
-            if row.kind != "operator":
+            if row.kind != OutboxKind.OPERATOR:
                 # Operators hear once per address and day, however many messages fail.
                 enqueue(self.conn, operators.send_failed(self.settings, row, reason, now))
 
@@ -183,7 +191,7 @@ class _Recorder:
             return False
         self._set(
             row,
-            status="pending",
+            status=OutboxStatus.PENDING,
             attempts=attempts,
             error=reason[:2000],
             next_attempt_at=self.clock() + backoff(max(attempts, 1)),

@@ -13,7 +13,8 @@ from sqlmodel import col, select
 from monitor.config import Settings
 from monitor.db import session_scope
 from monitor.models import Outbox, utcnow
-from monitor.notify import compose, digest, mime
+from monitor.notify import compose, digest
+from monitor.vocab import WAITING
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9.@_-]+")
 
@@ -42,11 +43,7 @@ def outbox(engine: Engine, settings: Settings, directory: Path) -> list[Path]:
     """Every message waiting in the outbox, as it would be sent now; statuses unchanged."""
     with session_scope(engine) as s:
         rows = list(
-            s.exec(
-                select(Outbox)
-                .where(col(Outbox.status).in_(("pending", "sending")))
-                .order_by(col(Outbox.id))
-            )
+            s.exec(select(Outbox).where(col(Outbox.status).in_(WAITING)).order_by(col(Outbox.id)))
         )
         batch = compose.load(s, rows)
     return _write(directory, rows, compose.Composer.for_settings(settings), batch)
@@ -64,16 +61,6 @@ def digests(
     now = now or utcnow()
     week = week or digest.due_week(settings, now)
     with session_scope(engine) as s:
-        rows = [
-            Outbox(
-                key=f"digest:{week}:{email}",
-                recipient=email,
-                kind="digest",
-                payload=payload,
-                message_id=mime.new_message_id(settings, "digest"),
-                created_at=now,
-            )
-            for email, payload in digest.build(s, settings, week, now=now).items()
-        ]
+        rows = digest.rows(s, settings, week, now=now)
         batch = compose.load(s, rows)
     return _write(directory, rows, compose.Composer.for_settings(settings), batch)

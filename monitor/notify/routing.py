@@ -16,22 +16,20 @@ from typing import Any
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
-from monitor.config import SEVERITIES, Settings
+from monitor.config import Settings
 from monitor.models import Alert, AlertEvent, Organisation, Outbox, Subscription, utcnow
-from monitor.notify import mime, subscriptions
+from monitor.notify import keys, mime, subscriptions
+from monitor.rules.evidence import Evidence
+from monitor.vocab import EMAILED_KINDS, OutboxKind, OutboxStatus, Severity
 
 log = logging.getLogger(__name__)
 
-# Events emailed one by one (or grouped). Pending, updated, acknowledged and silenced events
-# are recorded only: the weekly digest reports on alerts that stay open.
-EMAILED_KINDS = frozenset({"fired", "resolved", "withdrawn"})
-_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 _CHUNK = 500  # keys per IN (...) list, well inside every database's parameter limit
 
 
 def severity_at_least(severity: str, minimum: str) -> bool:
     """True when ``severity`` is ``minimum`` or worse (unknown severities count as info)."""
-    return _RANK.get(severity, 0) >= _RANK.get(minimum, 0)
+    return max(Severity.rank_of(severity), 0) >= max(Severity.rank_of(minimum), 0)
 
 
 def matches(
@@ -59,9 +57,13 @@ def matches(
 
 def emailed(event: AlertEvent) -> bool:
     """Whether an event is emailed on its own: notify set (not quiet, acknowledged or
-    silenced), a kind worth an email, and not superseded by another open alert."""
-    evidence = event.evidence or {}
-    return bool(event.notify and event.kind in EMAILED_KINDS and not evidence.get("superseded_by"))
+    silenced), a kind worth an email, and not superseded by another open alert.
+
+    Pending, updated, acknowledged and silenced events are recorded only: the weekly digest
+    reports on alerts that stay open."""
+    if not (event.notify and event.kind in EMAILED_KINDS):
+        return False
+    return not Evidence.from_json(event.evidence).superseded_by
 
 
 def route(session: Session, events: Sequence[AlertEvent], *, settings: Settings) -> list[Outbox]:
@@ -98,9 +100,9 @@ def route(session: Session, events: Sequence[AlertEvent], *, settings: Settings)
         if alert is None:
             log.warning("alert event %s names alert %s, which does not exist", e.id, e.alert_id)
             continue
-        evidence = e.evidence or {}
-        rule = str(evidence.get("rule") or alert.rule)
-        severity = str(evidence.get("severity") or alert.severity)
+        evidence = Evidence.from_json(e.evidence)
+        rule = evidence.rule or alert.rule
+        severity = evidence.severity or alert.severity
         for sub in subs:
             if matches(
                 sub, org_code=alert.org, org=orgs.get(alert.org), rule=rule, severity=severity
@@ -123,13 +125,13 @@ def _by_id(session: Session, model: Any, ids: Iterable[int]) -> dict[int, Any]:
 
 
 def _keys(wanted: dict[str, dict[int | None, dict[int, set[int]]]]) -> list[str]:
-    keys = []
+    out = []
     for recipient, by_pub in wanted.items():
         for pub, evs in by_pub.items():
             if pub is not None:
-                keys.append(f"group:{pub}:{recipient}")
-            keys += [f"event:{e}:{recipient}" for e in evs]
-    return keys
+                out.append(keys.group(pub, recipient))
+            out += [keys.event(e, recipient) for e in evs]
+    return out
 
 
 def _existing(
@@ -138,16 +140,16 @@ def _existing(
     """Rows already written for these keys, and rows still waiting for these recipients
     (a waiting single-event row may be folded into a group)."""
     found: dict[str, Outbox] = {}
-    keys = _keys(wanted)
-    for i in range(0, len(keys), _CHUNK):
-        q = select(Outbox).where(col(Outbox.key).in_(keys[i : i + _CHUNK]))
+    wanted_keys = _keys(wanted)
+    for i in range(0, len(wanted_keys), _CHUNK):
+        q = select(Outbox).where(col(Outbox.key).in_(wanted_keys[i : i + _CHUNK]))
         found.update({r.key: r for r in session.exec(q)})
     recipients = list(wanted)
     for i in range(0, len(recipients), _CHUNK):
         q = select(Outbox).where(
             col(Outbox.recipient).in_(recipients[i : i + _CHUNK]),
-            Outbox.kind == "event",
-            Outbox.status == "pending",
+            Outbox.kind == OutboxKind.EVENT,
+            Outbox.status == OutboxStatus.PENDING,
         )
         found.update({r.key: r for r in session.exec(q)})
     return found
@@ -162,7 +164,7 @@ def _payload(pub: int | None, evs: dict[int, set[int]]) -> dict[str, Any]:
 
 
 def _row(
-    settings: Settings, key: str, recipient: str, kind: str, payload: dict[str, Any]
+    settings: Settings, key: str, recipient: str, kind: OutboxKind, payload: dict[str, Any]
 ) -> Outbox:
     now = utcnow()
     return Outbox(
@@ -176,9 +178,17 @@ def _row(
     )
 
 
+def _event_row(
+    settings: Settings, recipient: str, pub: int | None, event: int, subs: set[int]
+) -> Outbox:
+    """The row of one event for one recipient."""
+    payload = _payload(pub, {event: subs})
+    return _row(settings, keys.event(event, recipient), recipient, OutboxKind.EVENT, payload)
+
+
 def _claim_if_waiting(session: Session, row: Outbox, payload: dict[str, Any] | None) -> bool:
     """Change (payload) or delete (None) a row only while no sender has claimed it."""
-    where = (col(Outbox.id) == row.id, col(Outbox.status) == "pending")
+    where = (col(Outbox.id) == row.id, col(Outbox.status) == OutboxStatus.PENDING)
     if payload is None:
         stmt: Any = delete(Outbox).where(*where)
     else:
@@ -200,21 +210,17 @@ def _rows_for(
     evs: dict[int, set[int]],
     existing: dict[str, Outbox],
 ) -> list[Outbox]:
-    group_key = f"group:{pub}:{recipient}"
-    group = existing.get(group_key) if pub is not None else None
+    group = existing.get(keys.group(pub, recipient)) if pub is not None else None
     carried = {int(e) for e in (group.payload or {}).get("events", [])} if group else set()
     new = {
         e: s
         for e, s in evs.items()
-        if e not in carried and f"event:{e}:{recipient}" not in existing
+        if e not in carried and keys.event(e, recipient) not in existing
     }
     if not new:
         return []
     if pub is None:
-        return [
-            _row(settings, f"event:{e}:{recipient}", recipient, "event", _payload(None, {e: s}))
-            for e, s in sorted(new.items())
-        ]
+        return [_event_row(settings, recipient, None, e, s) for e, s in sorted(new.items())]
     if group is not None:
         # A later batch from the same publication joins the waiting group email; once that
         # is on its way, the late events go out one by one.
@@ -225,17 +231,14 @@ def _rows_for(
         )
         if _claim_if_waiting(session, group, payload):
             return []
-        return [
-            _row(settings, f"event:{e}:{recipient}", recipient, "event", _payload(pub, {e: s}))
-            for e, s in sorted(new.items())
-        ]
+        return [_event_row(settings, recipient, pub, e, s) for e, s in sorted(new.items())]
     # Single-event rows of this publication still waiting for the recipient are folded in.
     waiting = [
         r
         for r in existing.values()
-        if r.kind == "event"
+        if r.kind == OutboxKind.EVENT
         and r.recipient == recipient
-        and r.status == "pending"
+        and r.status == OutboxStatus.PENDING
         and (r.payload or {}).get("publication_id") == pub
     ]
     for row in waiting:
@@ -245,5 +248,7 @@ def _rows_for(
                 new[int(e)] = set(p.get("subscriptions", []))
     if len(new) == 1:
         ((e, s),) = new.items()
-        return [_row(settings, f"event:{e}:{recipient}", recipient, "event", _payload(pub, {e: s}))]
-    return [_row(settings, group_key, recipient, "group", _payload(pub, new))]
+        return [_event_row(settings, recipient, pub, e, s)]
+    return [
+        _row(settings, keys.group(pub, recipient), recipient, OutboxKind.GROUP, _payload(pub, new))
+    ]

@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from monitor import orgs
 from monitor.config import REGION_CODES, SEVERITIES, Settings
 from monitor.models import Organisation, Outbox, Subscription, utcnow
-from monitor.notify import mime
+from monitor.notify import keys, mime
 
 SCOPES = ("region", "icb", "org")
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
@@ -155,7 +155,7 @@ def add(
     if sub.confirmed_at is None:
         session.add(
             Outbox(
-                key=f"confirm:{sub.id}:{sub.email}",
+                key=keys.confirm(sub.id, sub.email),
                 recipient=sub.email,
                 kind="confirm",
                 payload={"subscriptions": [sub.id]},

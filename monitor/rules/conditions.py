@@ -53,6 +53,11 @@ def _ops(when: str, level: float, clear: float) -> tuple[Callable[[float], bool]
     return level.__le__, clear.__ge__
 
 
+def breaches(when: str, level: float, value: float) -> bool:
+    """True when ``value`` breaches ``level`` for a threshold rule's ``when`` (below, ...)."""
+    return _ops(when, float(level), float(level))[0](float(value))
+
+
 def _segment_codes(when: str, level: float, clear: float | None, values: Sequence[float]) -> str:
     breach, cleared = _ops(when, float(level), float(level if clear is None else clear))
     # Most series never breach: their lowest (or highest) figure says so without a pass in

@@ -18,7 +18,7 @@ from datetime import date, timedelta
 
 from monitor import metrics
 from monitor.rules import conditions as cond
-from monitor.rules.findings import Finding
+from monitor.rules.findings import Finding, KindFacts
 from monitor.rules.inputs import History, OrgContext, Point, Series, SourceCalendar, context_for
 from monitor.rules.model import (
     AllOfRule,
@@ -33,6 +33,7 @@ from monitor.rules.model import (
     TrendRule,
 )
 from monitor.rules.states import FIRING, run_states
+from monitor.vocab import AlertState
 
 Pair = tuple[str, str]  # (metric, organisation)
 
@@ -256,10 +257,10 @@ def _missing(
         idx = {s: i for i, s in enumerate(series.starts)}
         points: list[Point | None] = [series.points[idx[p]] if p in idx else None for p in expected]
         values = [p.value if p else None for p in points]
-        last = series.starts[-1].isoformat()
+        facts = KindFacts(last_figure_period=series.starts[-1], missing_periods=codes.count("B"))
         ev.add(Finding(
             rule, org, expected, states, run, first, values, points, series, history,
-            ctx.region, {"last_figure_period": last, "missing_periods": codes.count("B")},
+            ctx.region, facts,
         ))  # fmt: skip
 
 
@@ -276,13 +277,13 @@ def _late(
     due = calendar.expected_next
     late = as_of > due + timedelta(days=calendar.grace_days)
     states, run, first = run_states("B" if late else "C", rule.for_periods)
-    extra = {
-        "publisher": metric.publisher,
-        "expected_next": due.isoformat(),
-        "grace_days": calendar.grace_days,
-        "latest_period": calendar.latest_period.isoformat() if calendar.latest_period else None,
-        "days_late": max(0, (as_of - due).days - calendar.grace_days),
-    }
+    extra = KindFacts(
+        publisher=metric.publisher,
+        expected_next=due,
+        grace_days=calendar.grace_days,
+        latest_period=calendar.latest_period,
+        days_late=max(0, (as_of - due).days - calendar.grace_days),
+    )
     ev.add(Finding(rule, "ENG", [due], states, run, first, [None], extra=extra))
 
 
@@ -337,7 +338,7 @@ def _combined(
                 hit = any(firing)
             codes.append(cond.BREACH if hit else cond.CLEAR)
         states, run, first = run_states("".join(codes), rule.for_periods)
-        extra = {"components": {f.rule.id: _latest_state(f, periods[-1]) for f in parts}}
+        extra = KindFacts(components={f.rule.id: _latest_state(f, periods[-1]) for f in parts})
         ev.add(Finding(
             rule, org, periods, states, run, first, [None] * len(periods), None, None, None,
             ctx.region, extra,
@@ -352,4 +353,4 @@ def _firing_as_of(f: Finding, start: date) -> bool:
 
 
 def _latest_state(f: Finding, start: date) -> str:
-    return "firing" if _firing_as_of(f, start) else "not firing"
+    return AlertState.FIRING if _firing_as_of(f, start) else "not firing"

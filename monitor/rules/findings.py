@@ -2,24 +2,25 @@
 
 A finding is a plain value. States are kept as a string, one letter per period (``o`` ok,
 ``p`` pending, ``f`` firing), because a pack over thousands of organisations builds hundreds of
-thousands of them; ``state_names`` and ``evidence`` spell them out when someone asks.
+thousands of them; ``state`` and ``state_names`` spell them out when someone asks. The evidence
+an alert event records is built from a finding by rules/evidence.py.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TypedDict
 
-from monitor import orgs as orgs_ref
 from monitor.rules import conditions as cond
 from monitor.rules.inputs import History, Point, RatingRecord, Series
 from monitor.rules.model import ChangeRule, RankRule, Rule, ThresholdRule, TrendRule
 from monitor.rules.states import FIRING, OK, PENDING
+from monitor.vocab import FindingState
 
-STATE_NAMES = {OK: "ok", PENDING: "pending", FIRING: "firing"}
+STATE_NAMES = {OK: FindingState.OK, PENDING: FindingState.PENDING, FIRING: FindingState.FIRING}
 LAST_N = 12
 _EPISODES = re.compile(r"[pf]+")
 
@@ -32,6 +33,19 @@ class Episode:
     last: date
     periods: int
     fired: bool
+
+
+class KindFacts(TypedDict, total=False):
+    """What only some rule kinds find, for the evidence (docs/evidence.md)."""
+
+    last_figure_period: date  # stale, mode "missing": the organisation's latest figure
+    missing_periods: int
+    publisher: str  # stale, mode "late": the publisher and its calendar
+    expected_next: date
+    grace_days: int
+    latest_period: date | None
+    days_late: int
+    components: dict[str, str]  # all_of / any_of: each part's state
 
 
 @dataclass(slots=True, eq=False)
@@ -53,11 +67,11 @@ class Finding:
     series: Series | None = None
     history: History | None = None  # for England and regional figures in the evidence
     region: str | None = None
-    extra: Mapping[str, Any] | None = None  # kind-specific evidence (components, calendar ...)
+    extra: KindFacts | None = None  # kind-specific evidence (components, calendar ...)
     ratings: Sequence[RatingRecord] | None = None  # per period, the rating that decided it
 
     @property
-    def state(self) -> str:
+    def state(self) -> FindingState:
         """ok, pending or firing at the latest period."""
         return STATE_NAMES[self.states[-1]]
 
@@ -92,7 +106,7 @@ class Finding:
         """True when the latest figure replaced an earlier published version."""
         return self.series is not None and (len(self.series.starts) - 1) in self.series.revised
 
-    def state_names(self) -> list[str]:
+    def state_names(self) -> list[FindingState]:
         return [STATE_NAMES[s] for s in self.states]
 
     def index(self, start: date) -> int | None:
@@ -102,17 +116,6 @@ class Finding:
             if self.periods[i] < start:
                 return None
         return None
-
-    def state_at(self, start: date) -> str | None:
-        """The state at the period starting ``start`` (None if it was not evaluated)."""
-        i = self.index(start)
-        return None if i is None else STATE_NAMES[self.states[i]]
-
-    def open_between(self, first: date, last: date) -> bool:
-        """True when any period from ``first`` to ``last`` is pending or firing."""
-        return any(
-            s != OK for p, s in zip(self.periods, self.states, strict=True) if first <= p <= last
-        )
 
     def first_clear_after(self, start: date) -> date | None:
         """The first ok period after ``start``: the data that cleared an episode."""
@@ -159,70 +162,3 @@ class Finding:
     def threshold(self) -> float | None:
         """The threshold in force at the latest period."""
         return self.threshold_at(len(self.periods) - 1)[0]
-
-    def evidence(self) -> dict[str, Any]:
-        """Everything an alert shows about its latest period, as JSON-ready values."""
-        rule, i = self.rule, len(self.periods) - 1
-        metric = rule.catalogue
-        point = self.point
-        threshold, clear = self.threshold_at(i)
-        episodes = self.episodes()
-        earlier = [e for e in episodes if not (self.first >= 0 and e.first == self.first_period)]
-        out: dict[str, Any] = {
-            "rule": rule.id,
-            "rule_version": rule.version,
-            "kind": rule.kind,
-            "metric": rule.metric,
-            "direction": metric.direction.value if metric else None,
-            "unit": metric.unit if metric else None,
-            "state": self.state,
-            "period_start": self.period_start.isoformat(),
-            "period_end": point.period_end.isoformat() if point else None,
-            "value": self.value,
-            "label": point.label if point else None,
-            "numerator": point.numerator if point else None,
-            "denominator": point.denominator if point else None,
-            "threshold": threshold,
-            "clear": clear,
-            "consecutive_periods": self.consecutive,
-            "first_period": self.first_period.isoformat() if self.first_period else None,
-            "previous_episodes": len(earlier),
-            "previous_episode_end": earlier[-1].last.isoformat() if earlier else None,
-            "publication_id": self.publication_id,
-            "revised": self.revised,
-            "last_12": [
-                {"period": p.isoformat(), "value": v}
-                for p, v in zip(self.periods[-LAST_N:], self.values[-LAST_N:], strict=True)
-            ],
-        }
-        if isinstance(rule, ThresholdRule):
-            level = cond.threshold_at(rule, self.period_start)
-            sources = [lv.source for lv in rule.effective_levels() if lv.value == level[0]]
-            out["threshold_source"] = sources[-1] if sources else rule.source
-        out.update(self._benchmarks())
-        if self.ratings:
-            r = self.ratings[-1]
-            out.update(
-                label=r.rating,
-                subject=r.subject,
-                subject_type=r.subject_type,
-                service=r.service,
-                domain=r.domain,
-                inherited=r.inherited,
-                report_date=r.report_date.isoformat(),
-                publication_id=r.publication_id,
-            )
-        if self.extra:
-            out.update(self.extra)
-        return out
-
-    def _benchmarks(self) -> dict[str, Any]:
-        if self.history is None or self.rule.metric is None:
-            return {"england": None, "region": None}
-        start = self.period_start
-        eng = self.history.series(self.rule.metric, orgs_ref.ENGLAND)
-        region = None
-        if self.region:
-            s = self.history.series(self.rule.metric, self.region)
-            region = {"code": self.region, "value": s.value_at(start) if s else None}
-        return {"england": eng.value_at(start) if eng else None, "region": region}

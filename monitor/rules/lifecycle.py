@@ -25,22 +25,20 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from monitor.config import SEVERITIES
 from monitor.rules.findings import Finding
 from monitor.rules.model import Rule
 from monitor.rules.states import FIRING, OK
+from monitor.vocab import OPEN, AlertState, Episode, EventKind, Severity
 
-OPEN = ("pending", "firing")
 
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AlertView:
     """The latest alert of one (rule, organisation), open or closed, as a plain value."""
 
     id: int
     rule: str
     org: str
-    state: str  # pending | firing | resolved | withdrawn
+    state: AlertState
     period_start: date | None  # the latest evaluated period
     first_period: date | None  # the episode's first breaching period
     consecutive_periods: int = 0
@@ -56,27 +54,27 @@ class AlertView:
         return self.state in OPEN
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PlannedEvent:
-    """One AlertEvent to write."""
+    """One AlertEvent to write; its evidence is built from ``finding`` (rules/evidence.py)."""
 
-    kind: str  # pending | fired | updated | resolved | withdrawn
+    kind: EventKind
     period_start: date
     value: float | None
     threshold: float | None
     consecutive_periods: int
     first_period: date | None
-    episode: str  # first | persistent | re-breach
+    episode: Episode
     revised: bool  # caused by a revised publication of a period already evaluated
     notify: bool
     rule_version: str
     publication_id: int | None
-    evidence: Mapping[str, Any]
+    finding: Finding
     superseded_by: str | None = None
     note: str | None = None  # why, in words, when the event is not plain new data
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AlertChange:
     """An alert row to create (``alert_id`` None) or update, with the events it gets."""
 
@@ -85,8 +83,8 @@ class AlertChange:
     rule: str
     org: str
     metric: str | None
-    severity: str
-    state: str  # the alert's state after the events
+    severity: Severity
+    state: AlertState  # the alert's state after the events
     first_period: date | None
     period_start: date
     value: float | None
@@ -202,7 +200,13 @@ def _cleared_at(current: AlertView, finding: Finding) -> date | None:
 
 
 def _event(
-    finding: Finding, kind: str, episode: str, *, revised: bool, notify: bool, i: int = -1
+    finding: Finding,
+    kind: EventKind,
+    episode: Episode,
+    *,
+    revised: bool,
+    notify: bool,
+    i: int = -1,
 ) -> PlannedEvent:
     i = i % len(finding.periods)
     return PlannedEvent(
@@ -210,19 +214,23 @@ def _event(
         period_start=finding.periods[i],
         value=finding.values[i],
         threshold=finding.threshold_at(i)[0],
-        consecutive_periods=finding.consecutive if kind != "resolved" else 0,
+        consecutive_periods=finding.consecutive if kind != EventKind.RESOLVED else 0,
         first_period=finding.first_period,
         episode=episode,
         revised=revised,
         notify=notify,
         rule_version=finding.rule.version,
         publication_id=finding.publication_id,
-        evidence=finding.evidence(),
+        finding=finding,
     )
 
 
 def _change(
-    finding: Finding, alert_id: int | None, previous: int | None, state: str, *events: PlannedEvent
+    finding: Finding,
+    alert_id: int | None,
+    previous: int | None,
+    state: AlertState,
+    *events: PlannedEvent,
 ) -> AlertChange:
     last = events[-1]
     return AlertChange(
@@ -252,18 +260,17 @@ def _open(previous: AlertView | None, finding: Finding, live: bool) -> AlertChan
         revised = revised or finding.period_start <= previous.period_start
     event = _event(
         finding,
-        "fired" if firing else "pending",
-        "re-breach" if earlier else "first",
+        EventKind.FIRED if firing else EventKind.PENDING,
+        Episode.REBREACH if earlier else Episode.FIRST,
         revised=revised,
         notify=live and firing,
     )
-    return _change(
-        finding, None, previous.id if previous else None, "firing" if firing else "pending", event
-    )
+    state = AlertState.FIRING if firing else AlertState.PENDING
+    return _change(finding, None, previous.id if previous else None, state, event)
 
 
 def _update(current: AlertView, finding: Finding, live: bool, today: date) -> AlertChange | None:
-    state = "firing" if finding.states[-1] == FIRING else "pending"
+    state = AlertState.FIRING if finding.states[-1] == FIRING else AlertState.PENDING
     same = (
         finding.period_start == current.period_start
         and state == current.state
@@ -274,18 +281,25 @@ def _update(current: AlertView, finding: Finding, live: bool, today: date) -> Al
     )
     if same:
         return None  # evaluating the same data again changes nothing
-    fired = current.state == "pending" and state == "firing"
+    fired = current.state == AlertState.PENDING and state == AlertState.FIRING
     assert current.period_start is not None
     revised = finding.revised or (
         finding.period_start == current.period_start and finding.value != current.value
     )
     quiet = _muted(current, today) or (current.acknowledged and not fired)
+    episode = (
+        Episode.PERSISTENT
+        if not fired
+        else Episode.REBREACH
+        if current.previous_alert_id
+        else Episode.FIRST
+    )
     event = _event(
         finding,
-        "fired" if fired else "updated",
-        "persistent" if not fired else "re-breach" if current.previous_alert_id else "first",
+        EventKind.FIRED if fired else EventKind.UPDATED,
+        episode,
         revised=revised,
-        notify=live and state == "firing" and not quiet,
+        notify=live and state == AlertState.FIRING and not quiet,
     )
     return _change(finding, current.id, None, state, event)
 
@@ -299,7 +313,7 @@ def _close(
     today: date,
 ) -> AlertChange:
     assert current.first_period is not None and current.period_start is not None
-    told = current.state == "firing" and live and not _muted(current, today)
+    told = current.state == AlertState.FIRING and live and not _muted(current, today)
     if withdrawn:
         # Re-evaluated, the episode never happened: its figures were revised, or the rule changed.
         k = finding.index(current.period_start)
@@ -311,16 +325,16 @@ def _close(
             note = f"the rule changed (version {finding.rule.version[:12]}): no longer a breach"
         else:
             note = "no longer a breach when re-evaluated"
-        event = _event(finding, "withdrawn", "first", revised=revised, notify=told)
+        event = _event(finding, EventKind.WITHDRAWN, Episode.FIRST, revised=revised, notify=told)
         event = replace(event, first_period=current.first_period, consecutive_periods=0, note=note)
-        return _change(finding, current.id, None, "withdrawn", event)
+        return _change(finding, current.id, None, AlertState.WITHDRAWN, event)
     assert cleared is not None  # plan() closes an episode only on a period that clears it
     i = list(finding.periods).index(cleared)
     revised = cleared <= current.period_start
-    event = _event(finding, "resolved", "first", revised=revised, notify=told, i=i)
+    event = _event(finding, EventKind.RESOLVED, Episode.FIRST, revised=revised, notify=told, i=i)
     note = "a revised publication cleared the breach" if revised else None
     event = replace(event, first_period=current.first_period, note=note)
-    return _change(finding, current.id, None, "resolved", event)
+    return _change(finding, current.id, None, AlertState.RESOLVED, event)
 
 
 def plan_all(
@@ -361,11 +375,11 @@ def supersede(
             by.setdefault(target, []).append(r.id)
     out = []
     for p in plans:
-        over = [a for a in by.get(p.rule, ()) if state.get((a, p.org)) == "firing"]
+        over = [a for a in by.get(p.rule, ()) if state.get((a, p.org)) == AlertState.FIRING]
         if not over:
             out.append(p)
             continue
-        boss = max(over, key=lambda a: SEVERITIES.index(rules[a].severity))
+        boss = max(over, key=lambda a: rules[a].severity)
         changes = tuple(
             replace(
                 c,

@@ -15,9 +15,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 
 from monitor import metrics
 from monitor.metrics import Metric
+from monitor.vocab import FindingState, Severity
 
-State = Literal["ok", "pending", "firing"]
-Severity = Literal["info", "low", "medium", "high", "critical"]  # as config.SEVERITIES
 MISSING = "_"  # a missing value in a test table, as in promtool's expanding notation
 
 # The CQC's four-point scale, best first; the ordinal is the position + 1.
@@ -118,7 +117,7 @@ class TestCase(_Strict):
     ratings: tuple[RatingCase, ...] = ()
     calendar: CalendarCase | None = None
     org: OrgCase = OrgCase()
-    expect: tuple[State, ...]
+    expect: tuple[FindingState, ...]
     thresholds: tuple[Figure, ...] = ()  # the level in force per period ("_": none)
 
 

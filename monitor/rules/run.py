@@ -17,7 +17,6 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
 from sqlalchemy import select as sa_select
@@ -34,17 +33,16 @@ from monitor.models import (
     Publication,
     Rating,
 )
-from monitor.orgs import REGIONS
 from monitor.rules.due import calendar_for
 from monitor.rules.evaluate import evaluate
 from monitor.rules.inputs import History, OrgContext, Point, RatingRecord, SourceCalendar
 from monitor.rules.lifecycle import Plan, plan_all
 from monitor.rules.load import RulePack, load_or_raise
 from monitor.rules.model import Rule
-from monitor.rules.store import apply, latest_alerts
+from monitor.rules.store import Directory, apply, latest_alerts
+from monitor.vocab import LONDON, STATE_FILTERS
 
 log = logging.getLogger(__name__)
-LONDON = ZoneInfo("Europe/London")
 
 # Called once per evaluation, inside its transaction, with every event written.
 Router = Callable[[Session, list[AlertEvent]], Any]
@@ -54,7 +52,7 @@ def today_in_london() -> date:
     return datetime.now(LONDON).date()
 
 
-@dataclass
+@dataclass(kw_only=True)
 class EvaluationRun:
     """What one evaluation found and did."""
 
@@ -238,10 +236,10 @@ def evaluate_db(
             s.rollback()
             return run
         events: list[AlertEvent] = []
+        directory = Directory.load(s, run.plans)
         for p in run.plans:
-            events += apply(s, p)
+            events += apply(s, p, directory=directory)
         run.events_written = len(events)
-        _enrich(s, events, pack_rules)
         if router is not None and events:
             routed = router(s, events)
             run.routed = len(routed) if isinstance(routed, Collection) else 0
@@ -277,68 +275,6 @@ def _live_publications(session: Session, publications: Sequence[int]) -> set[int
     return {i for i in session.exec(q) if i is not None}
 
 
-def _enrich(session: Session, events: list[AlertEvent], rules: dict[str, Rule]) -> None:
-    """Add the words an email or page needs to each event's evidence (docs/evidence.md)."""
-    alerts = {
-        a.id: a
-        for a in session.exec(select(Alert).where(col(Alert.id).in_({e.alert_id for e in events})))
-    }
-    codes = {a.org for a in alerts.values()}
-    names = {
-        o.code: o
-        for o in session.exec(select(Organisation).where(col(Organisation.code).in_(codes)))
-    }
-    pubs = {
-        p.id: p
-        for p in session.exec(
-            select(Publication).where(
-                col(Publication.id).in_({e.publication_id for e in events if e.publication_id})
-            )
-        )
-    }
-    for e in events:
-        alert = alerts[e.alert_id]
-        rule = rules.get(alert.rule)
-        org = names.get(alert.org)
-        metric = metrics.METRICS.get(alert.metric or "")
-        ev = dict(e.evidence or {})
-        last = ev.pop("last_12", [])
-        region = ev.get("region") if isinstance(ev.get("region"), dict) else None
-        pub = pubs.get(e.publication_id) if e.publication_id else None
-        ev.update(
-            rule_title=rule.title if rule else alert.rule,
-            why=rule.why if rule else "",
-            severity=alert.severity,
-            metric_title=metric.title if metric else (alert.metric or ""),
-            org=alert.org,
-            org_name=org.name if org else alert.org,
-            region=(region or {}).get("code") or (org.region if org else None),
-            region_name=REGIONS.get(
-                (region or {}).get("code") or (org.region if org else "") or ""
-            ),
-            region_value=(region or {}).get("value"),
-            period_label=period_label(e.period_start, metric),
-            last12=[{"period_start": x["period"], "value": x["value"]} for x in last],
-            publication_title=pub.title or pub.filename if pub else None,
-            published_at=pub.published_at.isoformat() if pub else None,
-        )
-        e.evidence = ev
-        session.add(e)
-
-
-def period_label(start: date | None, metric: metrics.Metric | None) -> str:
-    """ "July 2025", "Q3 2025/26" or "14 March 2025", as analysts write periods."""
-    if start is None:
-        return ""
-    if metric is not None and metric.granularity is metrics.Granularity.QUARTER:
-        fy = start.year if start.month >= 4 else start.year - 1
-        q = (start.month - 4) % 12 // 3 + 1
-        return f"Q{q} {fy}/{(fy + 1) % 100:02d}"
-    if metric is not None and metric.granularity is metrics.Granularity.POINT:
-        return f"{start.day} {start:%B %Y}"
-    return f"{start:%B %Y}"
-
-
 def alert_row(a: Alert) -> dict[str, Any]:
     """The fields `monitor alerts --json` and the API print for an alert."""
     return {
@@ -366,12 +302,8 @@ def alert_row(a: Alert) -> dict[str, Any]:
 def list_alerts(
     ctx: Context, *, state: str = "open", org: str | None = None, rule: str | None = None
 ) -> list[dict[str, Any]]:
-    states = {
-        "open": ("pending", "firing"),
-        "resolved": ("resolved", "withdrawn"),
-        "all": ("pending", "firing", "resolved", "withdrawn"),
-    }[state]
-    q = select(Alert).where(col(Alert.state).in_(states))
+    """Alerts in the state filter ``state`` (open, resolved or all; vocab.STATE_FILTERS)."""
+    q = select(Alert).where(col(Alert.state).in_(STATE_FILTERS[state]))
     if org:
         q = q.where(Alert.org == org.upper())
     if rule:

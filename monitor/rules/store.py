@@ -7,15 +7,17 @@ that the events and whatever routing writes (outbox rows) commit or roll back to
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from monitor.models import Alert, AlertEvent, Publication, utcnow
-from monitor.rules.lifecycle import AlertChange, AlertView, Plan, PlannedEvent
+from monitor.models import Alert, AlertEvent, Organisation, Publication, utcnow
+from monitor.rules import evidence
+from monitor.rules.lifecycle import AlertChange, AlertView, Plan
+from monitor.vocab import ENDED, AlertState
 
 RoutingHook = Callable[[Session, Alert, AlertEvent], None]
 
@@ -42,7 +44,7 @@ def latest_alerts(
             id=a.id,
             rule=a.rule,
             org=a.org,
-            state=a.state,
+            state=AlertState(a.state),
             period_start=a.period_start,
             first_period=a.first_period,
             consecutive_periods=a.consecutive_periods,
@@ -56,17 +58,40 @@ def latest_alerts(
     return out
 
 
-def _evidence(session: Session, e: PlannedEvent) -> dict[str, Any]:
-    publication = session.get(Publication, e.publication_id) if e.publication_id else None
-    return {
-        **e.evidence,
-        "publication_url": publication.url if publication else None,
-        "episode": e.episode,
-        "revised": e.revised,
-        "consecutive_periods": e.consecutive_periods,
-        "first_period": e.first_period.isoformat() if e.first_period else None,
-        "superseded_by": e.superseded_by,
-    }
+_CHUNK = 500  # keys per IN (...) list, well inside every database's parameter limit
+
+
+@dataclass
+class Directory:
+    """The organisations and publications a batch of plans names, read in a few queries,
+    for the names an event's evidence carries."""
+
+    orgs: dict[str, Organisation] = field(default_factory=dict)
+    publications: dict[int, Publication] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, session: Session, plans: Sequence[Plan]) -> Directory:
+        codes = sorted({p.org for p in plans})
+        pub_ids = sorted({e.publication_id for p in plans for e in p.events if e.publication_id})
+        out = cls()
+        for i in range(0, len(codes), _CHUNK):
+            q = select(Organisation).where(col(Organisation.code).in_(codes[i : i + _CHUNK]))
+            out.orgs.update({o.code: o for o in session.exec(q)})
+        for i in range(0, len(pub_ids), _CHUNK):
+            q2 = select(Publication).where(col(Publication.id).in_(pub_ids[i : i + _CHUNK]))
+            out.publications.update({p.id: p for p in session.exec(q2) if p.id is not None})
+        return out
+
+    def names(self, org: str, publication_id: int | None) -> evidence.Names:
+        o = self.orgs.get(org)
+        pub = self.publications.get(publication_id) if publication_id else None
+        return evidence.Names(
+            org_name=o.name if o else None,
+            org_region=o.region if o else None,
+            publication_url=pub.url if pub else None,
+            publication_title=(pub.title or pub.filename) if pub else None,
+            published_at=pub.published_at if pub else None,
+        )
 
 
 def _write_alert(session: Session, c: AlertChange, now: datetime) -> Alert:
@@ -90,9 +115,9 @@ def _write_alert(session: Session, c: AlertChange, now: datetime) -> Alert:
     alert.threshold = c.threshold
     alert.rule_version = c.rule_version
     alert.updated_at = now
-    if c.state == "firing" and alert.fired_at is None:
+    if c.state == AlertState.FIRING and alert.fired_at is None:
         alert.fired_at = now
-    if c.state in ("resolved", "withdrawn"):
+    if c.state in ENDED:
         alert.ended_at = now
     session.add(alert)
     session.flush()  # the id, for the events and the hook
@@ -100,10 +125,20 @@ def _write_alert(session: Session, c: AlertChange, now: datetime) -> Alert:
 
 
 def apply(
-    session: Session, plan: Plan, hook: RoutingHook = no_routing, *, now: datetime | None = None
+    session: Session,
+    plan: Plan,
+    hook: RoutingHook = no_routing,
+    *,
+    now: datetime | None = None,
+    directory: Directory | None = None,
 ) -> list[AlertEvent]:
-    """Write ``plan`` in ``session``'s transaction and route each event; return the events."""
+    """Write ``plan`` in ``session``'s transaction and route each event; return the events.
+
+    ``directory`` holds the organisations and publications the plan names (loaded for this
+    plan alone when not given: a caller writing many plans loads one for them all).
+    """
     now = now or utcnow()
+    directory = directory or Directory.load(session, [plan])
     written = []
     for change in plan.changes:
         alert = _write_alert(session, change, now)
@@ -117,7 +152,7 @@ def apply(
                 threshold=e.threshold,
                 rule_version=e.rule_version,
                 publication_id=e.publication_id,
-                evidence=_evidence(session, e),
+                evidence=evidence.build(e, directory.names(change.org, e.publication_id)).as_json(),
                 notify=e.notify,
                 note=e.note,
             )

@@ -10,38 +10,35 @@ from sqlalchemy import case, func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
-from monitor import orgs
+from monitor import orgs, periods
 from monitor.db import session_scope
 from monitor.models import Alert, AlertEvent, Organisation, Publication
+from monitor.rules.evidence import Evidence
+from monitor.vocab import ENDED, EVALUATION_KINDS, OPEN, SEVERITIES_WORST_FIRST, Severity
 from monitor.web.filters import PER_PAGE, AlertFilter
-from monitor.web.present import SEVERITY_RANK, metric_title, severity_rank
 
-# Events written by evaluation carry the evidence; acknowledgements and silences copy it.
-EVALUATION_KINDS = ("pending", "fired", "updated", "resolved", "withdrawn")
-
-_SEVERITY_ORDER = case(SEVERITY_RANK, value=col(Alert.severity), else_=-1)
+_SEVERITY_ORDER = case({s: s.rank for s in Severity}, value=col(Alert.severity), else_=-1)
 
 
 def _iso(v: Any) -> str | None:
     return v.isoformat() if v is not None else None
 
 
-def alert_row(a: Alert, o: Organisation | None, evidence: dict[str, Any] | None) -> dict[str, Any]:
+def alert_row(a: Alert, o: Organisation | None, ev: Evidence) -> dict[str, Any]:
     """One alert as the API, the CSV and the templates see it."""
-    ev = evidence or {}
     region = o.region if o else None
     return {
         "id": a.id,
         "rule": a.rule,
-        "rule_title": ev.get("rule_title") or a.rule,
-        "why": ev.get("why"),
+        "rule_title": ev.rule_title or a.rule,
+        "why": ev.why or None,
         "org": a.org,
         "org_name": o.name if o else a.org,
         "region": region,
         "region_name": orgs.REGIONS.get(region or ""),
         "icb": o.icb if o else None,
         "metric": a.metric,
-        "metric_title": metric_title(a.metric) or None,
+        "metric_title": periods.metric_title(a.metric) or None,
         "state": a.state,
         "severity": a.severity,
         "opened_at": _iso(a.opened_at),
@@ -51,7 +48,7 @@ def alert_row(a: Alert, o: Organisation | None, evidence: dict[str, Any] | None)
         "label": a.label,
         "period_start": _iso(a.period_start),
         "period_end": _iso(a.period_end),
-        "period_label": ev.get("period_label"),
+        "period_label": ev.period_label or periods.metric_period(a.period_start, a.metric) or None,
         "threshold": a.threshold,
         "consecutive_periods": a.consecutive_periods,
         "acknowledged_at": _iso(a.acknowledged_at),
@@ -60,7 +57,7 @@ def alert_row(a: Alert, o: Organisation | None, evidence: dict[str, Any] | None)
         "silenced_until": _iso(a.silenced_until),
         "silenced_by": a.silenced_by,
         # The rule of a firing alert for the same trust that this one is shown under.
-        "superseded_by": ev.get("superseded_by"),
+        "superseded_by": ev.superseded_by,
     }
 
 
@@ -86,7 +83,7 @@ def nest(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def latest_evidence(session: Any, alert_ids: list[int]) -> dict[int, dict[str, Any]]:
+def latest_evidence(session: Any, alert_ids: list[int]) -> dict[int, Evidence]:
     """alert id -> the evidence of its latest evaluation event."""
     if not alert_ids:
         return {}
@@ -100,7 +97,7 @@ def latest_evidence(session: Any, alert_ids: list[int]) -> dict[int, dict[str, A
     q = select(col(AlertEvent.alert_id), col(AlertEvent.evidence)).join(
         latest, col(AlertEvent.id) == latest.c.id
     )
-    return {alert_id: evidence or {} for alert_id, evidence in session.execute(q)}
+    return {alert_id: Evidence.from_json(evidence) for alert_id, evidence in session.execute(q)}
 
 
 def rows_for(engine: Engine, ids: list[int]) -> list[dict[str, Any]]:
@@ -115,10 +112,10 @@ def rows_for(engine: Engine, ids: list[int]) -> list[dict[str, Any]]:
         )
         found = {a.id: (a, o) for a, o in s.execute(q)}
         evidence = latest_evidence(s, ids)
-    return [alert_row(*found[i], evidence.get(i)) for i in ids if i in found]
+    return [alert_row(*found[i], evidence.get(i) or Evidence()) for i in ids if i in found]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Listing:
     """One page of alerts and the counts around it."""
 
@@ -147,7 +144,7 @@ def listing(engine: Engine, f: AlertFilter, *, paged: bool = True) -> Listing:
     with session_scope(engine) as s:
         total = s.execute(count_q).scalar_one()
         ids = list(s.execute(q).scalars())
-    return Listing(rows_for(engine, ids), total, f.page, _pages(total))
+    return Listing(rows=rows_for(engine, ids), total=total, page=f.page, pages=_pages(total))
 
 
 def home(engine: Engine, f: AlertFilter) -> Listing:
@@ -182,7 +179,7 @@ def home(engine: Engine, f: AlertFilter) -> Listing:
         light = [r for r in light if r.region in f.region]
     worst: dict[str, int] = {}
     for r in light:
-        worst[r.org] = max(worst.get(r.org, -1), severity_rank(r.severity))
+        worst[r.org] = max(worst.get(r.org, -1), Severity.rank_of(r.severity))
 
     def order(r: Any) -> tuple[Any, ...]:
         region_name = orgs.REGIONS.get(r.region or "", "\uffff")  # no region: last
@@ -191,7 +188,7 @@ def home(engine: Engine, f: AlertFilter) -> Listing:
             -worst[r.org],
             r.name or r.org,
             r.org,
-            -severity_rank(r.severity),
+            -Severity.rank_of(r.severity),
             r.opened_at,
             r.id,
         )
@@ -199,7 +196,13 @@ def home(engine: Engine, f: AlertFilter) -> Listing:
     light.sort(key=order)
     start = (f.page - 1) * PER_PAGE
     ids = [r.id for r in light[start : start + PER_PAGE]]
-    return Listing(rows_for(engine, ids), len(light), f.page, _pages(len(light)), region_counts)
+    return Listing(
+        rows=rows_for(engine, ids),
+        total=len(light),
+        page=f.page,
+        pages=_pages(len(light)),
+        region_counts=region_counts,
+    )
 
 
 def group(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -226,7 +229,7 @@ def choices(engine: Engine) -> dict[str, list[tuple[str, str]]]:
     open_q = (
         select(col(Alert.org), col(Alert.rule), col(Alert.metric), col(Organisation.name))
         .outerjoin(Organisation, col(Organisation.code) == col(Alert.org))
-        .where(col(Alert.state).in_(("pending", "firing")))
+        .where(col(Alert.state).in_(OPEN))
         .distinct()
     )
     with session_scope(engine) as s:
@@ -246,8 +249,8 @@ def choices(engine: Engine) -> dict[str, list[tuple[str, str]]]:
         "icb": [(c, n) for c, n in icbs],
         "trust": trusts,
         "rule": rules,
-        "metric": [(m, metric_title(m)) for m in metric_ids],
-        "severity": [(s, s.capitalize()) for s in ("critical", "high", "medium", "low", "info")],
+        "metric": [(m, periods.metric_title(m)) for m in metric_ids],
+        "severity": [(s, s.capitalize()) for s in SEVERITIES_WORST_FIRST],
     }
 
 
@@ -270,7 +273,7 @@ def detail(engine: Engine, alert_id: int) -> dict[str, Any] | None:
             ).scalars()
         )
         evaluated = [e for e in events if e.kind in EVALUATION_KINDS and e.evidence]
-        evidence = (evaluated or [e for e in events if e.evidence] or [None])[-1]
+        latest = (evaluated or [e for e in events if e.evidence] or [None])[-1]
         pub_ids = {e.publication_id for e in events if e.publication_id}
         pubs = {
             p.id: p
@@ -279,10 +282,10 @@ def detail(engine: Engine, alert_id: int) -> dict[str, Any] | None:
             ).scalars()
         }
         previous = s.get(Alert, alert.previous_alert_id) if alert.previous_alert_id else None
-    row = alert_row(alert, org, evidence.evidence if evidence else None)
+    evidence = Evidence.from_json(latest.evidence) if latest else None
     return {
-        "alert": row,
-        "evidence": dict(evidence.evidence) if evidence else {},
+        "alert": alert_row(alert, org, evidence or Evidence()),
+        "evidence": evidence,
         "events": [event_row(e, pubs.get(e.publication_id)) for e in events],
         "previous": {"id": previous.id, "opened_at": _iso(previous.opened_at)}
         if previous
@@ -290,7 +293,9 @@ def detail(engine: Engine, alert_id: int) -> dict[str, Any] | None:
     }
 
 
-def event_row(e: AlertEvent, p: Publication | None) -> dict[str, Any]:
+def event_row(e: AlertEvent, p: Publication | None, ev: Evidence | None = None) -> dict[str, Any]:
+    """One event of an alert's timeline (the publication it cites, else its evidence's)."""
+    ev = ev or Evidence.from_json(e.evidence)
     return {
         "id": e.id,
         "alert_id": e.alert_id,
@@ -302,8 +307,8 @@ def event_row(e: AlertEvent, p: Publication | None) -> dict[str, Any]:
         "rule_version": e.rule_version,
         "actor": e.actor,
         "note": e.note,
-        "publication_url": p.url if p else (e.evidence or {}).get("publication_url"),
-        "publication_title": p.title if p else (e.evidence or {}).get("publication_title"),
+        "publication_url": p.url if p else ev.publication_url,
+        "publication_title": p.title if p else ev.publication_title,
     }
 
 
@@ -325,8 +330,9 @@ def feed_events(
     with session_scope(engine) as s:
         out = []
         for e, a, o in s.execute(q):
-            row = event_row(e, None)
-            row["alert"] = alert_row(a, o, e.evidence)
+            ev = Evidence.from_json(e.evidence)
+            row = event_row(e, None, ev)
+            row["alert"] = alert_row(a, o, ev)
             out.append(row)
     return out
 
@@ -338,14 +344,14 @@ def org_alerts(engine: Engine, org: str, *, past_limit: int = 50) -> dict[str, l
         open_ids = list(
             s.execute(
                 select(col(Alert.id))
-                .where(col(Alert.org) == org, col(Alert.state).in_(("pending", "firing")))
+                .where(col(Alert.org) == org, col(Alert.state).in_(OPEN))
                 .order_by(sev, col(Alert.opened_at))
             ).scalars()
         )
         past_ids = list(
             s.execute(
                 select(col(Alert.id))
-                .where(col(Alert.org) == org, col(Alert.state).in_(("resolved", "withdrawn")))
+                .where(col(Alert.org) == org, col(Alert.state).in_(ENDED))
                 .order_by(col(Alert.ended_at).desc(), col(Alert.id).desc())
                 .limit(past_limit)
             ).scalars()

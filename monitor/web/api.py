@@ -61,7 +61,8 @@ def alert(alert_id: int) -> Any:
     found = alerts_data.detail(_state().ctx.engine, alert_id)
     if found is None:
         abort(404, f"There is no alert {alert_id}.")
-    return found
+    evidence = found["evidence"]
+    return {**found, "evidence": evidence.as_json() if evidence else {}}
 
 
 @bp.get("/orgs/<code>")

@@ -12,8 +12,9 @@ from datetime import date
 
 from markupsafe import Markup, escape
 
+from monitor.periods import period_label, tick
 from monitor.web.orgs_data import Series
-from monitor.web.present import figure, period
+from monitor.web.present import figure, threshold
 
 WIDTH, HEIGHT = 640, 280
 LEFT, RIGHT, TOP, BOTTOM = 64, 40, 16, 40
@@ -36,14 +37,6 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
         ticks.append(round(v, 10))
         v += step
     return ticks
-
-
-def _tick_label(v: float, unit: str) -> str:
-    if unit == "%":
-        return f"{v:g}%"
-    if unit == "seconds":
-        return f"{v / 60:g} min" if v >= 120 else f"{v:g} s"
-    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:g}"
 
 
 def line_chart(s: Series, org_name: str, chart_id: str) -> Markup:
@@ -69,7 +62,7 @@ def line_chart(s: Series, org_name: str, chart_id: str) -> Markup:
         return TOP + plot_h * (1 - (v - y0) / (y1 - y0))
 
     title_id, desc_id = f"{chart_id}-title", f"{chart_id}-desc"
-    first, last = period(periods[0], s.granularity), period(periods[-1], s.granularity)
+    first, last = period_label(periods[0], s.granularity), period_label(periods[-1], s.granularity)
     parts = [
         f'<svg class="monitor-chart" xmlns="http://www.w3.org/2000/svg" role="img" '
         f'viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" preserveAspectRatio="xMidYMid meet" '
@@ -84,14 +77,14 @@ def line_chart(s: Series, org_name: str, chart_id: str) -> Markup:
             f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{ty:.1f}" y2="{ty:.1f}" '
             f'stroke="#d8dde0" stroke-width="1"/>'
             f'<text x="{LEFT - 6}" y="{ty + 4:.1f}" text-anchor="end" font-size="12" '
-            f'fill="#212b32">{escape(_tick_label(t, s.unit))}</text>'
+            f'fill="#212b32">{escape(tick(t, s.unit))}</text>'
         )
     step = max(1, math.ceil(len(periods) / 6))
     for i, p in enumerate(periods):
         # Every step-th period, and the latest unless that would crowd the one before.
         crowded = i % step < step / 2
         if i % step == 0 or (i == len(periods) - 1 and not crowded):
-            label = p.strftime("%b %Y") if s.granularity == "month" else period(p, s.granularity)
+            label = period_label(p, s.granularity, short=True)
             parts.append(
                 f'<text x="{x(i):.1f}" y="{HEIGHT - BOTTOM + 18}" text-anchor="middle" '
                 f'font-size="12" fill="#212b32">{escape(label)}</text>'
@@ -127,12 +120,12 @@ def _points(points: list[tuple[float, float]]) -> str:
 def describe(s: Series, org_name: str) -> str:
     """The chart in words, for its <desc>."""
     latest_p, latest_v = s.points[-1]
-    words = [f"{org_name}: {figure(latest_v, s.metric)} in {period(latest_p, s.granularity)}"]
+    words = [f"{org_name}: {figure(latest_v, s.metric)} in {period_label(latest_p, s.granularity)}"]
     eng = s.england.get(latest_p)
     if eng is not None:
         words.append(f"England: {figure(eng, s.metric)}")
     for rule, level in s.thresholds:
-        words.append(f"threshold ({rule}): {figure(level, s.metric)}")
+        words.append(f"threshold ({rule}): {threshold(level, s.metric)}")
     values = [v for _, v in s.points]
     words.append(
         f"over {len(values)} periods the lowest was {figure(min(values), s.metric)} and the "

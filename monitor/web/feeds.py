@@ -15,21 +15,14 @@ from monitor import orgs
 from monitor.config import REGION_CODES
 from monitor.db import session_scope
 from monitor.models import Organisation
+from monitor.periods import metric_period
+from monitor.urls import Urls
 from monitor.web import alerts_data, filters
 from monitor.web.cache import cached
-from monitor.web.present import figure, period
+from monitor.web.present import figure, threshold
 
 bp = Blueprint("feeds", __name__)
 ATOM = "http://www.w3.org/2005/Atom"
-EVENT_WORDS = {
-    "pending": "Pending",
-    "fired": "Fired",
-    "updated": "Updated",
-    "resolved": "Resolved",
-    "withdrawn": "Withdrawn",
-    "acknowledged": "Acknowledged",
-    "silenced": "Silenced",
-}
 CSV_COLUMNS = (
     "id",
     "rule",
@@ -56,18 +49,19 @@ def _state() -> Any:
     return current_app.extensions["monitor"]
 
 
-def _base() -> str:
-    return str(_state().ctx.settings.web.base_url)
+def _urls() -> Urls:
+    return Urls(_state().ctx.settings.web.base_url)
 
 
-def _tag(path: str) -> str:
+def _tag(urls: Urls, path: str) -> str:
     """A stable Atom id: tag:<host>,2025:<path>."""
-    host = urlsplit(_base()).hostname or "localhost"
+    host = urlsplit(urls.base).hostname or "localhost"
     return f"tag:{host},2025:{path}"
 
 
-def atom(title: str, path: str, events: list[dict[str, Any]]) -> bytes:
-    """An Atom 1.0 document of alert events, newest first."""
+def atom(title: str, url: str, events: list[dict[str, Any]]) -> bytes:
+    """An Atom 1.0 document of alert events, newest first; ``url`` is the feed's own."""
+    urls = _urls()
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed")
 
@@ -77,20 +71,20 @@ def atom(title: str, path: str, events: list[dict[str, Any]]) -> bytes:
             el.text = text
         return el
 
-    sub(feed, "id", _tag(path))
+    sub(feed, "id", _tag(urls, url.removeprefix(urls.base)))
     sub(feed, "title", title)
     updated = events[0]["at"] if events else datetime(2025, 1, 1, tzinfo=UTC).isoformat()
     sub(feed, "updated", updated)
-    sub(feed, "link", rel="self", href=_base() + path)
+    sub(feed, "link", rel="self", href=url)
     sub(feed, "author").append(_name("NHS trust risk-alert monitor"))
     for e in events:
         a = e["alert"]
         entry = sub(feed, "entry")
-        sub(entry, "id", _tag(f"/alert-events/{e['id']}"))
-        verb = EVENT_WORDS.get(e["kind"], e["kind"].capitalize())
+        sub(entry, "id", _tag(urls, f"/alert-events/{e['id']}"))
+        verb = e["kind"].capitalize()
         sub(entry, "title", f"{verb}: {a['rule_title']} — {a['org_name']} ({a['org']})")
         sub(entry, "updated", e["at"])
-        sub(entry, "link", rel="alternate", href=f"{_base()}/alerts/{a['id']}")
+        sub(entry, "link", rel="alternate", href=urls.alert(a["id"]))
         sub(entry, "category", term=a["severity"])
         sub(entry, "summary", _summary(e, a))
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
@@ -105,10 +99,10 @@ def _name(text: str) -> ET.Element:
 def _summary(e: dict[str, Any], a: dict[str, Any]) -> str:
     words = [f"Severity {a['severity']}."]
     if e.get("value") is not None:
-        when = period(e.get("period_start")) or "the latest period"
+        when = metric_period(e.get("period_start"), a["metric"]) or "the latest period"
         words.append(f"{figure(e['value'], a['metric'])} in {when}.")
     if e.get("threshold") is not None:
-        words.append(f"Threshold {figure(e['threshold'], a['metric'])}.")
+        words.append(f"Threshold {threshold(e['threshold'], a['metric'])}.")
     if e.get("actor"):
         words.append(f"By {e['actor']}.")
     if e.get("note"):
@@ -127,9 +121,8 @@ def region_feed(code: str) -> Response:
     if code not in REGION_CODES:
         abort(404, f"There is no region {code[:8]}; use {', '.join(REGION_CODES)}.")
     events = alerts_data.feed_events(_state().ctx.engine, region=code)
-    return _atom_response(
-        atom(f"Alerts in {orgs.REGIONS[code]}", f"/feeds/regions/{code}.atom", events)
-    )
+    title = f"Alerts in {orgs.REGIONS[code]}"
+    return _atom_response(atom(title, _urls().region_feed(code), events))
 
 
 @bp.get("/feeds/orgs/<code>.atom")
@@ -142,7 +135,7 @@ def org_feed(code: str) -> Response:
             abort(404, f"There is no organisation with the code {code[:16]}.")
         name = org.name
     events = alerts_data.feed_events(_state().ctx.engine, org=code)
-    return _atom_response(atom(f"Alerts for {name}", f"/feeds/orgs/{code}.atom", events))
+    return _atom_response(atom(f"Alerts for {name}", _urls().org_feed(code), events))
 
 
 def _cell(v: Any) -> Any:
@@ -160,8 +153,9 @@ def alerts_csv() -> Response:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(CSV_COLUMNS)
+    urls = _urls()
     for r in listing.rows:
-        r = {**r, "url": f"{_base()}/alerts/{r['id']}"}
+        r = {**r, "url": urls.alert(r["id"])}
         w.writerow([_cell(r.get(c)) for c in CSV_COLUMNS])
     resp = Response(out.getvalue().encode("utf-8"), mimetype="text/csv")
     resp.headers["Content-Disposition"] = 'attachment; filename="open-alerts.csv"'

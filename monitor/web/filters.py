@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlmodel import col
 from werkzeug.datastructures import MultiDict
 
-from monitor.config import REGION_CODES, SEVERITIES
+from monitor.config import REGION_CODES
 from monitor.models import Alert, Organisation
+from monitor.vocab import SEVERITIES, STATE_FILTERS, AlertState
 
-STATES = {
-    "open": ("pending", "firing"),
-    "resolved": ("resolved", "withdrawn"),
-    "all": ("pending", "firing", "resolved", "withdrawn"),
-}
 PER_PAGE = 100
 MAX_PAGE = 10_000
 _CODE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -26,7 +22,7 @@ class BadFilter(ValueError):
     """A filter value that cannot be used; the message says which and why."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AlertFilter:
     """Which alerts to show. Several values of one filter match any of them."""
 
@@ -40,13 +36,11 @@ class AlertFilter:
     page: int = 1
 
     @property
-    def states(self) -> tuple[str, ...]:
-        return STATES[self.state]
+    def states(self) -> tuple[AlertState, ...]:
+        return STATE_FILTERS[self.state]
 
     def without_region(self) -> AlertFilter:
-        return AlertFilter(
-            (), self.icb, self.trust, self.severity, self.rule, self.metric, self.state, self.page
-        )
+        return replace(self, region=())
 
     def apply(self, q: Any) -> Any:
         """Add the WHERE clauses to a query over Alert joined to Organisation."""
@@ -110,8 +104,8 @@ def parse(args: MultiDict[str, str], *, allow_state: bool = True) -> AlertFilter
     if bad:
         raise BadFilter(f"severity: unknown {', '.join(bad)}; use {', '.join(SEVERITIES)}")
     state = args.get("state", "open") if allow_state else "open"
-    if state not in STATES:
-        raise BadFilter(f"state: use {', '.join(STATES)}")
+    if state not in STATE_FILTERS:
+        raise BadFilter(f"state: use {', '.join(STATE_FILTERS)}")
     page_raw = args.get("page", "1") or "1"
     try:
         page = int(page_raw)

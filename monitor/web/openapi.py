@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from monitor import metrics
-from monitor.config import REGION_CODES, SEVERITIES, SOURCE_NAMES
+from monitor.config import REGION_CODES, SOURCE_NAMES
+from monitor.metrics import Granularity
+from monitor.urls import Urls
+from monitor.vocab import SEVERITIES, STATE_FILTERS, AlertState
 
 
 def _n(kind: str, **kw: Any) -> dict[str, Any]:
@@ -51,7 +54,7 @@ ALERT = _object(
         "icb": _n("string"),
         "metric": _n("string"),
         "metric_title": _n("string"),
-        "state": {"type": "string", "enum": ["pending", "firing", "resolved", "withdrawn"]},
+        "state": {"type": "string", "enum": list(AlertState)},
         "severity": {"type": "string", "enum": list(SEVERITIES)},
         "opened_at": TIME,
         "fired_at": N_TIME,
@@ -97,7 +100,7 @@ OBSERVATION = _object(
         "metric": {"type": "string", "enum": sorted(metrics.METRICS)},
         "period_start": DATE,
         "period_end": DATE,
-        "granularity": {"type": "string", "enum": ["month", "quarter", "point"]},
+        "granularity": {"type": "string", "enum": list(Granularity)},
         "value": NUM,
         "label": _n("string"),
         "numerator": _n("number"),
@@ -228,7 +231,7 @@ def document(base_url: str) -> dict[str, Any]:
             "description": "Open alerts, organisations, their published figures and the health "
             "of each publisher. Responses carry ETags; send If-None-Match to get 304.",
         },
-        "servers": [{"url": f"{base_url}/api/v1"}],
+        "servers": [{"url": Urls(base_url).api()}],
         "paths": {
             "/alerts": {
                 "get": {
@@ -238,7 +241,7 @@ def document(base_url: str) -> dict[str, Any]:
                         {
                             "name": "state",
                             "in": "query",
-                            "schema": {"type": "string", "enum": ["open", "resolved", "all"]},
+                            "schema": {"type": "string", "enum": list(STATE_FILTERS)},
                             "description": "open (default: pending or firing), resolved "
                             "(resolved or withdrawn) or all.",
                         },

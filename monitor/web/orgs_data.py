@@ -24,7 +24,7 @@ LEAGUE_GROUPS = {"acute": "Acute trusts", "ambulance": "Ambulance trusts"}
 NON_ACUTE = "Non-acute trusts"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Series:
     """One metric of one organisation, oldest period first, with what to compare it to."""
 

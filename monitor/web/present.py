@@ -1,36 +1,24 @@
-"""How figures, dates and severities read on the status page (Jinja filters and helpers)."""
+"""The status page's Jinja filters and helpers: figures and periods (monitor/periods.py, as in
+the emails), London times, severities and states in words."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from monitor import metrics
+from monitor import periods
+from monitor.periods import day, period_label
+from monitor.vocab import LONDON, OPEN, AlertState, EventKind, Severity
 
-LONDON = ZoneInfo("Europe/London")
-
-# critical > high > medium > low > info; a higher number sorts first.
-SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
-SEVERITY_COLOUR = {
-    "critical": "red",
-    "high": "orange",
-    "medium": "yellow",
-    "low": "blue",
-    "info": "grey",
+SEVERITY_COLOUR: dict[str, str] = {
+    Severity.CRITICAL: "red",
+    Severity.HIGH: "orange",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "blue",
+    Severity.INFO: "grey",
 }
-STATE_WORDS = {
-    "pending": "Pending",
-    "firing": "Firing",
-    "resolved": "Resolved",
-    "withdrawn": "Withdrawn",
-}
-OPEN_STATES = ("pending", "firing")
-MONTHS = "January February March April May June July August September October November December"
-
-
-def severity_rank(severity: str | None) -> int:
-    return SEVERITY_RANK.get(severity or "", -1)
+STATE_WORDS = {s: s.capitalize() for s in AlertState}
 
 
 def london(value: datetime | None) -> datetime | None:
@@ -51,76 +39,26 @@ def when(value: datetime | str | None) -> str:
     return f"{local.day} {local:%b %Y, %H:%M}"
 
 
-def day(value: date | datetime | str | None) -> str:
-    """``13 November 2025``."""
-    if value is None or value == "":
-        return ""
-    if isinstance(value, str):
-        value = date.fromisoformat(value[:10])
-    if isinstance(value, datetime):
-        local = london(value)
-        assert local is not None
-        value = local.date()
-    return f"{value.day} {value:%B %Y}"
-
-
-def month(value: date | str | None) -> str:
-    """``July 2025``: how monthly periods are named."""
-    if value is None or value == "":
-        return ""
-    if isinstance(value, str):
-        value = date.fromisoformat(value[:10])
-    return f"{value:%B %Y}"
-
-
-def period(start: date | str | None, granularity: str | None = "month") -> str:
-    """A period as analysts name it: ``July 2025``, ``Q2 2025/26`` or a day."""
-    if start is None or start == "":
-        return ""
-    if isinstance(start, str):
-        start = date.fromisoformat(start[:10])
-    if granularity == "quarter":
-        fy = start.year if start.month >= 4 else start.year - 1
-        q = ((start.month - 4) % 12) // 3 + 1
-        return f"Q{q} {fy}/{(fy + 1) % 100:02d}"
-    if granularity == "point":
-        return day(start)
-    return month(start)
-
-
 def figure(value: float | None, metric_id: str | None = None, label: str | None = None) -> str:
-    """A figure in its unit: ``52.1%``, ``1,234``, ``8 min 41 s``; the label for ratings."""
-    if label and metric_id in ("cqc_overall", "nof_segment"):
-        return label
-    if value is None:
-        return label or "not published"
-    unit = _unit(metric_id)
-    if unit == "%":
-        return f"{value:.1f}%"
-    if unit == "seconds":
-        minutes, seconds = divmod(round(value), 60)
-        return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
-    if unit in ("count", "rank", "segment"):
-        return f"{value:,.0f}"
-    if unit == "flag":
-        return "yes" if value else "no"
-    if unit == "rating" and label:
-        return label
-    return f"{value:,.2f}".rstrip("0").rstrip(".")
+    """A figure of ``metric_id`` in its unit: ``52.1%``, ``1,234``, ``8 min 41 s``."""
+    return periods.figure(value, periods.unit_of(metric_id), label)
 
 
-def _unit(metric_id: str | None) -> str:
-    if not metric_id:
-        return ""
-    m = metrics.METRICS.get(metric_id)
-    return m.unit if m else ""
+def threshold(value: float | None, metric_id: str | None = None) -> str:
+    """A threshold of ``metric_id`` in its unit (``60%``); "–" when there is none."""
+    return periods.threshold(value, periods.unit_of(metric_id)) or "–"
 
 
-def metric_title(metric_id: str | None) -> str:
-    if not metric_id:
-        return ""
-    m = metrics.METRICS.get(metric_id)
-    return m.title if m else metric_id
+def event_words(kind: str) -> str:
+    """An event of an alert's timeline in words: "Fired", "Withdrawn after a revision"."""
+    if kind == EventKind.WITHDRAWN:
+        return "Withdrawn after a revision"
+    return kind.capitalize()
+
+
+def is_open(state: str) -> bool:
+    """True for a pending or firing alert (acknowledged and silenced ones included)."""
+    return state in OPEN
 
 
 def severity_tag(severity: str) -> dict[str, Any]:
@@ -135,12 +73,15 @@ def http_url(url: str | None) -> str:
     return ""
 
 
-FILTERS = {
+FILTERS: dict[str, Callable[..., Any]] = {
     "http_url": http_url,
     "when": when,
     "day": day,
-    "month": month,
-    "period": period,
+    "period": period_label,
+    "metric_period": periods.metric_period,
     "figure": figure,
-    "metric_title": metric_title,
+    "threshold": threshold,
+    "metric_title": periods.metric_title,
+    "event_words": event_words,
+    "is_open": is_open,
 }

@@ -10,7 +10,6 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func, select
@@ -21,10 +20,8 @@ from monitor.config import SOURCE_NAMES, Settings, Source
 from monitor.db import session_scope
 from monitor.models import Publication, SourceState
 from monitor.sources.timetable import expectation
+from monitor.vocab import LONDON, PublicationStatus
 from monitor.web.present import when
-
-LONDON = ZoneInfo("Europe/London")
-# A file published up to a week before its expected date still counts for that date.
 
 TITLES = {
     "ae": "A&E attendances and emergency admissions (NHS England)",
@@ -44,7 +41,7 @@ SHORT = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PublicationInfo:
     id: int
     title: str | None
@@ -53,7 +50,7 @@ class PublicationInfo:
     fetched_at: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SourceStatus:
     """One publisher as the sources page, the banner and /api/v1/sources show it."""
 
@@ -236,7 +233,7 @@ def statuses(engine: Engine, settings: Settings, now: datetime | None = None) ->
     now = now or datetime.now(UTC)
     latest = (
         select(col(Publication.source), func.max(Publication.id).label("id"))
-        .where(col(Publication.status) == "ingested")
+        .where(col(Publication.status) == PublicationStatus.INGESTED)
         .group_by(col(Publication.source))
         .subquery()
     )
@@ -244,11 +241,11 @@ def statuses(engine: Engine, settings: Settings, now: datetime | None = None) ->
         states = {st.source: st for st in s.execute(select(SourceState)).scalars()}
         pubs = {
             p.source: PublicationInfo(
-                p.id or 0,
-                p.title,
-                p.url,
-                _utc(p.published_at),
-                _utc(p.fetched_at),
+                id=p.id or 0,
+                title=p.title,
+                url=p.url,
+                published_at=_utc(p.published_at),
+                fetched_at=_utc(p.fetched_at),
             )
             for p in s.execute(
                 select(Publication).join(latest, col(Publication.id) == latest.c.id)

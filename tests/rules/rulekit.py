@@ -8,8 +8,12 @@ from typing import Any
 from monitor.rules.checks import semantic_problems
 from monitor.rules.conditions import shift_months
 from monitor.rules.evaluate import Evaluation, evaluate
+from monitor.rules.evidence import Evidence, build
+from monitor.rules.findings import Finding
 from monitor.rules.inputs import History, OrgContext, Point, RatingRecord
+from monitor.rules.lifecycle import PlannedEvent
 from monitor.rules.model import CQC_RATINGS, Rule, parse_rule
+from monitor.vocab import Episode, EventKind
 
 FAR = date(2030, 1, 1)
 GOVERNANCE: dict[str, Any] = {
@@ -106,6 +110,25 @@ def run(
     **kw: Any,
 ) -> Evaluation:
     return evaluate(rules, History.from_points(points, ratings or ()), ORGS, as_of=as_of, **kw)
+
+
+def evidence_of(f: Finding) -> Evidence:
+    """The evidence an event about ``f``'s latest period records."""
+    event = PlannedEvent(
+        kind=EventKind.UPDATED,
+        period_start=f.period_start,
+        value=f.value,
+        threshold=f.threshold,
+        consecutive_periods=f.consecutive,
+        first_period=f.first_period,
+        episode=Episode.FIRST,
+        revised=f.revised,
+        notify=False,
+        rule_version=f.rule.version,
+        publication_id=f.publication_id,
+        finding=f,
+    )
+    return build(event)
 
 
 def states(ev: Evaluation, rule_id: str, org: str) -> str:

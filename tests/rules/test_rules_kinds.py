@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import date
 
 import pytest
-from rulekit import figures, keys, rating, rows, rule, run, series, states
+from rulekit import evidence_of, figures, keys, rating, rows, rule, run, series, states
 
 A4 = "ae_4hr_type1_pct"
 BELOW_60 = {"metric": A4, "kind": "threshold", "when": "below", "value": 60}
@@ -60,7 +60,7 @@ def test_effective_dated_levels_use_the_level_in_force_for_each_period() -> None
     assert f is not None
     assert f.state_names() == ["ok", "ok", "firing", "firing"]
     assert [f.threshold_at(i)[0] for i in range(4)] == [76, 76, 78, 78]
-    assert f.evidence()["threshold_source"] == "2025/26"
+    assert evidence_of(f).threshold_source == "2025/26"
 
 
 def test_min_denominator_skips_tiny_numbers() -> None:
@@ -144,7 +144,7 @@ def test_rating_in_a_set() -> None:
     ev = run([r], [], ratings)
     assert states(ev, "r", "RCX") == "ok firing firing ok"
     f = ev.get("r", "RCX")
-    assert f is not None and f.evidence()["label"] == "Good"
+    assert f is not None and evidence_of(f).label == "Good"
 
 
 def test_rating_downgrades_and_inherited_ratings() -> None:
@@ -177,7 +177,7 @@ def test_a_downgrade_of_one_location_among_several() -> None:
     # The provider's rating is not a location's, so it is left out.
     assert states(ev, "r", "RCX") == "ok ok firing firing ok"
     f = ev.get("r", "RCX")
-    assert f is not None and f.evidence()["subject"] == "RCX02"
+    assert f is not None and evidence_of(f).subject == "RCX02"
 
 
 RANK = rows("""
@@ -211,7 +211,8 @@ def test_stale_missing_counts_periods_published_for_other_trusts() -> None:
     assert states(ev, "r", "RCX") == "ok pending firing ok pending"
     assert states(ev, "r", "RGT") == "ok ok ok ok ok"
     f = ev.get("r", "RCX")
-    assert f is not None and f.value is None and f.evidence()["last_figure_period"] == "2025-07-01"
+    assert f is not None and f.value is None
+    assert evidence_of(f).last_figure_period == date(2025, 7, 1)
 
 
 def test_stale_late_against_the_calendar() -> None:
@@ -221,7 +222,7 @@ def test_stale_late_against_the_calendar() -> None:
     cal = [SourceCalendar("ae", date(2025, 9, 11), grace_days=3, latest_period=date(2025, 7, 1))]
     late = run([r], [], as_of=date(2025, 9, 15), calendars=cal).get("r", "ENG")
     on_time = run([r], [], as_of=date(2025, 9, 14), calendars=cal).get("r", "ENG")
-    assert late is not None and late.state == "firing" and late.evidence()["days_late"] == 1
+    assert late is not None and late.state == "firing" and evidence_of(late).days_late == 1
     assert on_time is not None and on_time.state == "ok"
 
 
@@ -249,9 +250,14 @@ def test_evidence_carries_england_region_and_the_last_12_values() -> None:
     ]
     f = run([rule(**BELOW_60)], points).get("r", "RCX")
     assert f is not None
-    e = f.evidence()
-    assert e["value"] == 59 and e["period_start"] == "2025-08-01"
-    assert e["threshold"] == 60 and e["direction"] == "higher"
-    assert e["england"] == 70.1 and e["region"] == {"code": "Y61", "value": 68.4}
-    assert len(e["last_12"]) == 12 and e["last_12"][0]["period"] == "2024-09-01"
-    assert e["consecutive_periods"] == 13 and e["rule_version"] == "v-r"
+    e = evidence_of(f)
+    assert e.value == 59 and e.period_start == date(2025, 8, 1)
+    assert e.threshold == 60 and e.direction == "higher" and e.comparison == "below"
+    assert e.england == 70.1 and (e.region, e.region_name, e.region_value) == (
+        "Y61",
+        "East of England",
+        68.4,
+    )
+    assert len(e.last12) == 12 and e.last12[0].period_start == date(2024, 9, 1)
+    assert e.consecutive_periods == 13 and e.rule_version == "v-r"
+    assert e.period_label == "August 2025" and e.rule_title == "test rule"

@@ -11,11 +11,13 @@ from typing import Any
 
 from rulekit import FAR, ORGS, month, rule, run, series
 
+from monitor.rules import evidence
 from monitor.rules.conditions import shift_months
 from monitor.rules.evaluate import evaluate
 from monitor.rules.inputs import History, Point
 from monitor.rules.lifecycle import AlertChange, AlertView, plan, plan_all
 from monitor.rules.model import Rule
+from monitor.vocab import AlertState
 
 A4 = "ae_4hr_type1_pct"
 
@@ -70,19 +72,19 @@ class Simulator:
             alert_id = c.alert_id
         old = self.all_alerts.get(alert_id)
         view = AlertView(
-            alert_id,
-            c.rule,
-            c.org,
-            c.state,
-            c.period_start,
-            c.first_period,
-            c.consecutive_periods,
-            c.value,
-            c.threshold,
-            old.acknowledged if old else False,
-            old.silenced_until if old else None,
-            c.rule_version,
-            self.links[alert_id],
+            id=alert_id,
+            rule=c.rule,
+            org=c.org,
+            state=c.state,
+            period_start=c.period_start,
+            first_period=c.first_period,
+            consecutive_periods=c.consecutive_periods,
+            value=c.value,
+            threshold=c.threshold,
+            acknowledged=old.acknowledged if old else False,
+            silenced_until=old.silenced_until if old else None,
+            rule_version=c.rule_version,
+            previous_alert_id=self.links[alert_id],
         )
         self.all_alerts[alert_id] = view
         self.alerts[(c.rule, c.org)] = view
@@ -277,13 +279,23 @@ def test_each_event_records_the_rule_version_and_threshold_in_force() -> None:
     p = plan(None, f, live=True, today=date(2025, 5, 1))
     (event,) = p.events
     assert (event.rule_version, event.threshold, event.value) == ("v-r", 60, 59)
-    assert event.evidence["threshold"] == 60 and event.evidence["direction"] == "higher"
+    recorded = evidence.build(event)
+    assert recorded.threshold == 60 and recorded.direction == "higher"
     # The rule file changes (a new version, a higher level): the same month is re-evaluated.
     new = below(58).model_copy(update={"version": "v-new"})
     f2 = run([new], series("RCX", A4, "2025-04", [59])).get("r", "RCX")
     assert f2 is not None and f2.state == "ok"
     current = AlertView(
-        1, "r", "RCX", "firing", date(2025, 4, 1), date(2025, 4, 1), 1, 59, 60, rule_version="v-r"
+        id=1,
+        rule="r",
+        org="RCX",
+        state=AlertState.FIRING,
+        period_start=date(2025, 4, 1),
+        first_period=date(2025, 4, 1),
+        consecutive_periods=1,
+        value=59,
+        threshold=60,
+        rule_version="v-r",
     )
     (closing,) = plan(current, f2, live=True, today=date(2025, 5, 1)).changes
     (event,) = closing.events
@@ -316,7 +328,15 @@ def test_a_late_publisher_resolves_when_the_publication_arrives() -> None:
     (opened,) = step({}, date(2025, 9, 11), date(2025, 9, 20))
     (change,) = opened.changes
     assert (change.state, change.org, change.events[0].notify) == ("firing", "ENG", True)
-    view = AlertView(1, "late", "ENG", "firing", date(2025, 9, 11), date(2025, 9, 11), 1)
+    view = AlertView(
+        id=1,
+        rule="late",
+        org="ENG",
+        state=AlertState.FIRING,
+        period_start=date(2025, 9, 11),
+        first_period=date(2025, 9, 11),
+        consecutive_periods=1,
+    )
     assert step({("late", "ENG"): view}, date(2025, 9, 11), date(2025, 9, 25)) == []
     # September's file arrives: the next one is due in October, and nothing is late.
     (closed,) = step({("late", "ENG"): view}, date(2025, 10, 9), date(2025, 9, 26))

@@ -120,12 +120,3 @@ def test_the_check_report_lists_every_problem_and_fails(tmp_path: Path) -> None:
     assert status == 0 and "warning: review was due" in text
     _, status = check_report(load_rules(tmp_path, today=TODAY, strict=True))
     assert status == 1
-
-
-def test_rule_severities_are_the_ones_subscriptions_filter_on() -> None:
-    from typing import get_args
-
-    from monitor.config import SEVERITIES
-    from monitor.rules.model import Severity
-
-    assert get_args(Severity) == SEVERITIES
