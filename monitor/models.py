@@ -12,6 +12,12 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from monitor.vocab import OPEN, JobOutcome, OutboxStatus, PublicationStatus, Severity
+
+
+# At most one open alert per (rule, organisation): the open states, as SQL.
+_OPEN_STATE = f"state IN ({', '.join(repr(str(s)) for s in OPEN)})"
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -67,7 +73,7 @@ class Publication(SQLModel, table=True):
     last_modified: str | None = None
     published_at: datetime  # the publisher's date (or --published / the file's date)
     fetched_at: datetime = Field(default_factory=utcnow)
-    status: str = Field(default="ingested", index=True)  # ingested | rejected
+    status: str = Field(default=PublicationStatus.INGESTED, index=True)  # ingested | rejected
     reason: str | None = None  # why it was rejected: file, row, column, reason
     trigger: str = "ingest"  # poll | backfill | ingest | seed
     quiet: bool = True  # True: alert events it causes are not emailed one by one
@@ -213,8 +219,8 @@ class Alert(SQLModel, table=True):
             "rule",
             "org",
             unique=True,
-            sqlite_where=text("state IN ('pending', 'firing')"),
-            postgresql_where=text("state IN ('pending', 'firing')"),
+            sqlite_where=text(_OPEN_STATE),
+            postgresql_where=text(_OPEN_STATE),
         ),
     )
 
@@ -222,8 +228,8 @@ class Alert(SQLModel, table=True):
     rule: str = Field(index=True)
     org: str = Field(index=True)
     metric: str | None = None
-    state: str = Field(index=True)  # pending | firing | resolved | withdrawn
-    severity: str
+    state: str = Field(index=True)  # vocab.AlertState
+    severity: str  # vocab.Severity
     opened_at: datetime = Field(default_factory=utcnow)
     fired_at: datetime | None = None
     ended_at: datetime | None = None
@@ -249,7 +255,7 @@ class AlertEvent(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     alert_id: int = Field(foreign_key="alert.id", index=True)
-    kind: str  # pending | fired | updated | resolved | withdrawn | acknowledged | silenced ...
+    kind: str  # vocab.EventKind
     at: datetime = Field(default_factory=utcnow, index=True)
     period_start: date | None = None
     value: float | None = None
@@ -270,7 +276,7 @@ class Subscription(SQLModel, table=True):
     scope: str  # region | icb | org
     code: str
     trust_type: str | None = None
-    min_severity: str = "info"
+    min_severity: str = Severity.INFO
     rules: list[str] = _json(list)
     digest_only: bool = False
     token: str = Field(unique=True)
@@ -286,11 +292,11 @@ class Outbox(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True)
     recipient: str = Field(index=True)
-    kind: str  # group | event | digest | operator | confirm
+    kind: str  # vocab.OutboxKind
     payload: dict[str, Any] = _json(dict)
     subject: str | None = None
     message_id: str
-    status: str = Field(default="pending", index=True)  # pending | sending | sent | failed
+    status: str = Field(default=OutboxStatus.PENDING, index=True)  # vocab.OutboxStatus
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow)
     claimed_at: datetime | None = None
@@ -307,7 +313,7 @@ class JobRun(SQLModel, table=True):
     job: str = Field(index=True)
     started_at: datetime = Field(default_factory=utcnow, index=True)
     finished_at: datetime | None = None
-    outcome: str = "running"  # running | ok | failed | skipped
+    outcome: str = JobOutcome.RUNNING  # vocab.JobOutcome
     counts: dict[str, Any] = _json(dict)
     error: str | None = None
     host: str | None = None

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from monitor.cli.common import Commands, JsonOpt, context_of, fail, print_json
+from monitor.vocab import Severity
 
 command = Commands()
 
@@ -36,7 +37,7 @@ def subscribers_add_cmd(
     ] = None,
     min_severity: Annotated[
         str, typer.Option(help="info, low, medium, high or critical.")
-    ] = "info",
+    ] = Severity.INFO,
     rule: Annotated[
         list[str] | None, typer.Option("--rule", help="Only these rules (repeatable).")
     ] = None,

@@ -21,6 +21,7 @@ from monitor import orgs
 from monitor.config import REGION_CODES, SEVERITIES, Settings
 from monitor.models import Organisation, Outbox, Subscription, utcnow
 from monitor.notify import keys, mime
+from monitor.vocab import Severity
 
 SCOPES = ("region", "icb", "org")
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
@@ -50,7 +51,7 @@ class Request:
     scope: str
     code: str
     trust_type: str | None = None
-    min_severity: str = "info"
+    min_severity: str = Severity.INFO
     rules: tuple[str, ...] = ()
     digest_only: bool = False
 

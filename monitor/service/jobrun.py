@@ -20,6 +20,7 @@ from typing import Any
 from monitor.context import Context
 from monitor.db import session_scope
 from monitor.models import JobRun, utcnow
+from monitor.vocab import JobOutcome
 
 log = logging.getLogger("monitor.service.jobs")
 
@@ -49,7 +50,7 @@ class JobResult:
     """The outcome of one recorded run."""
 
     job: str
-    outcome: str  # ok | failed | skipped
+    outcome: JobOutcome
     counts: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     run_id: int | None = None
@@ -85,17 +86,17 @@ def record(
     started = utcnow()
     clock = time.monotonic()
     run_id = _start(ctx, job, started, dict(extra or {}))
-    result = JobResult(job, "ok")
+    result = JobResult(job, JobOutcome.OK)
     try:
         result.counts = counts_of(fn(ctx))
     except JobSkipped as e:
-        result.outcome, result.error = "skipped", str(e)
+        result.outcome, result.error = JobOutcome.SKIPPED, str(e)
     except JobFailed as e:
-        result.outcome, result.error, result.counts = "failed", str(e), counts_of(e.counts)
+        result.outcome, result.error, result.counts = JobOutcome.FAILED, str(e), counts_of(e.counts)
         if not e.logged:
             log.warning("%s failed: %s", job, _one_line(result.error))
     except Exception as e:
-        result.outcome, result.error = "failed", f"{type(e).__name__}: {e}"
+        result.outcome, result.error = JobOutcome.FAILED, f"{type(e).__name__}: {e}"
         log.error("%s failed: %s", job, _one_line(result.error))
         log.debug("%s traceback", job, exc_info=True)
     result.counts = {**dict(extra or {}), **result.counts}
@@ -148,12 +149,12 @@ def _finish(
 
 
 def _log(result: JobResult, quiet: bool) -> None:
-    if result.outcome == "skipped":
+    if result.outcome == JobOutcome.SKIPPED:
         key = (result.job.split(":")[0], result.error or "")
         if key not in _skips_logged:
             _skips_logged.add(key)
             log.info("%s skipped: %s", result.job, result.error)
-    elif result.outcome == "ok":
+    elif result.outcome == JobOutcome.OK:
         counts = ", ".join(f"{k} {v}" for k, v in result.counts.items() if k != "trigger")
         log.log(
             logging.DEBUG if quiet else logging.INFO,

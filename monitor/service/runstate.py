@@ -10,6 +10,7 @@ from sqlmodel import select
 from monitor.context import Context
 from monitor.db import session_scope
 from monitor.models import JobRun, Meta, SourceState, utcnow
+from monitor.vocab import JobOutcome
 
 # /readyz on the status page reads the heartbeat: "<ISO time> pid <pid>", every 30 s.
 HEARTBEAT_KEY = "scheduler_heartbeat"
@@ -40,11 +41,13 @@ def announce_leader(ctx: Context, who: str) -> int:
     closed = 0
     with session_scope(ctx.engine, write=True) as s:
         rows = s.exec(
-            select(JobRun).where(JobRun.outcome == "running", JobRun.host == socket.gethostname())
+            select(JobRun).where(
+                JobRun.outcome == JobOutcome.RUNNING, JobRun.host == socket.gethostname()
+            )
         )
         for row in rows:
             if row.pid is not None and row.pid != os.getpid() and not _alive(row.pid):
-                row.outcome = "failed"
+                row.outcome = JobOutcome.FAILED
                 row.error = "interrupted: the process ended before the run finished"
                 row.finished_at = utcnow()
                 s.add(row)

@@ -23,7 +23,6 @@ from datetime import date, datetime, time
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 
@@ -33,10 +32,11 @@ from monitor.db import session_scope
 from monitor.models import Publication, SourceState, utcnow
 from monitor.sources.fetch import Fetched, Fetcher, FetchError, remember, remembered
 from monitor.sources.ingest import FileInput, IngestReport, ingest_file
+from monitor.vocab import LONDON
 
 log = logging.getLogger(__name__)
 # NHS England releases statistics at 09:30 London time.
-RELEASE_TIME = time(9, 30, tzinfo=ZoneInfo("Europe/London"))
+RELEASE_TIME = time(9, 30, tzinfo=LONDON)
 
 
 class LinkLike(Protocol):

@@ -24,10 +24,10 @@ from monitor.config import ConfigError, Digest, Settings, Source
 from monitor.context import Context
 from monitor.db import session_scope
 from monitor.models import Publication, SourceState
+from monitor.vocab import LONDON
 
 log = logging.getLogger(__name__)
 
-LONDON = ZoneInfo("Europe/London")
 # Local hours a calendar job may not use: clock changes make them fire twice or not at all.
 UNSAFE_HOURS = frozenset({1, 2})
 # How far back to look for a schedule's previous fire time, widening until one is found.

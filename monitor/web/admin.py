@@ -14,6 +14,7 @@ from sqlmodel import col, select
 
 from monitor.db import session_scope
 from monitor.models import Alert, AlertEvent, Subscription, utcnow
+from monitor.vocab import OPEN, EventKind
 from monitor.web.auth import current_user, login_required
 from monitor.web.present import LONDON, day
 
@@ -38,7 +39,7 @@ def record(alert_id: int, kind: str, actor: str, note: str | None, **changes: An
         alert = s.get(Alert, alert_id)
         if alert is None:
             abort(404)
-        if alert.state not in ("pending", "firing"):
+        if alert.state not in OPEN:
             abort(409, "This alert has ended; only open alerts can be acknowledged or silenced.")
         now = utcnow()
         for k, v in changes.items():
@@ -86,7 +87,7 @@ def acknowledge(alert_id: int) -> Any:
     assert user is not None
     record(
         alert_id,
-        "acknowledged",
+        EventKind.ACKNOWLEDGED,
         user,
         note,
         acknowledged_at=utcnow(),
@@ -128,7 +129,7 @@ def silence(alert_id: int) -> Any:
     assert user is not None
     record(
         alert_id,
-        "silenced",
+        EventKind.SILENCED,
         user,
         f"until {until.isoformat()}" + (f": {note}" if note else ""),
         silenced_until=ends,
