@@ -14,7 +14,6 @@ from sqlmodel import Field, SQLModel
 
 from monitor.vocab import OPEN, JobOutcome, OutboxStatus, PublicationStatus, Severity
 
-
 # At most one open alert per (rule, organisation): the open states, as SQL.
 _OPEN_STATE = f"state IN ({', '.join(repr(str(s)) for s in OPEN)})"
 

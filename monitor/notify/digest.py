@@ -66,17 +66,6 @@ def due_week(settings: Settings, now: datetime) -> str:
     return week_name(monday)
 
 
-def cron(settings: Settings) -> dict[str, Any]:
-    """APScheduler cron fields for the digest job (for the scheduler's wiring)."""
-    d = settings.digest
-    return {
-        "day_of_week": d.day,
-        "hour": d.time.hour,
-        "minute": d.time.minute,
-        "timezone": d.timezone,
-    }
-
-
 def _bounds(settings: Settings, monday: date) -> tuple[datetime, datetime]:
     tz = ZoneInfo(settings.digest.timezone)
     start = datetime.combine(monday, time(0), tz)

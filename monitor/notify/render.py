@@ -28,7 +28,6 @@ from monitor.config import Settings
 from monitor.notify.contexts import TEMPLATES, RecipientPart, as_mapping
 from monitor.notify.mime import Rendered
 
-PARTS = ("subject", "txt", "html")
 RECIPIENT_MARK = "<!-- recipient -->"
 _STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.S | re.I)
 

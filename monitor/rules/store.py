@@ -1,13 +1,13 @@
-"""Writing lifecycle plans to the database: Alert and AlertEvent rows, then the routing hook.
+"""Writing lifecycle plans to the database: Alert and AlertEvent rows with their evidence.
 
 The planner (lifecycle.py) decides what happens; this module only writes it down. ``apply``
-runs inside the caller's transaction, and calls the routing hook for each event it writes, so
-that the events and whatever routing writes (outbox rows) commit or roll back together.
+runs inside the caller's transaction, so that the events and whatever the caller writes after
+them (the outbox rows routing adds, rules/run.py) commit or roll back together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,12 +18,6 @@ from monitor.models import Alert, AlertEvent, Organisation, Publication, utcnow
 from monitor.rules import evidence
 from monitor.rules.lifecycle import AlertChange, AlertView, Plan
 from monitor.vocab import ENDED, AlertState
-
-RoutingHook = Callable[[Session, Alert, AlertEvent], None]
-
-
-def no_routing(session: Session, alert: Alert, event: AlertEvent) -> None:
-    """The routing hook until notifications exist: nothing is routed."""
 
 
 def latest_alerts(
@@ -120,19 +114,18 @@ def _write_alert(session: Session, c: AlertChange, now: datetime) -> Alert:
     if c.state in ENDED:
         alert.ended_at = now
     session.add(alert)
-    session.flush()  # the id, for the events and the hook
+    session.flush()  # the id, for the events
     return alert
 
 
 def apply(
     session: Session,
     plan: Plan,
-    hook: RoutingHook = no_routing,
     *,
     now: datetime | None = None,
     directory: Directory | None = None,
 ) -> list[AlertEvent]:
-    """Write ``plan`` in ``session``'s transaction and route each event; return the events.
+    """Write ``plan`` in ``session``'s transaction; return the events written.
 
     ``directory`` holds the organisations and publications the plan names (loaded for this
     plan alone when not given: a caller writing many plans loads one for them all).
@@ -157,7 +150,6 @@ def apply(
                 note=e.note,
             )
             session.add(event)
-            session.flush()
-            hook(session, alert, event)
             written.append(event)
+    session.flush()
     return written

@@ -34,7 +34,9 @@ def engine(engine: Engine) -> Engine:
     return engine
 
 
-def _evaluate_and_apply(engine: Engine, points: list[Point], hook: object = None) -> list[str]:
+def _evaluate_and_apply(
+    engine: Engine, points: list[Point], *, then_fail: bool = False
+) -> list[str]:
     rules = {
         r.id: r for r in [rule("below_60", metric=A4, kind="threshold", when="below", value=60)]
     }
@@ -44,8 +46,11 @@ def _evaluate_and_apply(engine: Engine, points: list[Point], hook: object = None
         plans = plan_all(ev, alerts, rules, today=date(2025, 9, 11), live_publications={2, 3})
         kinds = []
         for p in plans:
-            for e in apply(s, p, hook or (lambda *_: None), now=NOW):  # type: ignore[arg-type]
+            for e in apply(s, p, now=NOW):
+                assert e.id is not None and s.in_transaction()
                 kinds.append(f"{e.kind} notify={e.notify}")
+        if then_fail:  # what the caller writes after (routing) fails
+            raise RuntimeError("routing failed")
     return kinds
 
 
@@ -68,14 +73,10 @@ def test_apply_writes_alerts_and_events_and_is_idempotent(engine: Engine) -> Non
         assert fired.evidence["publication_url"] == "file:///ae.csv"
 
 
-def test_the_routing_hook_runs_in_the_same_transaction(engine: Engine) -> None:
-    def failing_hook(session: Session, alert: Alert, event: AlertEvent) -> None:
-        assert session.in_transaction() and event.id is not None and alert.id is not None
-        raise RuntimeError("routing failed")
-
+def test_apply_writes_in_the_callers_transaction(engine: Engine) -> None:
     points = series("RCX", A4, "2025-07", [52.1], publication_id=2)
     with pytest.raises(RuntimeError, match="routing failed"):
-        _evaluate_and_apply(engine, points, failing_hook)
+        _evaluate_and_apply(engine, points, then_fail=True)
     with Session(engine) as s:  # the events were rolled back with the routing
         assert s.exec(select(Alert)).all() == [] and s.exec(select(AlertEvent)).all() == []
     assert _evaluate_and_apply(engine, points) == ["fired notify=True"]
