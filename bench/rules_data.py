@@ -44,7 +44,7 @@ def orgs(scale: Scale) -> dict[str, OrgContext]:
     for i in range(scale.orgs):
         code = f"T{i:05d}"
         kind = "ambulance" if i % 20 == 0 else "acute"
-        out[code] = OrgContext(code, "trust", kind, REGIONS[i % len(REGIONS)])
+        out[code] = OrgContext(code=code, trust_type=kind, region=REGIONS[i % len(REGIONS)])
     return out
 
 
@@ -91,9 +91,15 @@ def points(scale: Scale) -> Iterator[Point]:
             for start, end in periods:
                 value, denominator = _value(metric, base, rng)
                 yield Point(
-                    code, metric_id, start, end, value, None, denominator, None, 1,
-                    end + timedelta(days=42),
-                )  # fmt: skip
+                    org=code,
+                    metric=metric_id,
+                    period_start=start,
+                    period_end=end,
+                    value=value,
+                    denominator=denominator,
+                    publication_id=1,
+                    published_at=end + timedelta(days=42),
+                )
 
 
 def ratings(scale: Scale) -> Iterator[RatingRecord]:
@@ -103,4 +109,10 @@ def ratings(scale: Scale) -> Iterator[RatingRecord]:
         for k in range(scale.ratings_per_org):
             ordinal = rng.choice((1, 2, 2, 2, 3, 3, 4))
             when = date(2019 + 2 * k, 1 + rng.randrange(12), 1 + rng.randrange(28))
-            yield RatingRecord(code, code, when, CQC_RATINGS[ordinal - 1], ordinal)
+            yield RatingRecord(
+                org=code,
+                subject=code,
+                report_date=when,
+                rating=CQC_RATINGS[ordinal - 1],
+                ordinal=ordinal,
+            )

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from monitor import metrics
+from monitor import orgs as orgs_ref
 from monitor.rules import conditions as cond
 from monitor.rules.findings import Finding, KindFacts
 from monitor.rules.inputs import History, OrgContext, Point, Series, SourceCalendar, context_for
@@ -189,17 +190,17 @@ def _finding(
 ) -> Finding:
     states, run, first = run_states(codes, rule.for_periods)
     return Finding(
-        rule,
-        ctx.code,
-        series.starts,
-        states,
-        run,
-        first,
-        series.values,
-        series.points,
-        series,
-        history,
-        ctx.region,
+        rule=rule,
+        org=ctx.code,
+        periods=series.starts,
+        states=states,
+        consecutive=run,
+        first=first,
+        values=series.values,
+        points=series.points,
+        series=series,
+        history=history,
+        region=ctx.region,
     )
 
 
@@ -258,10 +259,22 @@ def _missing(
         points: list[Point | None] = [series.points[idx[p]] if p in idx else None for p in expected]
         values = [p.value if p else None for p in points]
         facts = KindFacts(last_figure_period=series.starts[-1], missing_periods=codes.count("B"))
-        ev.add(Finding(
-            rule, org, expected, states, run, first, values, points, series, history,
-            ctx.region, facts,
-        ))  # fmt: skip
+        ev.add(
+            Finding(
+                rule=rule,
+                org=org,
+                periods=expected,
+                states=states,
+                consecutive=run,
+                first=first,
+                values=values,
+                points=points,
+                series=series,
+                history=history,
+                region=ctx.region,
+                extra=facts,
+            )
+        )
 
 
 def _late(
@@ -284,7 +297,18 @@ def _late(
         latest_period=calendar.latest_period,
         days_late=max(0, (as_of - due).days - calendar.grace_days),
     )
-    ev.add(Finding(rule, "ENG", [due], states, run, first, [None], extra=extra))
+    ev.add(
+        Finding(
+            rule=rule,
+            org=orgs_ref.ENGLAND,
+            periods=[due],
+            states=states,
+            consecutive=run,
+            first=first,
+            values=[None],
+            extra=extra,
+        )
+    )
 
 
 def _ratings(
@@ -309,10 +333,18 @@ def _ratings(
         values = [None if d.ordinal is None else float(d.ordinal) for d in deciding]
         ev.add(
             Finding(
-                rule, org, dates, states, run, first, values, None, None, history, ctx.region,
-                None, deciding,
+                rule=rule,
+                org=org,
+                periods=dates,
+                states=states,
+                consecutive=run,
+                first=first,
+                values=values,
+                history=history,
+                region=ctx.region,
+                ratings=deciding,
             )
-        )  # fmt: skip
+        )
 
 
 def _combined(
@@ -339,10 +371,19 @@ def _combined(
             codes.append(cond.BREACH if hit else cond.CLEAR)
         states, run, first = run_states("".join(codes), rule.for_periods)
         extra = KindFacts(components={f.rule.id: _latest_state(f, periods[-1]) for f in parts})
-        ev.add(Finding(
-            rule, org, periods, states, run, first, [None] * len(periods), None, None, None,
-            ctx.region, extra,
-        ))  # fmt: skip
+        ev.add(
+            Finding(
+                rule=rule,
+                org=org,
+                periods=periods,
+                states=states,
+                consecutive=run,
+                first=first,
+                values=[None] * len(periods),
+                region=ctx.region,
+                extra=extra,
+            )
+        )
 
 
 def _firing_as_of(f: Finding, start: date) -> bool:

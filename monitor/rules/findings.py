@@ -48,7 +48,7 @@ class KindFacts(TypedDict, total=False):
     components: dict[str, str]  # all_of / any_of: each part's state
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, kw_only=True)
 class Finding:
     """The evaluated state of one rule for one organisation, period by period.
 

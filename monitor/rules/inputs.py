@@ -18,7 +18,7 @@ from operator import lt
 from monitor import orgs as orgs_ref
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Point:
     """One published figure (one version of an Observation row)."""
 
@@ -34,7 +34,7 @@ class Point:
     published_at: date | None = None  # the publication's date (a date, not a datetime)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OrgContext:
     """What a rule's scope looks at: the organisation's code, kind, type and region."""
 
@@ -45,7 +45,7 @@ class OrgContext:
     name: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RatingRecord:
     """One CQC rating (as the Rating table holds it)."""
 
@@ -79,7 +79,7 @@ def _day(d: date) -> date:
     return d.date() if isinstance(d, datetime) else d
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, kw_only=True)
 class Series:
     """One organisation's figures for one metric, oldest period first, one per period."""
 
@@ -95,12 +95,12 @@ class Series:
         """A series from points already in period order, one per period."""
         p0 = points[0]
         return cls(
-            p0.org,
-            p0.metric,
-            points,
-            [p.period_start for p in points],
-            [p.value for p in points],
-            revised,
+            org=p0.org,
+            metric=p0.metric,
+            points=points,
+            starts=[p.period_start for p in points],
+            values=[p.value for p in points],
+            revised=revised,
         )
 
     def index(self, start: date) -> int | None:
@@ -126,7 +126,13 @@ def _resolve(points: list[Point], as_of: date | None) -> Series | None:
     starts = [p.period_start for p in points]
     # The common case, one current figure per period in order, needs no sorting.
     if all(map(lt, starts, starts[1:])):
-        return Series(points[0].org, points[0].metric, points, starts, [p.value for p in points])
+        return Series(
+            org=points[0].org,
+            metric=points[0].metric,
+            points=points,
+            starts=starts,
+            values=[p.value for p in points],
+        )
     points = sorted(points, key=_version_order)
     kept: list[Point] = []
     revised: set[int] = set()
@@ -241,7 +247,7 @@ def context_for(code: str, known: dict[str, OrgContext] | None) -> OrgContext:
         if ctx is not None:
             return ctx
     if code == orgs_ref.ENGLAND:
-        return OrgContext(code, kind="england")
+        return OrgContext(code=code, kind="england")
     if orgs_ref.is_aggregate(code):
-        return OrgContext(code, kind="region", region=code)
-    return OrgContext(code, kind="other")
+        return OrgContext(code=code, kind="region", region=code)
+    return OrgContext(code=code, kind="other")

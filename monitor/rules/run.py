@@ -107,16 +107,16 @@ def read_points(session: Session, *, all_versions: bool) -> list[Point]:
     q = q.order_by(col(Observation.metric), col(Observation.org), col(Observation.period_start))
     return [
         Point(
-            org,
-            metric,
-            start,
-            end,
-            value,
-            num,
-            den,
-            label,
-            pub,
-            published.astimezone(LONDON).date() if published else None,
+            org=org,
+            metric=metric,
+            period_start=start,
+            period_end=end,
+            value=value,
+            numerator=num,
+            denominator=den,
+            label=label,
+            publication_id=pub,
+            published_at=published.astimezone(LONDON).date() if published else None,
         )
         for org, metric, start, end, value, num, den, label, pub, published in session.execute(q)
     ]
@@ -148,7 +148,9 @@ def read_ratings(session: Session) -> list[RatingRecord]:
 
 def read_orgs(session: Session) -> dict[str, OrgContext]:
     return {
-        o.code: OrgContext(o.code, o.kind, o.trust_type, o.region, o.name)
+        o.code: OrgContext(
+            code=o.code, kind=o.kind, trust_type=o.trust_type, region=o.region, name=o.name
+        )
         for o in session.exec(select(Organisation))
     }
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
+from monitor import orgs as orgs_ref
 from monitor.metrics import METRICS
 from monitor.rules.conditions import period_months, shift_months
 from monitor.rules.evaluate import evaluate
@@ -33,7 +34,7 @@ PEER = "PEER"  # the other organisation whose figures make a period "published"
 FAR_FUTURE = date(9999, 12, 31)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CaseResult:
     """The outcome of one test case, with everything needed to show a failure."""
 
@@ -101,7 +102,7 @@ def _org(rule: Rule, case: TestCase) -> OrgContext:
     scope, o = rule.scope, case.org
     code = o.code if o.code != "TEST" or not scope.orgs else scope.orgs[0]
     return OrgContext(
-        code,
+        code=code,
         kind=o.kind or (scope.kinds[0] if scope.kinds else "trust"),
         trust_type=o.trust_type or (scope.trust_types[0] if scope.trust_types else None),
         region=o.region or (scope.regions[0] if scope.regions else None),
@@ -136,21 +137,32 @@ def run_case(rule: Rule, case: TestCase, rules: Mapping[str, Rule], file: str = 
             p0 = shift_months(start, i * step)
             p1 = date.fromordinal(shift_months(p0, step).toordinal() - 1)
             if isinstance(rule, StaleRule) and metric_id == rule.metric:
-                points.append(Point(PEER, metric_id, p0, p1, 0.0))
+                points.append(
+                    Point(org=PEER, metric=metric_id, period_start=p0, period_end=p1, value=0.0)
+                )
             if not isinstance(v, str):
                 den = case.denominators[i] if i < len(case.denominators) else None
-                points.append(Point(org.code, metric_id, p0, p1, v, denominator=den))
+                points.append(
+                    Point(
+                        org=org.code,
+                        metric=metric_id,
+                        period_start=p0,
+                        period_end=p1,
+                        value=v,
+                        denominator=den,
+                    )
+                )
     ratings = [
         RatingRecord(
-            org.code,
-            r.subject,
-            r.date,
-            r.rating,
-            CQC_RATINGS.index(r.rating) + 1 if r.rating in CQC_RATINGS else None,
-            r.subject_type,
-            r.service,
-            r.domain,
-            r.inherited,
+            org=org.code,
+            subject=r.subject,
+            report_date=r.date,
+            rating=r.rating,
+            ordinal=CQC_RATINGS.index(r.rating) + 1 if r.rating in CQC_RATINGS else None,
+            subject_type=r.subject_type,
+            service=r.service,
+            domain=r.domain,
+            inherited=r.inherited,
         )
         for r in case.ratings
     ]
@@ -170,8 +182,17 @@ def run_case(rule: Rule, case: TestCase, rules: Mapping[str, Rule], file: str = 
             calendars=calendars,
         )
     except ValueError as e:
-        return CaseResult(rule.id, file, case.name, [], [], list(case.expect), [], error=str(e))
-    finding = ev.get(rule.id, "ENG" if case.calendar is not None else org.code)
+        return CaseResult(
+            rule=rule.id,
+            file=file,
+            case=case.name,
+            periods=[],
+            inputs=[],
+            expected=list(case.expect),
+            actual=[],
+            error=str(e),
+        )
+    finding = ev.get(rule.id, orgs_ref.ENGLAND if case.calendar is not None else org.code)
     # The periods the table talks about, and what was fed in for each.
     if isinstance(rule, RatingRule):
         dates = sorted({r.date for r in case.ratings})
@@ -208,15 +229,15 @@ def run_case(rule: Rule, case: TestCase, rules: Mapping[str, Rule], file: str = 
         actual.append(state)
     expected_thr = [_fmt(t) for t in case.thresholds]
     return CaseResult(
-        rule.id,
-        file,
-        case.name,
-        [p.isoformat() if whole_dates else p.isoformat()[:7] for p in periods],
-        inputs,
-        list(case.expect),
-        actual,
-        expected_thr,
-        thresholds if expected_thr else [],
+        rule=rule.id,
+        file=file,
+        case=case.name,
+        periods=[p.isoformat() if whole_dates else p.isoformat()[:7] for p in periods],
+        inputs=inputs,
+        expected=list(case.expect),
+        actual=actual,
+        expected_thresholds=expected_thr,
+        actual_thresholds=thresholds if expected_thr else [],
         input_label=", ".join(series) if len(series) > 1 else "input",
     )
 

@@ -26,10 +26,10 @@ GOVERNANCE: dict[str, Any] = {
     "source": "tests",
 }
 ORGS = {
-    "RCX": OrgContext("RCX", "trust", "acute", "Y61", "King's Lynn"),
-    "RGT": OrgContext("RGT", "trust", "acute", "Y61", "Cambridge"),
-    "RRU": OrgContext("RRU", "trust", "ambulance", "Y56", "London Ambulance"),
-    "NLO": OrgContext("NLO", "other", None, "Y61", "an independent provider"),
+    "RCX": OrgContext(code="RCX", trust_type="acute", region="Y61", name="King's Lynn"),
+    "RGT": OrgContext(code="RGT", trust_type="acute", region="Y61", name="Cambridge"),
+    "RRU": OrgContext(code="RRU", trust_type="ambulance", region="Y56", name="London Ambulance"),
+    "NLO": OrgContext(code="NLO", kind="other", region="Y61", name="an independent provider"),
 }
 
 
@@ -91,14 +91,30 @@ def series(
             continue
         den = denominators[i] if denominators else None
         out.append(
-            Point(org, metric, p0, p1, float(v), None, den, None, publication_id, published_at)
+            Point(
+                org=org,
+                metric=metric,
+                period_start=p0,
+                period_end=p1,
+                value=float(v),
+                denominator=den,
+                publication_id=publication_id,
+                published_at=published_at,
+            )
         )
     return out
 
 
 def rating(org: str, when: str, word: str, **kw: Any) -> RatingRecord:
     ordinal = CQC_RATINGS.index(word) + 1 if word in CQC_RATINGS else None
-    return RatingRecord(org, kw.pop("subject", org), date.fromisoformat(when), word, ordinal, **kw)
+    return RatingRecord(
+        org=org,
+        subject=kw.pop("subject", org),
+        report_date=date.fromisoformat(when),
+        rating=word,
+        ordinal=ordinal,
+        **kw,
+    )
 
 
 def run(

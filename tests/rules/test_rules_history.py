@@ -43,7 +43,10 @@ def test_history_known_later_than_as_of_is_refused() -> None:
 
 
 def _trusts(n: int) -> dict[str, OrgContext]:
-    return {f"T{i:03d}": OrgContext(f"T{i:03d}", "trust", "acute", "Y61") for i in range(n)}
+    return {
+        f"T{i:03d}": OrgContext(code=f"T{i:03d}", trust_type="acute", region="Y61")
+        for i in range(n)
+    }
 
 
 def test_a_new_publication_touches_only_the_pairs_it_affects() -> None:

@@ -50,7 +50,15 @@ class Simulator:
             p1 = date.fromordinal(shift_months(p0, 1).toordinal() - 1)
             published = date.fromordinal(date(2020, 1, 1).toordinal() + pub)
             self.points.append(
-                Point(self.org, metric or self.metric, p0, p1, v, None, None, None, pub, published)
+                Point(
+                    org=self.org,
+                    metric=metric or self.metric,
+                    period_start=p0,
+                    period_end=p1,
+                    value=v,
+                    publication_id=pub,
+                    published_at=published,
+                )
             )
         ev = evaluate(self.rules.values(), History.from_points(self.points), ORGS, as_of=FAR)
         plans = plan_all(

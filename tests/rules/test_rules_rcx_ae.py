@@ -44,7 +44,18 @@ def type1_figures() -> list[Point]:
                 )
                 if seen > 0:
                     pct = 100 * (1 - over / seen)
-                    points.append(Point(org, T1, start, end, pct, seen - over, seen, None, n))
+                    points.append(
+                        Point(
+                            org=org,
+                            metric=T1,
+                            period_start=start,
+                            period_end=end,
+                            value=pct,
+                            numerator=seen - over,
+                            denominator=seen,
+                            publication_id=n,
+                        )
+                    )
     return points
 
 
@@ -54,7 +65,7 @@ def test_rcx_fires_in_exactly_the_months_below_60() -> None:
     assert isinstance(pack_rule, ThresholdRule) and pack_rule.value == 60
     # The plain rule: for_periods = 1 and no hysteresis.
     plain = pack_rule.model_copy(update={"for_periods": 1, "clear": None, "supersedes": ()})
-    orgs = {**ORGS, **{p.org: OrgContext(p.org) for p in points if p.org not in ORGS}}
+    orgs = {**ORGS, **{p.org: OrgContext(code=p.org) for p in points if p.org not in ORGS}}
     ev = evaluate([plain], History.from_points(points), orgs, as_of=date(2025, 12, 31))
 
     rcx = sorted((p.period_start, p.value) for p in points if p.org == "RCX")
