@@ -12,9 +12,10 @@ from current figures only): the evaluator trusts it to hold what was known on ``
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 from monitor import metrics
 from monitor import orgs as orgs_ref
@@ -181,6 +182,29 @@ def _behind(history: History, metric: str) -> set[str]:
     return {org for org, s in series.items() if s.starts[-1] != latest}
 
 
+def _found(
+    rule: Rule,
+    org: str,
+    periods: Sequence[date],
+    codes: str,
+    values: Sequence[float | None],
+    **context: Any,
+) -> Finding:
+    """The finding of ``rule`` for ``org`` from one condition code per period; ``context``
+    holds the finding's other fields (points, series, history, region, extra, ratings)."""
+    states, run, first = run_states(codes, rule.for_periods)
+    return Finding(
+        rule=rule,
+        org=org,
+        periods=periods,
+        states=states,
+        consecutive=run,
+        first=first,
+        values=values,
+        **context,
+    )
+
+
 def _finding(
     rule: Rule,
     ctx: OrgContext,
@@ -188,15 +212,12 @@ def _finding(
     series: Series,
     codes: str,
 ) -> Finding:
-    states, run, first = run_states(codes, rule.for_periods)
-    return Finding(
-        rule=rule,
-        org=ctx.code,
-        periods=series.starts,
-        states=states,
-        consecutive=run,
-        first=first,
-        values=series.values,
+    return _found(
+        rule,
+        ctx.code,
+        series.starts,
+        codes,
+        series.values,
         points=series.points,
         series=series,
         history=history,
@@ -254,27 +275,16 @@ def _missing(
             continue
         have = set(series.starts)
         codes = "".join(cond.CLEAR if p in have else cond.BREACH for p in expected)
-        states, run, first = run_states(codes, rule.for_periods)
         idx = {s: i for i, s in enumerate(series.starts)}
         points: list[Point | None] = [series.points[idx[p]] if p in idx else None for p in expected]
         values = [p.value if p else None for p in points]
         facts = KindFacts(last_figure_period=series.starts[-1], missing_periods=codes.count("B"))
         ev.add(
-            Finding(
-                rule=rule,
-                org=org,
-                periods=expected,
-                states=states,
-                consecutive=run,
-                first=first,
-                values=values,
-                points=points,
-                series=series,
-                history=history,
-                region=ctx.region,
-                extra=facts,
+            _found(
+                rule, org, expected, codes, values, points=points, series=series,
+                history=history, region=ctx.region, extra=facts,
             )
-        )
+        )  # fmt: skip
 
 
 def _late(
@@ -289,7 +299,6 @@ def _late(
         return
     due = calendar.expected_next
     late = as_of > due + timedelta(days=calendar.grace_days)
-    states, run, first = run_states("B" if late else "C", rule.for_periods)
     extra = KindFacts(
         publisher=metric.publisher,
         expected_next=due,
@@ -297,18 +306,8 @@ def _late(
         latest_period=calendar.latest_period,
         days_late=max(0, (as_of - due).days - calendar.grace_days),
     )
-    ev.add(
-        Finding(
-            rule=rule,
-            org=orgs_ref.ENGLAND,
-            periods=[due],
-            states=states,
-            consecutive=run,
-            first=first,
-            values=[None],
-            extra=extra,
-        )
-    )
+    code = cond.BREACH if late else cond.CLEAR
+    ev.add(_found(rule, orgs_ref.ENGLAND, [due], code, [None], extra=extra))
 
 
 def _ratings(
@@ -329,22 +328,11 @@ def _ratings(
         if not dates:
             continue
         ev.touched.add((metric.id, org))
-        states, run, first = run_states(codes, rule.for_periods)
         values = [None if d.ordinal is None else float(d.ordinal) for d in deciding]
-        ev.add(
-            Finding(
-                rule=rule,
-                org=org,
-                periods=dates,
-                states=states,
-                consecutive=run,
-                first=first,
-                values=values,
-                history=history,
-                region=ctx.region,
-                ratings=deciding,
-            )
+        found = _found(
+            rule, org, dates, codes, values, history=history, region=ctx.region, ratings=deciding
         )
+        ev.add(found)
 
 
 def _combined(
@@ -369,21 +357,9 @@ def _combined(
             else:
                 hit = any(firing)
             codes.append(cond.BREACH if hit else cond.CLEAR)
-        states, run, first = run_states("".join(codes), rule.for_periods)
         extra = KindFacts(components={f.rule.id: _latest_state(f, periods[-1]) for f in parts})
-        ev.add(
-            Finding(
-                rule=rule,
-                org=org,
-                periods=periods,
-                states=states,
-                consecutive=run,
-                first=first,
-                values=[None] * len(periods),
-                region=ctx.region,
-                extra=extra,
-            )
-        )
+        values = [None] * len(periods)
+        ev.add(_found(rule, org, periods, "".join(codes), values, region=ctx.region, extra=extra))
 
 
 def _firing_as_of(f: Finding, start: date) -> bool:
