@@ -118,7 +118,7 @@ def _alerts(s: Session, start: datetime, end: datetime) -> list[tuple[Alert, Evi
         or_(col(Alert.ended_at).is_(None), col(Alert.ended_at) >= start),
     )
     alerts = list(s.exec(q.order_by(col(Alert.id))))
-    latest: dict[int, Evidence] = {}
+    latest: dict[int, Any] = {}  # alert id -> its latest event's stored evidence
     ids = [a.id for a in alerts]
     for i in range(0, len(ids), 500):
         evq = (
@@ -127,8 +127,8 @@ def _alerts(s: Session, start: datetime, end: datetime) -> list[tuple[Alert, Evi
             .order_by(col(AlertEvent.at), col(AlertEvent.id))
         )
         for e in s.exec(evq):
-            latest[e.alert_id] = Evidence.from_json(e.evidence)
-    found = [(a, latest.get(a.id or 0) or Evidence()) for a in alerts]
+            latest[e.alert_id] = e.evidence
+    found = [(a, Evidence.from_json(latest.get(a.id or 0))) for a in alerts]
     return [(a, ev) for a, ev in found if not ev.superseded_by]
 
 
