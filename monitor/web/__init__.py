@@ -61,7 +61,7 @@ def _inline_script_hashes() -> list[str]:
 
 def create_app(ctx: Context) -> Flask:
     """The status page and JSON API over the database ``ctx`` names."""
-    from monitor.web import admin, api, feeds, health, pages, unsubscribe
+    from monitor.web import admin, api, email_links, feeds, health, pages
 
     app = Flask(__name__, static_folder="static", static_url_path="/static")
     app.jinja_options = {
@@ -82,7 +82,7 @@ def create_app(ctx: Context) -> Flask:
     frontend = assets.find(ctx.settings)
     assets.install(app, frontend)
     app.jinja_env.globals["frontend"] = frontend
-    for module in (pages, api, feeds, health, admin, unsubscribe):
+    for module in (pages, api, feeds, health, admin, email_links):
         app.register_blueprint(module.bp)
     csp = "; ".join(
         [
