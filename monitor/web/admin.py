@@ -111,7 +111,7 @@ def parse_until(form: Any, today: date) -> tuple[date | None, str | None]:
             int(form.get("until-month", "")),
             int(form.get("until-day", "")),
         )
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a year too long for a C long
         return None, "Enter a real date, for example 31 12 2026"
     if until < today:
         return None, "The date must be today or in the future"
