@@ -8,7 +8,6 @@ the run; otherwise these tests are reported NOT RUN. Screenshots go to tmp/artif
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from web_fixtures import (
     mailbox,
     make_ctx,
     path_of,
+    serving,
     unsubscribe_link,
 )
 from web_seed import RCX_NAME
@@ -33,7 +33,6 @@ from monitor.db import session_scope
 from monitor.models import Subscription
 from monitor.notify import subscriptions as subs
 from monitor.notify import tokens
-from monitor.web.server import make_server
 from tests import alert_fixtures as af
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,13 +76,8 @@ def ctx(tmp_path: Path, engine: Engine) -> Context:
 @pytest.fixture
 def base_url(app: Flask, ctx: Context) -> Iterator[str]:
     """The seeded status page (web_seed) served by the app's own waitress server."""
-    server = make_server(ctx, "127.0.0.1", 0, app=app)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}"
-    finally:
-        server.close()
+    with serving(ctx, app=app) as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)

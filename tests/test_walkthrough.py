@@ -16,7 +16,6 @@ checked at every step. With ``[subscriptions] double_opt_in = true``:
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +27,7 @@ import requests
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 from typer.testing import CliRunner
-from web_fixtures import ADMIN_ENV, PASSWORD, csrf_in, unsubscribe_link
+from web_fixtures import ADMIN_ENV, PASSWORD, csrf_in, serving, unsubscribe_link
 
 from monitor import config
 from monitor.cli import app as cli
@@ -39,7 +38,6 @@ from monitor.service import jobs
 from monitor.sources import ae
 from monitor.sources.ingest import FileInput, ingest_file
 from monitor.web import users
-from monitor.web.server import make_server
 from tests.conftest import REAL, ROOT
 from tests.smtp_sink import Received, SmtpServer, free_port
 
@@ -90,13 +88,11 @@ double_opt_in = true
 """
     )
     ctx = Context(config.load(path), engine)
-    server = make_server(ctx, "127.0.0.1", port)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     try:
-        yield Site(ctx, path, url, smtp)
+        with serving(ctx, port) as served:
+            assert served == url
+            yield Site(ctx, path, url, smtp)
     finally:
-        server.close()
         smtp.stop()
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import email
 import re
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
@@ -21,6 +23,7 @@ from monitor import config
 from monitor.context import Context
 from monitor.notify import outbox
 from monitor.web import create_app, users
+from monitor.web.server import make_server
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"
@@ -140,3 +143,22 @@ def unsubscribe_link(msg: EmailMessage) -> str:
 def path_of(url: str) -> str:
     """A link's path, to follow it on a test server whatever [web] base_url says."""
     return "/" + url.split("://", 1)[1].split("/", 1)[1]
+
+
+@contextmanager
+def serving(ctx: Context, port: int = 0, app: Flask | None = None) -> Iterator[str]:
+    """The status page on the app's own waitress server (monitor.web.server) on 127.0.0.1,
+    run in a thread; yields its URL and stops it afterwards."""
+    server = make_server(ctx, "127.0.0.1", port, app=app)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        # Everything is closed by the server's own loop thread (a trigger thunk): closed from
+        # here, a descriptor could vanish under that thread's select(). The loop ends once
+        # nothing is left open.
+        server.trigger.pull_trigger(lambda: [ch.close() for ch in list(server._map.values())])
+        thread.join(timeout=30)
+        server.task_dispatcher.shutdown()
+        assert not thread.is_alive(), "the status page's server did not stop"
