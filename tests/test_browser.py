@@ -8,18 +8,32 @@ the run; otherwise these tests are reported NOT RUN. Screenshots go to tmp/artif
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from waitress.server import create_server
-from web_seed import seed
+from flask import Flask
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+from web_fixtures import (
+    DOUBLE_OPT_IN,
+    PASSWORD,
+    confirm_link,
+    mailbox,
+    make_ctx,
+    path_of,
+    serving,
+    unsubscribe_link,
+)
+from web_seed import RCX_NAME
 
-from monitor import config, db, orgs
 from monitor.context import Context
-from monitor.web import create_app
+from monitor.db import session_scope
+from monitor.models import Subscription
+from monitor.notify import subscriptions as subs
+from monitor.notify import tokens
+from tests import alert_fixtures as af
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -53,34 +67,17 @@ def _require(request: pytest.FixtureRequest) -> None:
     not_run("browser", request, "; ".join(missing))
 
 
-class Unsubscribe:
-    """Stands in for the notifications part's unsubscribe function."""
+@pytest.fixture
+def ctx(tmp_path: Path, engine: Engine) -> Context:
+    """The `engine` fixture's database, with double opt-in; plain http, as served here."""
+    return make_ctx(tmp_path, engine, DOUBLE_OPT_IN, base_url="http://127.0.0.1:8000")
 
-    def __call__(self, engine: Any, token: str) -> bool:
-        return token == "a-real-token"
 
-
-@pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The status page on a seeded SQLite database, served by waitress in a thread."""
-    folder = tmp_path_factory.mktemp("browser")
-    path = folder / "config.toml"
-    path.write_text(f"[paths]\nvar = 'var'\ntemplates = '{ROOT / 'templates'}'\n")
-    ctx = Context(config.load(path))
-    db.upgrade(ctx.engine)
-    with db.session_scope(ctx.engine, write=True) as s:
-        orgs.load_reference(s)
-    seed(ctx.engine)
-    app = create_app(ctx)
-    app.config["UNSUBSCRIBE"] = Unsubscribe()
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}"
-    finally:
-        server.close()
-        ctx.close()
+@pytest.fixture
+def base_url(app: Flask, ctx: Context) -> Iterator[str]:
+    """The seeded status page (web_seed) served by the app's own waitress server."""
+    with serving(ctx, app=app) as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)
@@ -152,9 +149,7 @@ def test_home_page_filters_by_region(page: Any, base_url: str) -> None:
 
 def test_trust_page_draws_its_chart(page: Any, base_url: str) -> None:
     page.goto(base_url + "/")
-    page.get_by_role(
-        "link", name="The Queen Elizabeth Hospital, King's Lynn, NHS Foundation Trust"
-    ).first.click()
+    page.get_by_role("link", name=RCX_NAME).first.click()
     page.wait_for_url("**/orgs/RCX")
     chart = page.locator("svg#chart-ae_4hr_type1_pct")
     box = chart.bounding_box()
@@ -184,22 +179,101 @@ def test_pages_work_without_javascript(browser: Any, base_url: str) -> None:
         context.close()
 
 
-@pytest.mark.parametrize(
-    ("name", "path"),
-    [
-        ("home", "/"),
-        ("trust", "/orgs/RCX"),
-        ("alert", "/alerts/1"),
-        ("league", "/league"),
-        ("sources", "/sources"),
-        ("login", "/login"),
-        ("unsubscribe", "/unsubscribe/a-real-token"),
-    ],
-)
-def test_no_serious_accessibility_violations(
-    page: Any, base_url: str, name: str, path: str
+def subscribe(ctx: Context, email: str) -> str:
+    """A subscription to RCX added by the real code; the path of its confirmation link."""
+    with session_scope(ctx.engine, write=True) as s:
+        subs.add(s, ctx.settings, subs.Request(email, "org", "RCX"))
+    (msg,) = [m for m in mailbox(ctx) if m["To"] == email]
+    return path_of(confirm_link(msg))
+
+
+def one_click_link(ctx: Context, email: str) -> str:
+    """An alert for RCX delivered to ``email``; the path of its List-Unsubscribe link."""
+    _, event = af.alert(ctx.engine, "RCX", af.publication(ctx.engine))
+    af.route(ctx.engine, ctx.settings, [event])
+    (msg,) = [m for m in mailbox(ctx) if m["To"] == email and m["List-Unsubscribe"]]
+    return path_of(unsubscribe_link(msg))
+
+
+def subscription(ctx: Context, email: str) -> Subscription:
+    with session_scope(ctx.engine) as s:
+        return s.exec(select(Subscription).where(Subscription.email == email)).one()
+
+
+def test_a_subscriber_confirms_then_unsubscribes_with_the_buttons(
+    page: Any, base_url: str, ctx: Context
 ) -> None:
-    response = page.goto(base_url + path)
+    email = "board@qehkl.nhs.uk"
+    page.goto(base_url + subscribe(ctx, email))
+    assert page.locator("h1").inner_text() == "Confirm your subscription"
+    assert subscription(ctx, email).confirmed_at is None  # opening the link changed nothing
+    shot(page, "confirm")
+    page.get_by_role("button", name="Confirm subscription").click()
+    page.wait_for_load_state()
+    assert "Your subscription is confirmed" in page.locator("main").inner_text()
+    assert subscription(ctx, email).confirmed_at is not None
+
+    page.goto(base_url + one_click_link(ctx, email))
+    assert page.locator("h1").inner_text() == "Unsubscribe from alert emails"
+    assert subscription(ctx, email).unsubscribed_at is None
+    shot(page, "unsubscribe")
+    page.get_by_role("button", name="Unsubscribe").click()
+    page.wait_for_load_state()
+    assert "You have been unsubscribed" in page.locator("main").inner_text()
+    assert subscription(ctx, email).unsubscribed_at is not None
+
+
+def test_an_operator_adds_and_removes_a_subscription(
+    page: Any, base_url: str, ctx: Context, alice: None
+) -> None:
+    page.goto(base_url + "/login?next=/admin/subscriptions")
+    page.fill("#username", "alice")
+    page.fill("#password", PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/admin/subscriptions")
+    page.fill("#email", "east.oversight@example.nhs.uk")
+    page.select_option("#scope", "region")
+    page.fill("#code", "Y61")
+    page.select_option("#min_severity", "high")
+    page.get_by_role("button", name="Add subscription").click()
+    page.wait_for_url("**/admin/subscriptions")
+    row = page.locator("#subscriptions-table tbody tr")
+    assert row.count() == 1 and "region Y61, high and above" in row.inner_text()
+    sub = subscription(ctx, "east.oversight@example.nhs.uk")
+    assert (sub.code, sub.min_severity, sub.origin, sub.confirmed_at) == (
+        "Y61",
+        "high",
+        "web",
+        None,
+    )
+    shot(page, "admin-subscriptions")
+    assert serious_violations(page) == []
+    row.get_by_role("button", name="Remove").click()
+    page.wait_for_url("**/admin/subscriptions")
+    assert page.locator("#subscriptions-table").count() == 0
+    assert subscription(ctx, "east.oversight@example.nhs.uk").unsubscribed_at is not None
+
+
+PAGES = ["home", "trust", "alert", "league", "sources", "login", "confirm", "unsubscribe"]
+
+
+def path_for(name: str, ctx: Context, ids: dict[str, int]) -> str:
+    """The page to check; the link pages from real emails."""
+    if name == "confirm":
+        return subscribe(ctx, "new@example.nhs.uk")
+    if name == "unsubscribe":
+        token = subscribe(ctx, "board@qehkl.nhs.uk").rsplit("/", 1)[1]
+        assert tokens.confirm(ctx.engine, token, settings=ctx.settings).ok  # so alerts reach it
+        return one_click_link(ctx, "board@qehkl.nhs.uk")
+    fixed = {"home": "/", "trust": "/orgs/RCX", "alert": f"/alerts/{ids['alert']}"}
+    return fixed.get(name, f"/{name}")
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_no_serious_accessibility_violations(
+    page: Any, base_url: str, ctx: Context, ids: dict[str, int], name: str
+) -> None:
+    response = page.goto(base_url + path_for(name, ctx, ids))
     assert response is not None and response.status == 200
     page.wait_for_load_state("networkidle")
     shot(page, f"axe-{name}")

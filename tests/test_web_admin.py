@@ -1,45 +1,26 @@
-"""Operators' sign-in and actions (CSRF, who did what), and the one-click unsubscribe."""
+"""Operators' sign-in and actions (CSRF, who did what) and the subscriptions page, through the
+real subscription functions on the `engine` fixture's database."""
 
 from __future__ import annotations
 
-import re
-import sys
+import html
+import logging
+from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
+from pathlib import Path
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
+from web_fixtures import DOUBLE_OPT_IN, PASSWORD, csrf, make_ctx, sign_in
 
+from monitor.context import Context
 from monitor.db import session_scope
-from monitor.models import Alert, AlertEvent
-from monitor.web import users
+from monitor.models import Alert, AlertEvent, Outbox, Subscription
+from monitor.notify import subscriptions as subs
+from monitor.web import auth, create_app, users
 from monitor.web.present import LONDON
-
-PASSWORD = "correct horse battery staple"
-
-
-def csrf(client: FlaskClient, path: str) -> str:
-    page = client.get(path).get_data(as_text=True)
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert found, f"no CSRF token on {path}"
-    return found.group(1)
-
-
-def sign_in(client: FlaskClient, name: str = "alice", password: str = PASSWORD) -> Any:
-    token = csrf(client, "/login")
-    return client.post(
-        "/login",
-        data={"username": name, "password": password, "csrf_token": token, "next": "/league"},
-    )
-
-
-@pytest.fixture
-def alice(monkeypatch: pytest.MonkeyPatch) -> None:
-    """alice signs in through the environment variable [web] admin_users_env names."""
-    monkeypatch.setenv("MONITOR_TEST_ADMIN_USERS", f"alice:{users.hash_password(PASSWORD)}")
 
 
 def test_an_operator_from_the_environment_signs_in_and_out(
@@ -161,68 +142,160 @@ def test_ended_alerts_cannot_be_acknowledged(client: FlaskClient, alice: None, i
     assert r.status_code == 409
 
 
-def test_subscriptions_page_says_when_notifications_are_not_installed(
-    client: FlaskClient, alice: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from monitor.web import admin
+def subscription_rows(engine: Engine) -> list[Subscription]:
+    with session_scope(engine) as s:
+        return list(s.exec(select(Subscription).order_by(col(Subscription.id))))
 
-    monkeypatch.setattr(admin, "notify_subscriptions", lambda: None)
+
+def test_an_operator_adds_a_subscription_from_the_page(
+    client: FlaskClient, engine: Engine, alice: None, caplog: pytest.LogCaptureFixture
+) -> None:
     sign_in(client)
-    page = client.get("/admin/subscriptions").get_data(as_text=True)
-    assert "needs the notifications part" in page
     token = csrf(client, "/admin/subscriptions")
-    r = client.post("/admin/subscriptions", data={"csrf_token": token, "email": "a@b.nhs.uk"})
-    assert r.status_code == 501
-
-
-class FakeTokens:
-    """Stands in for monitor.notify.tokens.unsubscribe (another part of the monitor)."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def __call__(self, engine: Engine, token: str) -> bool:
-        self.calls.append(token)
-        return token == "good-token"
-
-
-def test_unsubscribe_without_the_notifications_part_is_501(
-    app: Flask, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # As in a version without the notifications part: importing it fails.
-    monkeypatch.setitem(sys.modules, "monitor.notify.tokens", None)
-    client = app.test_client()
-    r = client.get("/unsubscribe/abc")
-    assert r.status_code == 501 and "not available" in r.get_data(True)
-    assert client.post("/unsubscribe/abc").status_code == 501
-
-
-def test_unsubscribe_shows_a_page_then_one_click_post_unsubscribes(app: Flask) -> None:
-    fake = FakeTokens()
-    app.config["UNSUBSCRIBE"] = fake
-    client = app.test_client()
-    r = client.get("/unsubscribe/good-token")
-    assert r.status_code == 200 and fake.calls == []  # GET changes nothing
-    assert r.headers["Cache-Control"] == "no-store"
-    assert 'action="/unsubscribe/good-token"' in r.get_data(True)
-    # RFC 8058: a mail client POSTs List-Unsubscribe=One-Click, with no cookie or token.
-    r = client.post(
-        "/unsubscribe/good-token",
-        data="List-Unsubscribe=One-Click",
-        content_type="application/x-www-form-urlencoded",
+    form = {
+        "email": "Board@QEHKL.nhs.uk",
+        "scope": "org",
+        "code": "rcx",
+        "min_severity": "high",
+        "csrf_token": token,
+    }
+    with caplog.at_level(logging.INFO, logger="monitor.web.admin"):
+        r = client.post("/admin/subscriptions", data=form)
+    assert r.status_code == 302 and r.headers["Location"] == "/admin/subscriptions"
+    (sub,) = subscription_rows(engine)
+    assert (sub.email, sub.scope, sub.code, sub.min_severity, sub.origin) == (
+        "Board@qehkl.nhs.uk",
+        "org",
+        "RCX",
+        "high",
+        "web",
     )
-    assert r.status_code == 200 and "You have been unsubscribed" in r.get_data(True)
-    assert fake.calls == ["good-token"]
-    r = client.post("/unsubscribe/forged")
-    assert r.status_code == 404 and "not recognised" in r.get_data(True)
+    assert sub.confirmed_at is not None and sub.unsubscribed_at is None  # no double opt-in here
+    assert f"operator alice added subscription #{sub.id}" in caplog.text
+    page = client.get("/admin/subscriptions").get_data(as_text=True)
+    assert f"Subscription #{sub.id} added: Board@qehkl.nhs.uk, org RCX, high and above." in page
+    assert f'data-subscription="{sub.id}"' in page and "active" in page
+    # The same subscription again changes nothing.
+    r = client.post("/admin/subscriptions", data=form)
+    assert r.status_code == 302
+    assert [x.id for x in subscription_rows(engine)] == [sub.id]
+    assert "already has this subscription" in client.get("/admin/subscriptions").get_data(True)
+
+
+def test_with_double_opt_in_an_added_subscription_waits_for_its_confirmation(
+    tmp_path: Path, engine: Engine, ids: dict, alice: None
+) -> None:
+    app = create_app(make_ctx(tmp_path, engine, DOUBLE_OPT_IN))
+    client = app.test_client()
+    sign_in(client)
+    token = csrf(client, "/admin/subscriptions")
+    form = {"email": "east@example.nhs.uk", "scope": "region", "code": "Y61", "csrf_token": token}
+    assert client.post("/admin/subscriptions", data=form).status_code == 302
+    (sub,) = subscription_rows(engine)
+    assert sub.confirmed_at is None
+    with session_scope(engine) as s:
+        (row,) = s.exec(select(Outbox)).all()
+        assert (row.kind, row.recipient) == ("confirm", "east@example.nhs.uk")
+    page = client.get("/admin/subscriptions").get_data(as_text=True)
+    assert "awaiting confirmation" in page and "It starts once east@example.nhs.uk confirms" in page
+
+
+A = "a@example.nhs.uk"
+
+
+@pytest.mark.parametrize(
+    ("email", "scope", "code", "severity", "field", "message"),
+    [
+        ("not-an-address", "org", "RCX", "info", "email", "is not a valid email address"),
+        (A, "org", "ZZ999", "info", "code", "unknown organisation 'ZZ999'"),
+        # Yeovil District Hospital merged into Somerset NHS FT (RH5) on 1 April 2023.
+        (A, "org", "RA4", "info", "code", "closed on 2023-03-31; subscribe to its successor RH5"),
+        (A, "region", "Y99", "info", "code", "unknown region 'Y99'"),
+        (A, "icb", "RCX", "info", "code", "unknown ICB 'RCX'"),
+        (A, "org", "RCX\x00", "info", "code", "unknown organisation"),
+        (A, "org", "RCX", "dire", "min_severity", "unknown severity 'dire'"),
+        (A, "planet", "RCX", "info", "scope", "scope must be one of region, icb, org"),
+    ],
+)
+def test_a_subscription_the_validator_refuses_comes_back_as_the_form_with_the_reason(
+    client: FlaskClient,
+    engine: Engine,
+    alice: None,
+    email: str,
+    scope: str,
+    code: str,
+    severity: str,
+    field: str,
+    message: str,
+) -> None:
+    sign_in(client)
+    form = {"email": email, "scope": scope, "code": code, "min_severity": severity}
+    token = csrf(client, "/admin/subscriptions")
+    r = client.post("/admin/subscriptions", data={**form, "csrf_token": token})
+    page = html.unescape(r.get_data(as_text=True))
+    assert r.status_code == 400 and "There is a problem" in page and message in page
+    assert f'href="#{field}"' in page  # the error summary points at the field
+    if field == "email":
+        assert 'id="email-error"' in page and f'value="{email}"' in page  # shown again
+    assert subscription_rows(engine) == []
+
+
+def test_an_operator_removes_a_subscription_from_the_page(
+    client: FlaskClient, ctx: Context, engine: Engine, alice: None
+) -> None:
+    with session_scope(engine, write=True) as s:
+        keep, _ = subs.add(s, ctx.settings, subs.Request("east@example.nhs.uk", "region", "Y61"))
+        gone, _ = subs.add(s, ctx.settings, subs.Request("east@example.nhs.uk", "org", "RCX"))
+        keep_id, gone_id = keep.id, gone.id
+    sign_in(client)
+    token = csrf(client, "/admin/subscriptions")
+    remove = {"action": "remove", "id": str(gone_id), "csrf_token": token}
+    assert client.post("/admin/subscriptions", data=remove).status_code == 302
+    ended = {x.id: x.unsubscribed_at for x in subscription_rows(engine)}
+    assert ended[keep_id] is None and ended[gone_id] is not None
+    page = client.get("/admin/subscriptions").get_data(as_text=True)
+    assert f"Subscription #{gone_id} removed: east@example.nhs.uk, org RCX." in page
+    assert f'data-subscription="{gone_id}"' not in page and f'data-subscription="{keep_id}"' in page
+    # Removing it again changes nothing and says so.
+    assert client.post("/admin/subscriptions", data=remove).status_code == 302
+    assert {x.id: x.unsubscribed_at for x in subscription_rows(engine)} == ended
+    assert "had already ended" in client.get("/admin/subscriptions").get_data(True)
+
+
+@pytest.mark.parametrize("bad_id", ["99999999999999999999", "424242", "abc", "", "²"])
+def test_removing_a_subscription_that_does_not_exist_is_a_400(
+    client: FlaskClient, engine: Engine, alice: None, bad_id: str
+) -> None:
+    sign_in(client)
+    token = csrf(client, "/admin/subscriptions")
+    r = client.post(
+        "/admin/subscriptions", data={"action": "remove", "id": bad_id, "csrf_token": token}
+    )
+    assert r.status_code == 400 and "there is no subscription" in r.get_data(True)
+
+
+def test_the_subscriptions_page_needs_an_operator_and_a_csrf_token(
+    client: FlaskClient, engine: Engine, alice: None
+) -> None:
+    form = {"email": "a@example.nhs.uk", "scope": "org", "code": "RCX"}
+    assert client.post("/admin/subscriptions", data=form).status_code == 403
+    sign_in(client)
+    assert client.post("/admin/subscriptions", data=form).status_code == 400
+    assert client.post("/admin/subscriptions", data={**form, "csrf_token": "x"}).status_code == 400
+    assert subscription_rows(engine) == []
+
+
+@pytest.fixture
+def fresh_throttle() -> Iterator[None]:
+    """alice's wrong passwords forgotten before and after (the throttle is per process)."""
+    auth.throttle.succeeded("alice")
+    yield
+    auth.throttle.succeeded("alice")
 
 
 def test_many_wrong_passwords_make_that_name_wait(
-    client: FlaskClient, alice: None, monkeypatch: pytest.MonkeyPatch
+    client: FlaskClient, alice: None, fresh_throttle: None
 ) -> None:
-    from monitor.web import auth
-
-    monkeypatch.setattr(auth, "throttle", auth.Throttle())
     for _ in range(auth.MAX_FAILURES):
         assert sign_in(client, "alice", "not the password").status_code == 401
     r = sign_in(client)  # even the right password, for now

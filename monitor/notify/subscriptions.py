@@ -12,6 +12,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -25,10 +26,21 @@ from monitor.vocab import Severity
 
 SCOPES = ("region", "icb", "org")
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+_ODS_CODE = re.compile(r"^[A-Z0-9]{2,10}$")
+# How long a confirmation link works. Confirmation links expire, as mailing lists' do, so that
+# an old email found in a mailbox cannot start alerts nobody asked for recently.
+CONFIRM_WITHIN = timedelta(days=14)
 
 
 class InvalidSubscription(ValueError):
-    """A subscription that cannot be added; the message says which part and why."""
+    """A subscription that cannot be added; the message says which part and why.
+
+    ``field`` names the part at fault (``email``, ``scope``, ``code``, ``trust_type``,
+    ``min_severity``, ``rules``), for a form to point at."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def normalise_email(address: str) -> str:
@@ -40,7 +52,9 @@ def normalise_email(address: str) -> str:
     try:
         return validate_email(address, check_deliverability=False).normalized
     except EmailNotValidError as e:
-        raise InvalidSubscription(f"{address!r} is not a valid email address: {e}") from None
+        raise InvalidSubscription(
+            f"{address!r} is not a valid email address: {e}", "email"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -61,41 +75,41 @@ def validate(session: Session, settings: Settings, req: Request) -> Request:
     email = normalise_email(req.email)
     scope, code = req.scope, req.code.strip().upper()
     if scope not in SCOPES:
-        raise InvalidSubscription(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
+        raise InvalidSubscription(
+            f"scope must be one of {', '.join(SCOPES)}, not {scope!r}", "scope"
+        )
     if scope == "region":
         code = orgs.code_for(code) or code
         if code not in REGION_CODES:
             raise InvalidSubscription(
-                f"unknown region {req.code!r}; use one of {', '.join(REGION_CODES)}"
+                f"unknown region {req.code!r}; use one of {', '.join(REGION_CODES)}", "code"
             )
     else:
-        org = session.get(Organisation, code)
-        kinds = ("icb",) if scope == "icb" else ("trust", "other")
-        if org is None or org.kind not in kinds:
-            what = "ICB" if scope == "icb" else "organisation"
-            raise InvalidSubscription(
-                f"unknown {what} {code!r}; see `monitor orgs --kind {kinds[0]}` for the codes"
-            )
+        _check_org(session.get(Organisation, code) if _ODS_CODE.match(code) else None, scope, code)
     trust_type = req.trust_type.strip().lower() if req.trust_type else None
     if trust_type:
         known = {t for t in session.exec(select(Organisation.trust_type).distinct()) if t}
         if trust_type not in known:
             raise InvalidSubscription(
-                f"unknown trust type {req.trust_type!r}; use one of {', '.join(sorted(known))}"
+                f"unknown trust type {req.trust_type!r}; use one of {', '.join(sorted(known))}",
+                "trust_type",
             )
     if req.min_severity not in SEVERITIES:
         raise InvalidSubscription(
-            f"unknown severity {req.min_severity!r}; use one of {', '.join(SEVERITIES)}"
+            f"unknown severity {req.min_severity!r}; use one of {', '.join(SEVERITIES)}",
+            "min_severity",
         )
     bad = [r for r in req.rules if not _RULE_ID.match(r)]
     if bad:
-        raise InvalidSubscription(f"not a rule id: {', '.join(bad)} (rule ids are file names)")
+        raise InvalidSubscription(
+            f"not a rule id: {', '.join(bad)} (rule ids are file names)", "rules"
+        )
     rules_dir = settings.paths.rules
     known_rules = {p.stem for p in rules_dir.glob("*.toml")} if rules_dir.is_dir() else set()
     # Until a rule file exists no id can be checked; afterwards a typo is refused.
     unknown = [r for r in req.rules if known_rules and r not in known_rules]
     if unknown:
-        raise InvalidSubscription(f"no rule file for {', '.join(unknown)} in {rules_dir}")
+        raise InvalidSubscription(f"no rule file for {', '.join(unknown)} in {rules_dir}", "rules")
     return Request(
         email,
         scope,
@@ -105,6 +119,27 @@ def validate(session: Session, settings: Settings, req: Request) -> Request:
         tuple(sorted(set(req.rules))),
         req.digest_only,
     )
+
+
+def _check_org(org: Organisation | None, scope: str, code: str) -> None:
+    """Refuse an unknown ICB or organisation, and one that has closed (name its successor)."""
+    kinds = ("icb",) if scope == "icb" else ("trust", "other")
+    if org is None or org.kind not in kinds:
+        what = "ICB" if scope == "icb" else "organisation"
+        raise InvalidSubscription(
+            f"unknown {what} {code!r}; see `monitor orgs --kind {kinds[0]}` for the codes", "code"
+        )
+    if org.closed is not None and org.closed <= utcnow().date():
+        instead = f"; subscribe to its successor {org.successor}" if org.successor else ""
+        raise InvalidSubscription(
+            f"{code} ({org.name}) closed on {org.closed.isoformat()}{instead}", "code"
+        )
+
+
+def confirmation_expired(sub: Subscription, now: datetime) -> bool:
+    """Whether ``sub``'s confirmation link no longer works (CONFIRM_WITHIN after it was added)."""
+    added = sub.created_at if sub.created_at.tzinfo else sub.created_at.replace(tzinfo=UTC)
+    return now - added > CONFIRM_WITHIN
 
 
 def _same(sub: Subscription, req: Request) -> bool:
@@ -124,20 +159,26 @@ def add(
 ) -> tuple[Subscription, bool]:
     """Add a subscription (validated). Returns (subscription, created).
 
-    An identical active subscription is returned unchanged. With double opt-in on, the new
-    subscription waits for confirmation and a confirmation email is queued.
+    An identical active subscription is returned unchanged, unless it still awaits a
+    confirmation whose link has expired: that one is ended and replaced, so adding it again
+    sends a new link. With double opt-in on, the new subscription waits for confirmation and a
+    confirmation email is queued.
     """
     req = validate(session, settings, req)
+    now = utcnow()
     existing = session.exec(
         select(Subscription).where(
             Subscription.email == req.email,
             col(Subscription.unsubscribed_at).is_(None),
         )
     )
-    for sub in existing:
-        if _same(sub, req):
+    for sub in list(existing):
+        if not _same(sub, req):
+            continue
+        if sub.confirmed_at is not None or not confirmation_expired(sub, now):
             return sub, False
-    now = utcnow()
+        sub.unsubscribed_at = now
+        session.add(sub)
     sub = Subscription(
         email=req.email,
         scope=req.scope,
@@ -230,6 +271,22 @@ def remove(
         session.add(sub)
         ended.append(sub)
     return ended
+
+
+def remove_one(session: Session, subscription_id: int) -> Subscription | None:
+    """End one subscription by its id (the admin page's remove button).
+
+    Returns the subscription ended, or None when it had already ended (removing twice changes
+    nothing); InvalidSubscription when no subscription has that id.
+    """
+    sub = session.get(Subscription, subscription_id) if 0 < subscription_id < 2**63 else None
+    if sub is None:
+        raise InvalidSubscription(f"there is no subscription #{subscription_id}", "id")
+    if sub.unsubscribed_at is not None:
+        return None
+    sub.unsubscribed_at = utcnow()
+    session.add(sub)
+    return sub
 
 
 def as_dict(sub: Subscription) -> dict[str, Any]:

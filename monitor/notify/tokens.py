@@ -24,6 +24,7 @@ from sqlmodel import col, select
 from monitor.config import Settings
 from monitor.db import session_scope
 from monitor.models import Subscription, utcnow
+from monitor.notify.subscriptions import CONFIRM_WITHIN, confirmation_expired
 from monitor.secret import secret_for
 
 UNSUBSCRIBE = "unsubscribe"
@@ -55,17 +56,22 @@ def verify(secret: bytes, purpose: str, token: str) -> list[str] | None:
     payload, dot, sig = token.strip().rpartition(".")
     if not dot or not payload or not sig:
         return None
-    if not hmac.compare_digest(sig, _signature(secret, purpose, payload)):
+    # Compared as bytes: a link can carry any character, and compare_digest refuses non-ASCII str.
+    expected = _signature(secret, purpose, payload).encode()
+    if not hmac.compare_digest(sig.encode("utf-8", "replace"), expected):
         return None
     return payload.split(_SEP)
 
 
 @dataclass(frozen=True)
 class TokenResult:
-    """What an unsubscribe or confirmation link did, for the web page to show."""
+    """What an unsubscribe or confirmation link did, for the web page to show.
+
+    ``ok`` says whether the link is good; a page must test it, not the result's truth value."""
 
     ok: bool
-    status: str  # unsubscribed | confirmed | already | invalid | unknown | preview
+    # unsubscribed | confirmed | already | preview: ok; invalid | unknown | ended | expired: not
+    status: str
     message: str
     email: str | None = None
     subscriptions: list[str] = field(default_factory=list)  # descriptions, e.g. "region Y61"
@@ -85,11 +91,57 @@ def describe_subscription(sub: Subscription) -> str:
     return ", ".join(parts)
 
 
-_INVALID = TokenResult(
+INVALID = TokenResult(
     False,
     "invalid",
     "This link is not valid: it may have been altered or cut short. Nothing was changed.",
 )
+_UNKNOWN = TokenResult(
+    False, "unknown", "These subscriptions no longer exist. Nothing was changed."
+)
+
+
+def _to_change(purpose: str, subs: list[Subscription]) -> list[Subscription] | TokenResult:
+    """The subscriptions the link would change, or the result that says why none."""
+    names = [describe_subscription(sub) for sub in subs]
+    email = subs[0].email
+    live = [sub for sub in subs if sub.unsubscribed_at is None]
+    if purpose == UNSUBSCRIBE:
+        if live:
+            return live
+        return TokenResult(
+            True, "already", f"You were already unsubscribed: {'; '.join(names)}.", email, names
+        )
+    if not live:
+        return TokenResult(
+            False,
+            "ended",
+            "This subscription has been ended, so it cannot be confirmed. Nothing was changed.",
+            email,
+            names,
+        )
+    waiting = [sub for sub in live if sub.confirmed_at is None]
+    if not waiting:
+        return TokenResult(
+            True,
+            "already",
+            f"This subscription is already confirmed: {'; '.join(names)}.",
+            email,
+            names,
+        )
+    now = utcnow()
+    fresh = [sub for sub in waiting if not confirmation_expired(sub, now)]
+    if not fresh:
+        days = CONFIRM_WITHIN.days
+        return TokenResult(
+            False,
+            "expired",
+            f"This confirmation link has expired: links work for {days} days. "
+            "Ask for the subscription again to get a new link. Nothing was changed.",
+            email,
+            names,
+        )
+    return fresh
 
 
 def _apply(
@@ -97,25 +149,19 @@ def _apply(
 ) -> TokenResult:
     tokens = verify(load_secret(settings), purpose, token)
     if tokens is None:
-        return _INVALID
+        return INVALID
     with session_scope(engine, write=not dry_run) as s:
         subs = list(s.exec(select(Subscription).where(col(Subscription.token).in_(tokens))))
         if not subs:
-            return TokenResult(
-                False, "unknown", "These subscriptions no longer exist. Nothing was changed."
-            )
+            return _UNKNOWN
+        todo = _to_change(purpose, subs)
+        if isinstance(todo, TokenResult):
+            return todo
         email = subs[0].email
+        what = "; ".join(describe_subscription(sub) for sub in todo)
         names = [describe_subscription(sub) for sub in subs]
-        if purpose == UNSUBSCRIBE:
-            todo = [sub for sub in subs if sub.unsubscribed_at is None]
-            verb, done = "unsubscribed", "You were already unsubscribed"
-        else:
-            todo = [sub for sub in subs if sub.confirmed_at is None and not sub.unsubscribed_at]
-            verb, done = "confirmed", "This subscription is already confirmed"
-        if not todo:
-            return TokenResult(True, "already", f"{done}: {'; '.join(names)}.", email, names)
         if dry_run:
-            return TokenResult(True, "preview", f"{email}: {'; '.join(names)}.", email, names)
+            return TokenResult(True, "preview", f"{email}: {what}.", email, names)
         now = utcnow()
         for sub in todo:
             if purpose == UNSUBSCRIBE:
@@ -123,7 +169,7 @@ def _apply(
             else:
                 sub.confirmed_at = now
             s.add(sub)
-        what = "; ".join(describe_subscription(sub) for sub in todo)
+        verb = "unsubscribed" if purpose == UNSUBSCRIBE else "confirmed"
         return TokenResult(True, verb, f"{email} is now {verb}: {what}.", email, names)
 
 
@@ -142,6 +188,17 @@ def describe_unsubscribe(engine: Engine, token: str, *, settings: Settings) -> T
     return _apply(engine, settings, token, UNSUBSCRIBE, dry_run=True)
 
 
+def describe_confirm(engine: Engine, token: str, *, settings: Settings) -> TokenResult:
+    """What a confirmation token would confirm, changing nothing (for the page a GET shows:
+    mail scanners follow links, so a GET must never confirm)."""
+    return _apply(engine, settings, token, CONFIRM, dry_run=True)
+
+
 def confirm(engine: Engine, token: str, *, settings: Settings) -> TokenResult:
-    """Confirm subscriptions awaiting double opt-in; a forged token changes nothing."""
+    """Confirm subscriptions awaiting double opt-in (the confirmation page's POST).
+
+    A forged or tampered token changes nothing (status ``invalid``), and so does one whose
+    subscriptions have ended (``ended``) or whose link is older than CONFIRM_WITHIN
+    (``expired``).
+    """
     return _apply(engine, settings, token, CONFIRM, dry_run=False)

@@ -16,6 +16,7 @@ from typing import Any
 from flask import Flask, Response, render_template, request
 from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemLoader, PackageLoader
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter, IntegerConverter
 
 from monitor.context import Context
 from monitor.secret import secret
@@ -31,6 +32,22 @@ class WebState:
     ctx: Context
     data_version: DataVersion
     pages: PageCache
+
+
+class RowId(IntegerConverter):
+    """``<int:...>`` in routes: a row id, so at most a 64-bit integer. A larger number is no
+    row's (404) rather than one the database driver refuses to bind (SQLite: OverflowError)."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
+class Segment(BaseConverter):
+    """A plain path segment in routes (``<code>``, ``<token>``): never a NUL character, which
+    no code or token holds and PostgreSQL refuses in a text parameter (a 404, not a 500)."""
+
+    regex = "[^/\x00]+"
 
 
 def _loader(ctx: Context) -> ChoiceLoader:
@@ -61,9 +78,11 @@ def _inline_script_hashes() -> list[str]:
 
 def create_app(ctx: Context) -> Flask:
     """The status page and JSON API over the database ``ctx`` names."""
-    from monitor.web import admin, api, feeds, health, pages, unsubscribe
+    from monitor.web import admin, api, email_links, feeds, health, pages
 
     app = Flask(__name__, static_folder="static", static_url_path="/static")
+    # Before any route is added, so that every route's parameters use them.
+    app.url_map.converters.update(int=RowId, default=Segment, string=Segment)
     app.jinja_options = {
         # The NHS.UK macros read optional, nested parameters (params.hint.text), which
         # StrictUndefined would refuse; the email templates keep their own strict Environment.
@@ -82,7 +101,7 @@ def create_app(ctx: Context) -> Flask:
     frontend = assets.find(ctx.settings)
     assets.install(app, frontend)
     app.jinja_env.globals["frontend"] = frontend
-    for module in (pages, api, feeds, health, admin, unsubscribe):
+    for module in (pages, api, feeds, health, admin, email_links):
         app.register_blueprint(module.bp)
     csp = "; ".join(
         [

@@ -4,9 +4,8 @@ subscriptions. Each action needs a signed-in operator and a CSRF token, and reco
 
 from __future__ import annotations
 
-import importlib
+import logging
 from datetime import UTC, date, datetime, time, timedelta
-from types import ModuleType
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -14,11 +13,17 @@ from sqlmodel import col, select
 
 from monitor.db import session_scope
 from monitor.models import Alert, AlertEvent, Subscription, utcnow
-from monitor.vocab import OPEN, EventKind
+from monitor.notify import subscriptions as subs
+from monitor.notify.tokens import describe_subscription
+from monitor.vocab import LONDON, OPEN, SEVERITIES, EventKind
 from monitor.web.auth import current_user, login_required
-from monitor.web.present import LONDON, day
+from monitor.web.present import day
 
+log = logging.getLogger(__name__)
 bp = Blueprint("admin", __name__)
+# The subscription form's fields, which an error message can point at.
+FORM_FIELDS = ("email", "scope", "code", "min_severity")
+WEB = "web"  # Subscription.origin of those added here
 MAX_NOTE = 2000
 MAX_SILENCE_DAYS = 366
 
@@ -106,7 +111,7 @@ def parse_until(form: Any, today: date) -> tuple[date | None, str | None]:
             int(form.get("until-month", "")),
             int(form.get("until-day", "")),
         )
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a year too long for a C long
         return None, "Enter a real date, for example 31 12 2026"
     if until < today:
         return None, "The date must be today or in the future"
@@ -139,53 +144,74 @@ def silence(alert_id: int) -> Any:
     return redirect(url_for("pages.alert", alert_id=alert_id))
 
 
-def notify_subscriptions() -> ModuleType | None:
-    """The notifications part's subscription functions, when that part is installed."""
-    try:
-        module = importlib.import_module("monitor.notify.subscriptions")
-    except ImportError:
-        return None
-    return module if hasattr(module, "add") and hasattr(module, "remove") else None
+def _add(form: Any, user: str) -> str:
+    """Add the subscription the form describes; the flash message, or InvalidSubscription."""
+    state = current_app.extensions["monitor"]
+    req = subs.Request(
+        email=form.get("email", "").strip(),
+        scope=form.get("scope", ""),
+        code=form.get("code", ""),
+        min_severity=form.get("min_severity", "info"),
+    )
+    with session_scope(state.ctx.engine, write=True) as s:
+        sub, created = subs.add(s, state.ctx.settings, req, origin=WEB)
+        what, sub_id, email = describe_subscription(sub), sub.id, sub.email
+        waiting = sub.confirmed_at is None
+    if not created:
+        return f"{email} already has this subscription (#{sub_id}): {what}."
+    log.info("operator %s added subscription #%s: %s, %s", user, sub_id, email, what)
+    if waiting:
+        return f"Subscription #{sub_id} added: {email}, {what}. It starts once {email} confirms."
+    return f"Subscription #{sub_id} added: {email}, {what}."
+
+
+def _remove(form: Any, user: str) -> str:
+    """End the subscription the form names; the flash message, or InvalidSubscription."""
+    raw = form.get("id", "")
+    if not (raw.isascii() and raw.isdigit()):
+        raise subs.InvalidSubscription(f"there is no subscription {raw!r}", "id")
+    state = current_app.extensions["monitor"]
+    with session_scope(state.ctx.engine, write=True) as s:
+        sub = subs.remove_one(s, int(raw))
+        if sub is None:
+            return f"Subscription #{raw} had already ended."
+        what, email = describe_subscription(sub), sub.email
+    log.info("operator %s removed subscription #%s: %s, %s", user, raw, email, what)
+    return f"Subscription #{raw} removed: {email}, {what}."
+
+
+def _active_subscriptions() -> list[Subscription]:
+    with session_scope(current_app.extensions["monitor"].ctx.engine) as s:
+        return subs.list_subscriptions(s)
 
 
 @bp.route("/admin/subscriptions", methods=["GET", "POST"])
 @login_required
 def subscriptions() -> Any:
-    state = current_app.extensions["monitor"]
-    api = notify_subscriptions()
-    user = current_user()
+    """Operators list, add and remove subscriptions through monitor.notify.subscriptions; a
+    subscription it refuses (a bad address, an unknown or closed organisation) comes back as
+    the form with the reason (400)."""
     errors: list[dict[str, str]] = []
+    error_field: str | None = None
     if request.method == "POST":
-        if api is None:
-            abort(501, "Managing subscriptions needs the notifications part, not installed here.")
+        user = current_user()
+        assert user is not None
+        act = _remove if request.form.get("action") == "remove" else _add
         try:
-            if request.form.get("action") == "remove":
-                api.remove(state.ctx.engine, int(request.form["id"]), actor=user)
-                flash("Subscription removed.")
-            else:
-                api.add(
-                    state.ctx.engine,
-                    email=request.form.get("email", "").strip(),
-                    scope=request.form.get("scope", ""),
-                    code=request.form.get("code", "").strip().upper(),
-                    min_severity=request.form.get("min_severity", "info"),
-                    actor=user,
-                )
-                flash("Subscription added.")
-            state.data_version.invalidate()
+            message = act(request.form, user)
+        except subs.InvalidSubscription as e:
+            error_field = e.field if e.field in FORM_FIELDS else None
+            target = error_field or ("subscriptions-table" if act is _remove else "email")
+            errors.append({"text": str(e), "href": f"#{target}"})
+        else:
+            flash(message)
             return redirect(url_for("admin.subscriptions"))
-        except (ValueError, KeyError, LookupError) as e:
-            errors.append(
-                {"text": str(e) or "That subscription could not be saved", "href": "#email"}
-            )
-    with session_scope(state.ctx.engine) as s:
-        rows = list(
-            s.exec(
-                select(Subscription)
-                .where(col(Subscription.unsubscribed_at).is_(None))
-                .order_by(col(Subscription.email), col(Subscription.id))
-            )
-        )
     return render_template(
-        "subscriptions.jinja", rows=rows, available=api is not None, errors=errors
+        "subscriptions.jinja",
+        rows=_active_subscriptions(),
+        errors=errors,
+        error_field=error_field,
+        form=request.form if errors and request.form.get("action") != "remove" else {},
+        describe=describe_subscription,
+        severities=SEVERITIES,
     ), (400 if errors else 200)
