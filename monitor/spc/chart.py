@@ -7,6 +7,7 @@ can chart thousands of series without touching anything else.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -53,15 +54,35 @@ class Chart:
     """The chart of one series: its points, the latest point's variation and the assurance.
 
     A series too short for limits has no points, no variation and no assurance, and says why
-    in ``reason``.
+    in ``reason``. The points are kept as columns and built on demand, so that a caller that
+    only needs the latest point's variation (a rule over thousands of trusts) pays for no more.
     """
 
-    points: tuple[Point, ...]
     variation: PointType | None
     assurance: Assurance | None
     target: float | None
     reason: str | None = None
     segments: tuple[Limits, ...] = ()
+    periods: tuple[date, ...] = ()
+    values: tuple[float, ...] = ()
+    special_causes: tuple[SpecialCause, ...] = ()
+    point_types: tuple[PointType, ...] = ()
+    segment_of: tuple[int, ...] = ()  # each point's index into ``segments``
+
+    @property
+    def points(self) -> tuple[Point, ...]:
+        return tuple(
+            Point(period, value, lim.mean, lim.lpl, lim.upl, cause, kind, k)
+            for period, value, cause, kind, k, lim in zip(
+                self.periods,
+                self.values,
+                self.special_causes,
+                self.point_types,
+                self.segment_of,
+                (self.segments[k] for k in self.segment_of),
+                strict=False,
+            )
+        )
 
     def as_json(self) -> dict[str, Any]:
         """The DESIGN.md contract's fields after ``org`` and ``metric``."""
@@ -99,51 +120,60 @@ def chart(
     _check(values, periods, rebase_at)
     bounds = segment_bounds(periods, rebase_at)
     if min(stop - start for start, stop in bounds) < min_points:
-        return Chart((), None, None, target, TOO_FEW_POINTS)
-    points: list[Point] = []
+        return Chart(None, None, target, TOO_FEW_POINTS)
+    oriented = _POINT_TYPES[improvement_direction]
     segments: list[Limits] = []
+    causes: list[SpecialCause] = []
+    segment_of: list[int] = []
     for k, (start, stop) in enumerate(bounds):
         ys = values[start:stop]
         lim = limits(ys)
         segments.append(lim)
-        for i, cause in enumerate(special_causes(ys, lim)):
-            points.append(
-                Point(
-                    periods[start + i],
-                    ys[i],
-                    lim.mean,
-                    lim.lpl,
-                    lim.upl,
-                    cause,
-                    point_type(cause, improvement_direction),
-                    k,
-                )
-            )
+        causes += special_causes(ys, lim)
+        segment_of += [k] * (stop - start)
+    types = tuple(map(oriented.__getitem__, causes))
     last = segments[-1]
     return Chart(
-        tuple(points),
-        points[-1].point_type,
+        types[-1],
         assurance_of(target, last.lpl, last.upl, improvement_direction),
         target,
         None,
         tuple(segments),
+        tuple(periods),
+        tuple(values),
+        tuple(causes),
+        types,
+        tuple(segment_of),
     )
+
+
+_POINT_TYPES = {
+    direction: {cause: point_type(cause, direction) for cause in SpecialCause}
+    for direction in (Direction.HIGHER, Direction.LOWER, None)
+}
 
 
 def _check(values: Sequence[float], periods: Sequence[date], rebase_at: Collection[date]) -> None:
     if len(values) != len(periods):
         raise ValueError(f"{len(values)} values for {len(periods)} periods")
-    for i, v in enumerate(values):
-        if not isinstance(v, int | float) or not math.isfinite(v):
-            raise ValueError(f"value {i + 1} ({periods[i]}) is {v!r}, not a finite number")
-    for i in range(1, len(periods)):
-        if periods[i] <= periods[i - 1]:
-            raise ValueError(
-                f"periods must be in order, each once: {periods[i]} follows {periods[i - 1]}"
-            )
-    missing = sorted(set(rebase_at) - set(periods))
-    if missing:
-        raise ValueError(f"rebase date {missing[0]} is not one of the series' periods")
+    # One sum finds a NaN, an infinity or a non-number; only then is each value looked at.
+    try:
+        finite = math.isfinite(math.fsum(values))
+    except (TypeError, ValueError, OverflowError):
+        finite = False
+    if not finite:
+        for i, v in enumerate(values):
+            if not isinstance(v, int | float) or not math.isfinite(v):
+                raise ValueError(f"value {i + 1} ({periods[i]}) is {v!r}, not a finite number")
+    if not all(map(operator.lt, periods, periods[1:])):
+        i = next(i for i in range(1, len(periods)) if periods[i] <= periods[i - 1])
+        raise ValueError(
+            f"periods must be in order, each once: {periods[i]} follows {periods[i - 1]}"
+        )
+    if rebase_at:
+        missing = sorted(set(rebase_at) - set(periods))
+        if missing:
+            raise ValueError(f"rebase date {missing[0]} is not one of the series' periods")
 
 
 def segment_bounds(periods: Sequence[date], rebase_at: Collection[date]) -> list[tuple[int, int]]:

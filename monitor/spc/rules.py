@@ -19,6 +19,8 @@ tests of the function of the same purpose (tests/test_spc_rules.py).
 
 from __future__ import annotations
 
+import operator
+import re
 from collections.abc import Sequence
 
 from monitor.spc.words import SpecialCause
@@ -36,38 +38,43 @@ def sides(values: Sequence[float], mean: float) -> list[int]:
 def trend_ends(values: Sequence[float]) -> list[int]:
     """+1 (-1) at a point that ends 7 strictly rising (falling) points, else 0."""
     ends = [0] * len(values)
-    up = down = 0  # how many steps in a row have risen / fallen up to this point
-    for i in range(1, len(values)):
-        step = values[i] - values[i - 1]
-        up = up + 1 if step > 0 else 0
-        down = down + 1 if step < 0 else 0
-        if up >= RUN - 1:
-            ends[i] = 1
-        elif down >= RUN - 1:
-            ends[i] = -1
+    later = values[1:]
+    # One byte per step between neighbours, 1 where it rises (falls): a trend is 6 ones in a row.
+    for mark, steps in (
+        (1, map(operator.gt, later, values)),
+        (-1, map(operator.lt, later, values)),
+    ):
+        for run in _STEPS.finditer(bytes(steps)):
+            for i in range(run.start() + RUN - 1, run.end() + 1):
+                ends[i] = mark
     return ends
 
 
 def shift_ends(side: Sequence[int]) -> list[int]:
     """1 at a point that ends 7 consecutive points on the same side of the mean, else 0."""
     ends = [0] * len(side)
-    run = 0
-    previous = 0
-    for i, s in enumerate(side):
-        run = (run + 1 if s == previous else 1) if s else 0
-        previous = s
-        if run >= RUN:
+    for run in _SIDES.finditer(bytes(map(_PLUS_ONE, side))):  # sides -1, 0, 1 as bytes 0, 1, 2
+        for i in range(run.start() + RUN - 1, run.end()):
             ends[i] = 1
     return ends
+
+
+_STEPS = re.compile(b"\x01{%d,}" % (RUN - 1))
+_SIDES = re.compile(b"\x00{%d,}|\x02{%d,}" % (RUN, RUN))
+_PLUS_ONE = (1).__add__
 
 
 def part_of_run(ends: Sequence[int]) -> list[bool]:
     """True for every point of a run that ends at a non-zero entry of ``ends``."""
     part = [False] * len(ends)
+    if not any(ends):
+        return part
+    done = 0  # points before this are already marked
     for j, e in enumerate(ends):
         if e:
-            for i in range(max(0, j - RUN + 1), j + 1):
+            for i in range(max(done, j - RUN + 1), j + 1):
                 part[i] = True
+            done = j + 1
     return part
 
 
@@ -76,45 +83,59 @@ def two_in_three(close: Sequence[bool], side: Sequence[int]) -> list[bool]:
     n = len(close)
     if len(side) != n:
         raise ValueError(f"close ({n}) and side ({len(side)}) differ in length")
-    window = [
-        close[s] + close[s + 1] + close[s + 2] >= 2
-        and abs(side[s] + side[s + 1] + side[s + 2]) == 3
-        for s in range(n - 2)
-    ]
-    return [any(window[s] for s in range(max(0, i - 2), min(i, n - 3) + 1)) for i in range(n)]
+    flags = [False] * n
+    for s in range(n - 2):
+        if (
+            close[s] + close[s + 1] + close[s + 2] >= 2
+            and abs(side[s] + side[s + 1] + side[s + 2]) == 3
+        ):
+            flags[s] = flags[s + 1] = flags[s + 2] = True
+    return flags
 
 
 def part_of_two_in_three(flags: Sequence[bool], close: Sequence[bool]) -> list[bool]:
     """Of the points in a 2-in-3 pattern, only those in the close-to-limits band."""
-    return [bool(f and c) for f, c in zip(flags, close, strict=True)]
+    if len(flags) != len(close):
+        raise ValueError(f"flags ({len(flags)}) and close ({len(close)}) differ in length")
+    return list(map(operator.and_, flags, close))
 
 
 def special_causes(values: Sequence[float], lim: Limits) -> list[SpecialCause]:
-    """The special cause of each point of one segment, or Common Cause."""
+    """The special cause of each point of one segment, or Common Cause.
+
+    Each rule marks its points, the rule of lowest precedence first, so that a point that
+    breaks several rules keeps the name of the first in NHSRplotthedots' order.
+    """
+    n = len(values)
     side = sides(values, lim.mean)
-    outside = [v > lim.upl or v < lim.lpl for v in values]
-    close = [
-        not out and (v < lim.near_lpl or v > lim.near_upl)
-        for v, out in zip(values, outside, strict=True)
-    ]
-    trend = part_of_run(trend_ends(values))
-    band = part_of_two_in_three(two_in_three(close, side), close)
+    causes = [SpecialCause.COMMON_CAUSE] * n
+    # Each `any` skips a rule's loop over the points when the rule found nothing.
     shift = part_of_run(shift_ends(side))
-    causes = []
-    for i, s in enumerate(side):
-        if outside[i]:
-            cause = SpecialCause.ABOVE_UCL if s == 1 else SpecialCause.BELOW_LCL
-        elif trend[i]:
-            rising = _trend_step(values, trend, i) == 1
-            cause = SpecialCause.TREND_INCREASING if rising else SpecialCause.TREND_DECREASING
-        elif band[i]:
-            cause = SpecialCause.TWO_IN_THREE_ABOVE if s > 0 else SpecialCause.TWO_IN_THREE_BELOW
-        elif shift[i]:
-            cause = SpecialCause.SHIFT_ABOVE if s > 0 else SpecialCause.SHIFT_BELOW
-        else:
-            cause = SpecialCause.COMMON_CAUSE
-        causes.append(cause)
+    for i in _marked(shift):
+        causes[i] = SpecialCause.SHIFT_ABOVE if side[i] > 0 else SpecialCause.SHIFT_BELOW
+    lpl, upl, near_lpl, near_upl = lim.lpl, lim.upl, lim.near_lpl, lim.near_upl
+    beyond_band = min(values) < near_lpl or max(values) > near_upl  # else none close or outside
+    if beyond_band:
+        outside = [v > upl or v < lpl for v in values]
+        close = [lpl <= v < near_lpl or near_upl < v <= upl for v in values]
+        if sum(close) >= 2:
+            for i in _marked(part_of_two_in_three(two_in_three(close, side), close)):
+                causes[i] = _TWO_IN_THREE[side[i] > 0]
+    trend = part_of_run(trend_ends(values))
+    for i in _marked(trend):
+        rising = _trend_step(values, trend, i) == 1
+        causes[i] = SpecialCause.TREND_INCREASING if rising else SpecialCause.TREND_DECREASING
+    if beyond_band:
+        for i in _marked(outside):
+            causes[i] = SpecialCause.ABOVE_UCL if side[i] == 1 else SpecialCause.BELOW_LCL
     return causes
+
+
+def _marked(flags: list[bool]) -> list[int]:
+    return [i for i, f in enumerate(flags) if f] if any(flags) else []
+
+
+_TWO_IN_THREE = {True: SpecialCause.TWO_IN_THREE_ABOVE, False: SpecialCause.TWO_IN_THREE_BELOW}
 
 
 def _trend_step(values: Sequence[float], trend: Sequence[bool], i: int) -> int:

@@ -20,6 +20,7 @@ limits sit on the mean: a flat series shows no variation, and no point can lie o
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,7 +50,7 @@ def limits(values: Sequence[float], *, screen_outliers: bool = True) -> Limits:
     if n < 2:
         raise ValueError(f"XmR limits need at least 2 points, got {n}")
     mean = math.fsum(values) / n
-    ranges = [abs(values[i] - values[i - 1]) for i in range(1, n)]
+    ranges = list(map(abs, map(operator.sub, values[1:], values)))
     amr = math.fsum(ranges) / len(ranges)
     if screen_outliers:
         cut = SCREEN * amr
