@@ -87,6 +87,8 @@ def test_charts_match_the_package(case: dict[str, Any]) -> None:
         assert {p.special_cause for p in c.points} == {SpecialCause.COMMON_CAUSE}
     if "variation" in case:
         assert c.variation == case["variation"]
+    if "point_types" in case:
+        assert [p.point_type for p in c.points] == case["point_types"]
     if "last_point_types" in case:
         tail = c.points[-len(case["last_point_types"]) :]
         assert [p.point_type for p in tail] == case["last_point_types"]

@@ -9,8 +9,8 @@ at its defaults (no ``fix_after_n_points``, ``screen_outliers = TRUE``):
 3. screening: a moving range is kept only when it is strictly below 3.267 times the mean of all
    the moving ranges, and the mean moving range is taken again over the kept ones;
 4. process limits at mean ± 2.66 × mean moving range, and the "close to limits" band at
-   mean ± 2 × (2.66 / 3) × mean moving range (the 2-sigma line), computed in that order so the
-   figures are the same doubles R produces.
+   mean ± 2 × (2.66 / 3) × mean moving range (the 2-sigma line), computed in that order, with
+   means taken R's way, so the figures are the same doubles R produces.
 
 One case R leaves undefined: when every moving range is zero (a flat series) screening keeps
 none (0 < 0 is false) and R's limits become NaN. Here the mean moving range is then 0 and the
@@ -23,6 +23,7 @@ import math
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 
 LIMIT = 2.66
 """Process limits: 2.66 × the mean moving range (3 sigma for an XmR chart)."""
@@ -49,13 +50,13 @@ def limits(values: Sequence[float], *, screen_outliers: bool = True) -> Limits:
     n = len(values)
     if n < 2:
         raise ValueError(f"XmR limits need at least 2 points, got {n}")
-    mean = math.fsum(values) / n
+    mean = r_mean(values)
     ranges = list(map(abs, map(operator.sub, values[1:], values)))
-    amr = math.fsum(ranges) / len(ranges)
+    amr = r_mean(ranges)
     if screen_outliers:
         cut = SCREEN * amr
         kept = [r for r in ranges if r < cut]
-        amr = math.fsum(kept) / len(kept) if kept else 0.0
+        amr = r_mean(kept) if kept else 0.0
     return Limits(
         mean=mean,
         mean_moving_range=amr,
@@ -64,3 +65,11 @@ def limits(values: Sequence[float], *, screen_outliers: bool = True) -> Limits:
         near_lpl=mean - CLOSE * amr,
         near_upl=mean + CLOSE * amr,
     )
+
+
+def r_mean(values: Sequence[float]) -> float:
+    """The mean as R's ``mean()`` computes it: a first estimate, then the mean of the residuals
+    added to it, so that the limits are the same doubles NHSRplotthedots prints."""
+    n = len(values)
+    first = math.fsum(values) / n
+    return first + math.fsum(map(operator.sub, values, repeat(first))) / n
