@@ -14,7 +14,7 @@ The rules, each marking every point of the pattern, in the package's order of pr
 4. part of 7 consecutive points on one side of the mean; a point exactly on the mean ends the run.
 
 The helpers take and return plain lists so each can be checked against the package's own
-tests of the function of the same purpose (tests/test_spc_rules.py).
+tests of the function of the same purpose (tests/test_spc.py).
 """
 
 from __future__ import annotations
@@ -109,7 +109,6 @@ def special_causes(values: Sequence[float], lim: Limits) -> list[SpecialCause]:
     n = len(values)
     side = sides(values, lim.mean)
     causes = [SpecialCause.COMMON_CAUSE] * n
-    # Each `any` skips a rule's loop over the points when the rule found nothing.
     shift = part_of_run(shift_ends(side))
     for i in _marked(shift):
         causes[i] = SpecialCause.SHIFT_ABOVE if side[i] > 0 else SpecialCause.SHIFT_BELOW
@@ -132,6 +131,7 @@ def special_causes(values: Sequence[float], lim: Limits) -> list[SpecialCause]:
 
 
 def _marked(flags: list[bool]) -> list[int]:
+    """The indices of the flagged points (`any` first: most rules flag nothing)."""
     return [i for i, f in enumerate(flags) if f] if any(flags) else []
 
 
