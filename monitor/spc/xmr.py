@@ -55,8 +55,9 @@ def limits(values: Sequence[float], *, screen_outliers: bool = True) -> Limits:
     amr = r_mean(ranges)
     if screen_outliers:
         cut = SCREEN * amr
-        kept = [r for r in ranges if r < cut]
-        amr = r_mean(kept) if kept else 0.0
+        if not max(ranges) < cut:  # else every range is kept and the mean stands
+            kept = [r for r in ranges if r < cut]
+            amr = r_mean(kept) if kept else 0.0
     return Limits(
         mean=mean,
         mean_moving_range=amr,
