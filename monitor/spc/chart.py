@@ -179,6 +179,8 @@ def _check(values: Sequence[float], periods: Sequence[date], rebase_at: Collecti
 def segment_bounds(periods: Sequence[date], rebase_at: Collection[date]) -> list[tuple[int, int]]:
     """[start, stop) of each segment: a rebase period starts a new one (NHSRplotthedots'
     ``cumsum(rebase)`` groups); a rebase on the first period changes nothing."""
-    cuts = [i for i, p in enumerate(periods) if i and p in rebase_at] if rebase_at else []
+    if not rebase_at:
+        return [(0, len(periods))]
+    cuts = [i for i, p in enumerate(periods) if i and p in rebase_at]
     edges = [0, *cuts, len(periods)]
     return list(zip(edges, edges[1:], strict=False))

@@ -112,21 +112,22 @@ def special_causes(values: Sequence[float], lim: Limits) -> list[SpecialCause]:
     shift = part_of_run(shift_ends(side))
     for i in _marked(shift):
         causes[i] = SpecialCause.SHIFT_ABOVE if side[i] > 0 else SpecialCause.SHIFT_BELOW
+    # Points beyond the 2-sigma line: each either close to the limits or outside them.
     lpl, upl, near_lpl, near_upl = lim.lpl, lim.upl, lim.near_lpl, lim.near_upl
-    beyond_band = min(values) < near_lpl or max(values) > near_upl  # else none close or outside
-    if beyond_band:
-        outside = [v > upl or v < lpl for v in values]
-        close = [lpl <= v < near_lpl or near_upl < v <= upl for v in values]
-        if sum(close) >= 2:
-            for i in _marked(part_of_two_in_three(two_in_three(close, side), close)):
-                causes[i] = _TWO_IN_THREE[side[i] > 0]
+    beyond = [i for i, v in enumerate(values) if v < near_lpl or v > near_upl]
+    outside = [i for i in beyond if values[i] > upl or values[i] < lpl]
+    if len(beyond) - len(outside) >= 2:
+        close = [False] * n
+        for i in beyond:
+            close[i] = lpl <= values[i] <= upl
+        for i in _marked(part_of_two_in_three(two_in_three(close, side), close)):
+            causes[i] = _TWO_IN_THREE[side[i] > 0]
     trend = part_of_run(trend_ends(values))
     for i in _marked(trend):
         rising = _trend_step(values, trend, i) == 1
         causes[i] = SpecialCause.TREND_INCREASING if rising else SpecialCause.TREND_DECREASING
-    if beyond_band:
-        for i in _marked(outside):
-            causes[i] = SpecialCause.ABOVE_UCL if side[i] == 1 else SpecialCause.BELOW_LCL
+    for i in outside:
+        causes[i] = SpecialCause.ABOVE_UCL if side[i] == 1 else SpecialCause.BELOW_LCL
     return causes
 
 
