@@ -26,6 +26,14 @@ class Granularity(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Target:
+    """The standard a metric is held to: SPC assurance asks whether a trust will meet it."""
+
+    value: float
+    standard: str  # the standard's name and source, for the evidence
+
+
+@dataclass(frozen=True, slots=True)
 class Metric:
     id: str
     title: str
@@ -38,6 +46,11 @@ class Metric:
     @property
     def higher_is_better(self) -> bool:
         return self.direction is Direction.HIGHER
+
+    @property
+    def target(self) -> Target | None:
+        """The standard in TARGETS, or None where no standard exists."""
+        return TARGETS.get(self.id)
 
     def is_worse(self, new: float, old: float) -> bool:
         """True when ``new`` is strictly worse than ``old`` for this metric."""
@@ -253,6 +266,44 @@ _CATALOGUE: tuple[Metric, ...] = (
 )
 
 METRICS: dict[str, Metric] = {m.id: m for m in _CATALOGUE}
+
+_PLAN = "2025/26 priorities and operational planning guidance"
+_ARP = "Ambulance Response Programme standards (2017)"
+TARGETS: dict[str, Target] = {
+    "ae_4hr_pct": Target(78, f"{_PLAN}: 78% within 4 hours by March 2026 (Constitution: 95%)"),
+    "ae_4hr_type1_pct": Target(
+        78, f"{_PLAN}: 78% within 4 hours by March 2026 (Constitution: 95%)"
+    ),
+    "ae_12hr_dta_count": Target(
+        0, "NHS Standard Contract 2025/26: no wait over 12 hours from decision to admit"
+    ),
+    "cancer_28d_fds_pct": Target(
+        80, f"{_PLAN}: 80% told within 28 days by March 2026 (Faster Diagnosis Standard)"
+    ),
+    "cancer_31d_pct": Target(
+        96, "Cancer Waiting Times standards (October 2023): 96% treated within 31 days"
+    ),
+    "cancer_62d_pct": Target(
+        75, f"{_PLAN}: 75% treated within 62 days by March 2026 (standard: 85%)"
+    ),
+    "rtt_18wk_pct": Target(
+        92,
+        "NHS Constitution: 92% of waiting patients within 18 weeks (no 2025/26 level "
+        "common to every trust: each is asked for 5 points more, 65% nationally)",
+    ),
+    "rtt_52wk_pct": Target(1, f"{_PLAN}: under 1% of the waiting list over 52 weeks"),
+    "amb_c1_mean_s": Target(420, f"{_ARP}: Category 1 mean response 7 minutes"),
+    "amb_c1_p90_s": Target(900, f"{_ARP}: Category 1 90th centile 15 minutes"),
+    "amb_c2_mean_s": Target(1800, f"{_PLAN}: Category 2 mean 30 minutes (ARP: 18 minutes)"),
+    "amb_c2_p90_s": Target(2400, f"{_ARP}: Category 2 90th centile 40 minutes"),
+}
+"""What SPC assurance is judged against. The level each trust is held to in 2025/26: the
+planning guidance's where it sets one for every trust (A&E 78%, Faster Diagnosis 80%, 62-day
+75%, Category 2 mean 30 minutes, 52-week waits under 1%), else the constitutional or national
+standard. Not the constitutional level throughout: against 95% nearly every trust "consistently
+fails", which describes the NHS rather than the trust; against the level it is asked to reach
+this year, assurance separates the trusts that will reliably get there from those that will
+not. The rules in rules/ alert at the same levels and cite the same documents."""
 
 
 class UnknownMetric(KeyError):
