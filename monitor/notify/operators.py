@@ -18,11 +18,12 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from monitor.config import SOURCE_NAMES, Settings
+from monitor.config import Settings
 from monitor.db import session_scope
 from monitor.models import Outbox, Publication, SourceState
 from monitor.notify import mime
 from monitor.notify.enqueue import enqueue
+from monitor.sources import registry
 from monitor.sources.timetable import expectation
 
 LONDON = ZoneInfo("Europe/London")
@@ -82,7 +83,7 @@ def send_failed(settings: Settings, row: Outbox, reason: str, now: datetime) -> 
 def _source_incidents(s: Session, settings: Settings, now: datetime) -> list[Outbox]:
     rows: list[Outbox] = []
     states = {st.source: st for st in s.exec(select(SourceState))}
-    for name in SOURCE_NAMES:
+    for name in registry.NAMES:
         conf, st = settings.source(name), states.get(name)
         if not conf.enabled or st is None:
             continue

@@ -59,9 +59,8 @@ def job_specs(settings: Settings, *, tick_seconds: float | None = None) -> list[
     the jobrun table.
     """
     specs: list[JobSpec] = []
-    for name, source in settings.sources.items():
-        if not source.enabled:
-            continue
+    for name in settings.enabled_sources():
+        source = settings.source(name)
         trigger = timetable.source_trigger(name, source)
         if trigger is not None:
             specs.append(
@@ -103,8 +102,8 @@ def unscheduled(settings: Settings) -> list[str]:
     """Enabled sources with neither ``schedule`` nor ``every_minutes``: polled only by hand."""
     return [
         name
-        for name, s in settings.sources.items()
-        if s.enabled and s.schedule is None and s.every_minutes is None
+        for name in settings.enabled_sources()
+        if settings.source(name).schedule is None and settings.source(name).every_minutes is None
     ]
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from monitor import metrics
-from monitor.config import REGION_CODES, SEVERITIES, SOURCE_NAMES
+from monitor.config import REGION_CODES, SEVERITIES
+from monitor.sources import registry
 
 
 def _n(kind: str, **kw: Any) -> dict[str, Any]:
@@ -153,7 +154,7 @@ RATING = _object(
 )
 SOURCE = _object(
     {
-        "source": {"type": "string", "enum": list(SOURCE_NAMES)},
+        "source": {"type": "string", "enum": list(registry.NAMES)},
         "title": STR,
         "enabled": BOOL,
         "schedule": STR,

@@ -17,9 +17,10 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
-from monitor.config import SOURCE_NAMES, Settings, Source
+from monitor.config import Settings, Source
 from monitor.db import session_scope
 from monitor.models import Publication, SourceState
+from monitor.sources import registry
 from monitor.sources.timetable import expectation
 from monitor.web.present import when
 
@@ -232,7 +233,7 @@ def assess(
 
 
 def statuses(engine: Engine, settings: Settings, now: datetime | None = None) -> list[SourceStatus]:
-    """Every source's status, in the order of SOURCE_NAMES."""
+    """Every source's status, in the registry's order."""
     now = now or datetime.now(UTC)
     latest = (
         select(col(Publication.source), func.max(Publication.id).label("id"))
@@ -256,7 +257,7 @@ def statuses(engine: Engine, settings: Settings, now: datetime | None = None) ->
         }
     return [
         assess(name, settings.source(name), states.get(name), pubs.get(name), now)
-        for name in SOURCE_NAMES
+        for name in registry.NAMES
     ]
 
 

@@ -58,7 +58,6 @@ from monitor.sources.rtt.full_csv import ProviderTotal, check_consistent, read_f
 from monitor.sources.rtt.workbook import SHEET, read_incomplete_provider
 
 SOURCE = "rtt"
-PARSES_PATHS = True  # parse() streams from a path: poll saves the 3 MB zip to disk first
 WAITING_LIST, WITHIN_18, OVER_52, OVER_52_PCT = (
     "rtt_waiting_list",
     "rtt_18wk_pct",
