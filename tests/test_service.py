@@ -221,7 +221,7 @@ def test_an_unreachable_publisher_fails_the_poll_in_one_line_and_the_service_kee
         wait_until(lambda: runs(engine, "poll:ae"), 30, "the poll")
         wait_until(lambda: runs(engine, "poll:ae")[0].outcome != "running", 30, "its outcome")
         wait_until(lambda: "ae: the poll failed; trying again" in caplog.text, 10, "the retry line")
-        wait_until(lambda: state(engine, "ae").late_since, 10, "the late check")
+        wait_until(lambda: runs(engine, "late-check"), 10, "the late check")
         wait_until(lambda: heartbeat(engine), 10, "the heartbeat")
     [run] = runs(engine, "poll:ae")
     assert run.outcome == "failed" and "cannot connect" in (run.error or "")
@@ -231,7 +231,8 @@ def test_an_unreachable_publisher_fails_the_poll_in_one_line_and_the_service_kee
     ]
     st = state(engine, "ae")
     assert st.follow_up_at is not None and st.consecutive_failures == 1
-    assert st.late_since is not None  # offline, the source is honestly shown as late
+    # Never published, so not late: its failing polls are what the page and operators see.
+    assert st.late_since is None and st.failing_since is not None
     assert not codes  # still running
 
 

@@ -112,8 +112,10 @@ def _source_incidents(s: Session, settings: Settings, now: datetime) -> list[Out
                 Publication.source == name, Publication.status == "ingested"
             )
         ).one()
-        exp = expectation(name, conf, now, _aware(latest) if latest else None)
-        expected = exp.expected_at
+        exp = expectation(
+            name, conf, now, _aware(latest) if latest else None, last_success_at=st.last_success_at
+        )
+        expected = exp.expected_at or exp.awaited_at
         if exp.late and expected is not None:
             rows += _rows(
                 settings,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
 from monitor import metrics
 from monitor.rules import conditions as cond
@@ -137,7 +137,7 @@ def evaluate(
             raise ValueError(f"rule {rule.id!r}: unknown metric {rule.metric!r}")
         elif isinstance(rule, StaleRule):
             if rule.mode == "late":
-                _late(rule, metric, cal.get(metric.publisher), as_of, ev)
+                _late(rule, metric, cal.get(metric.publisher), ev)
             else:
                 _missing(rule, history, ev, scopes, targets.get(rule.id))
         elif isinstance(rule, RatingRule):
@@ -267,21 +267,20 @@ def _late(
     rule: StaleRule,
     metric: metrics.Metric,
     calendar: SourceCalendar | None,
-    as_of: date,
     ev: Evaluation,
 ) -> None:
-    """A publisher late against its calendar: one finding for England, at the due date."""
+    """A publisher late against its calendar (as the caller's ``calendar`` says): one finding
+    for England, at the date of the publication awaited."""
     if calendar is None or calendar.expected_next is None:
         return
     due = calendar.expected_next
-    late = as_of > due + timedelta(days=calendar.grace_days)
-    states, run, first = run_states("B" if late else "C", rule.for_periods)
+    states, run, first = run_states("B" if calendar.late else "C", rule.for_periods)
     extra = {
         "publisher": metric.publisher,
         "expected_next": due.isoformat(),
         "grace_days": calendar.grace_days,
         "latest_period": calendar.latest_period.isoformat() if calendar.latest_period else None,
-        "days_late": max(0, (as_of - due).days - calendar.grace_days),
+        "days_late": calendar.days_late,
     }
     ev.add(Finding(rule, "ENG", [due], states, run, first, [None], extra=extra))
 

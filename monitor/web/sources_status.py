@@ -172,14 +172,10 @@ def assess(
     watched = last_success is not None or pub is not None
     # Lateness is the publisher's: its own publication date against its calendar (when a file
     # was fetched does not matter), as the runner and the late-publisher rules see it.
-    exp = expectation(name, cfg, now, pub.published_at if pub else None)
-    expected, new = exp.expected_at, exp.answered
-    late = False
-    if cfg.enabled and watched:
-        if cfg.every_minutes and last_success is not None:
-            late = now - last_success > timedelta(days=max(cfg.grace_days, 1))
-        else:
-            late = exp.late
+    exp = expectation(
+        name, cfg, now, pub.published_at if pub else None, last_success_at=last_success
+    )
+    expected, new, late = exp.expected_at, exp.answered, exp.late
     short = SHORT.get(name, name)
     if not cfg.enabled:
         level, message = "disabled", f"{short}: not polled (disabled in config.toml)."
