@@ -267,10 +267,3 @@ def get(metric_id: str) -> Metric:
         raise UnknownMetric(
             f"unknown metric {metric_id!r}; known metrics: {', '.join(sorted(METRICS))}"
         ) from None
-
-
-def for_publisher(publisher: str) -> list[Metric]:
-    return [m for m in _CATALOGUE if m.publisher == publisher]
-
-
-PUBLISHERS: tuple[str, ...] = ("ae", "cancer", "rtt", "ambulance", "oversight", "cqc")

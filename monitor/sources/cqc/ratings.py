@@ -9,8 +9,8 @@ Inherited ratings. After a merger or transfer CQC shows the predecessor's rating
 organisation; the API marks them with an ``organisationId`` that is not the organisation's own
 id, and the body lists the predecessor under ``relationships`` as "HSCA Predecessor". Such
 records carry ``inherited=True`` and ``inherited_from``. An inherited rating is the subject's
-rating (it is displayed as such) but it is not a new judgement: ``is_rating_change`` never
-counts it as an upgrade or downgrade.
+rating (it is displayed as such) but it is not a new judgement: the rules never count it as an
+upgrade or downgrade.
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ class BodyRatings:
     registration_status: str | None
     records: list[RatingRecord] = field(default_factory=list)
     location_ids: list[str] = field(default_factory=list)  # a provider's registered locations
-    predecessors: list[str] = field(default_factory=list)  # "HSCA Predecessor" relationships
     problems: list[str] = field(default_factory=list)  # ratings left out, and why
     unknown_words: bool = False  # some rating was left out for an unknown word
 
@@ -260,11 +259,6 @@ def parse_body(data: bytes | str | Mapping[str, Any]) -> BodyRatings:
         region=region_code(body.get("region") if isinstance(body.get("region"), str) else None),
         registration_status=body.get("registrationStatus"),
         location_ids=[str(x).upper() for x in body.get("locationIds") or [] if x],
-        predecessors=[
-            str(r.get("relatedLocationId") or r.get("relatedProviderId") or "").upper()
-            for r in body.get("relationships") or []
-            if isinstance(r, dict) and r.get("type") == "HSCA Predecessor"
-        ],
     )
     reader = _Reader(body, out)
     raw_current = body.get("currentRatings")
