@@ -44,7 +44,7 @@ class JobFailed(Exception):
         self.logged = logged
 
 
-@dataclass
+@dataclass(kw_only=True)
 class JobResult:
     """The outcome of one recorded run."""
 
@@ -85,7 +85,7 @@ def record(
     started = utcnow()
     clock = time.monotonic()
     run_id = _start(ctx, job, started, dict(extra or {}))
-    result = JobResult(job, "ok")
+    result = JobResult(job=job, outcome="ok")
     try:
         result.counts = counts_of(fn(ctx))
     except JobSkipped as e:

@@ -164,12 +164,12 @@ def _provider_figures(sums: _ExtractSums, parsed: Parsed) -> list[Figure]:
             continue
         providers.append(
             Figure(
-                org,
-                metric,
-                start,
-                end,
-                Granularity.MONTH,
-                percent(within, treated),
+                org=org,
+                metric=metric,
+                period_start=start,
+                period_end=end,
+                granularity=Granularity.MONTH,
+                value=percent(within, treated),
                 numerator=within,
                 denominator=treated,
             )
@@ -240,12 +240,12 @@ def _parse_national(rows: list[list[Any]], *, filename: str) -> Parsed:
             start, end = month_bounds(month.year, month.month)
             parsed.figures.append(
                 Figure(
-                    ENGLAND,
-                    metric,
-                    start,
-                    end,
-                    Granularity.MONTH,
-                    percent(within_n, total_n),
+                    org=ENGLAND,
+                    metric=metric,
+                    period_start=start,
+                    period_end=end,
+                    granularity=Granularity.MONTH,
+                    value=percent(within_n, total_n),
                     numerator=within_n,
                     denominator=total_n,
                     org_name="England",

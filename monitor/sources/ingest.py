@@ -45,7 +45,7 @@ Parser = Callable[..., Parsed]
 _REL_TOL = 1e-9
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FileInput:
     """A file to ingest and what is known about where it came from."""
 
@@ -62,7 +62,7 @@ class FileInput:
     quiet: bool | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class IngestReport:
     """What happened to one file; the fields `monitor ingest --json` prints."""
 

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 RELEASE_TIME = time(9, 30, tzinfo=ZoneInfo("Europe/London"))
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PollReport:
     source: str
     pages: int = 0
@@ -258,7 +258,7 @@ def _session(
 
 def poll(ctx: Context, source: str, *, fetcher: Fetcher | None = None) -> PollReport:
     """Poll one NHS England source once (see the module docstring)."""
-    report = PollReport(source)
+    report = PollReport(source=source)
     with _session(ctx, source, fetcher, report, "poll") as (pub, fetcher, index_url):
         with session_scope(ctx.engine) as s:
             state = s.get(SourceState, source)
@@ -290,7 +290,7 @@ def backfill(
     progress: Callable[[int, int, str], None] | None = None,
 ) -> PollReport:
     """Walk every yearly page and ingest each earlier publication, oldest first, quietly."""
-    report = PollReport(source)
+    report = PollReport(source=source)
     with _session(ctx, source, fetcher, report, "backfill") as (pub, fetcher, index_url):
         links, _pages = _discover(ctx, pub, index_url, fetcher, report, every_year=True)
         known = _known_urls(ctx, source, [lk.url for lk in links])

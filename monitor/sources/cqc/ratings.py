@@ -34,7 +34,7 @@ from monitor.sources.cqc.values import (
 REPORT_URL = "https://api.service.cqc.org.uk/public/v1/reports/{link}"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class BodyRatings:
     """What one API body says about one organisation."""
 

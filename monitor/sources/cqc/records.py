@@ -17,7 +17,7 @@ from monitor.sources.base import Figure
 from monitor.sources.cqc.values import is_trust_code
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RatingRecord:
     """One rating, shaped like a models.Rating row.
 

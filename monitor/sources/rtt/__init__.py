@@ -203,7 +203,17 @@ def _figures(totals: list[ProviderTotal], region_of: Mapping[str, str], *, deriv
             acc[2] += t.over_52
     if derive:
         for (org, period), (waiting, within, over) in sorted(sums.items()):
-            t = ProviderTotal(period, org, name_for(org), 0, None, None, waiting, within, over)
+            t = ProviderTotal(
+                period=period,
+                code=org,
+                name=name_for(org),
+                row=0,
+                region=None,
+                parent=None,
+                waiting=waiting,
+                within_18=within,
+                over_52=over,
+            )
             parsed.figures.extend(_org_figures(t, derived=True))
     return parsed
 

@@ -49,7 +49,7 @@ _PERIOD = re.compile(r"^RTT-([A-Za-z]+)-(\d{4})$")
 _DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class ProviderTotal:
     """One provider's incomplete pathways for one month, and where they were read."""
 
@@ -288,10 +288,10 @@ class _Tally:
             at = self.layout.at
             parent = labels[at[PARENT]].strip()
             t = self.totals[period, code] = ProviderTotal(
-                period,
-                code,
-                labels[at[PROVIDER_NAME]].strip(),
-                row,
+                period=period,
+                code=code,
+                name=labels[at[PROVIDER_NAME]].strip(),
+                row=row,
                 region=parent if parent in REGIONS else None,
                 parent=parent or None,
             )
