@@ -156,52 +156,41 @@ def _fetch_and_ingest(
     *,
     quiet: bool | None = None,
 ) -> None:
-    try:
-        _fetch_and_ingest_once(ctx, pub, link, fetcher, trigger, report, quiet)
-    except FetchError as e:
-        # One unreachable file does not hold up the others; it is tried again next poll.
-        report.errors.append(str(e))
-        log.warning("%s: could not fetch %s: %s", pub.name, link.text or link.url, e.reason)
-
-
-def _fetch_and_ingest_once(
-    ctx: Context,
-    pub: Statistics,
-    link: Link,
-    fetcher: Fetcher,
-    trigger: str,
-    report: PollReport,
-    quiet: bool | None,
-) -> None:
+    """Fetch one linked file (conditionally) and ingest it; remember it unless rejected."""
     ctx.var.mkdir(parents=True, exist_ok=True)
     with session_scope(ctx.engine) as s:
         cached = remembered(s, link.url)
+    filename = Path(link.url.split("?")[0]).name
     with tempfile.TemporaryDirectory(dir=ctx.var) as tmp:
-        target = Path(tmp) / Path(link.url.split("?")[0]).name if pub.streams else None
-        got = fetcher.get(
-            link.url,
-            etag=cached.etag if cached else None,
-            last_modified=cached.last_modified if cached else None,
-            to_path=target,
-        )
+        try:
+            got = fetcher.get(
+                link.url,
+                etag=cached.etag if cached else None,
+                last_modified=cached.last_modified if cached else None,
+                to_path=Path(tmp) / filename if pub.streams else None,
+            )
+        except FetchError as e:
+            # One unreachable file does not hold up the others; it is tried again next poll.
+            report.errors.append(str(e))
+            log.warning("%s: could not fetch %s: %s", pub.name, link.text or link.url, e.reason)
+            return
         if got.not_modified:
             report.files_unchanged += 1
             return
         report.files_fetched += 1
-        published = (
-            datetime.combine(link.published, RELEASE_TIME)
-            if link.published
-            else got.modified_at or utcnow()
-        )
         item = FileInput(
             source=pub.name,
             data=got.path if got.path is not None else (got.body or b""),
-            filename=Path(link.url.split("?")[0]).name,
+            filename=filename,
             url=link.url,
             title=link.text,
             etag=got.etag,
             last_modified=got.last_modified,
-            published_at=published,
+            published_at=(
+                datetime.combine(link.published, RELEASE_TIME)
+                if link.published
+                else got.modified_at or utcnow()
+            ),
             trigger=trigger,
             quiet=quiet,
         )
