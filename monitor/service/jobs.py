@@ -85,7 +85,7 @@ def _poll_cqc(ctx: Context) -> dict[str, Any]:
     counts = counts_of(dataclasses.asdict(result))
     if result.status == "failed" or result.error:
         # The CQC poller logs its own failures as they happen.
-        raise JobFailed(str(counts.get("error") or "the CQC poll failed"), counts, logged=True)
+        raise JobFailed(result.error or "the CQC poll failed", counts, logged=True)
     return counts
 
 
