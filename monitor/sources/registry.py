@@ -91,6 +91,7 @@ PUBLISHERS: tuple[Publisher, ...] = (
 )
 
 NAMES: tuple[str, ...] = tuple(p.name for p in PUBLISHERS)
+STATISTICS_NAMES: tuple[str, ...] = tuple(p.name for p in PUBLISHERS if isinstance(p, Statistics))
 _BY_NAME: dict[str, Publisher] = {p.name: p for p in PUBLISHERS}
 
 
@@ -110,6 +111,3 @@ def statistics(name: str) -> Statistics:
             f"{name} is not published on statistics pages; use one of {', '.join(STATISTICS_NAMES)}"
         )
     return publisher
-
-
-STATISTICS_NAMES: tuple[str, ...] = tuple(p.name for p in PUBLISHERS if isinstance(p, Statistics))
