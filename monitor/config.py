@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from monitor import vocab
+from monitor.sources import registry
 from monitor.vocab import LONDON, Severity
 
 DEFAULT_CONFIG = Path("config.toml")
@@ -33,7 +34,6 @@ PROJECT = Path(__file__).resolve().parent.parent  # holds rules/, templates/, da
 ENV_CONFIG = "MONITOR_CONFIG"
 
 CRON_FIELDS = {"year", "month", "day", "week", "day_of_week", "hour", "minute", "second"}
-SOURCE_NAMES = ("ae", "cancer", "rtt", "ambulance", "oversight", "cqc")
 REGION_CODES = ("Y56", "Y58", "Y59", "Y60", "Y61", "Y62", "Y63")
 SEVERITIES = vocab.SEVERITIES  # info < low < medium < high < critical
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
@@ -252,10 +252,10 @@ class Settings(_Section):
     @field_validator("sources")
     @classmethod
     def _known_sources(cls, v: dict[str, Source]) -> dict[str, Source]:
-        unknown = set(v) - set(SOURCE_NAMES)
+        unknown = set(v) - set(registry.NAMES)
         if unknown:
             raise ValueError(
-                f"unknown source(s) {', '.join(sorted(unknown))}; use {', '.join(SOURCE_NAMES)}"
+                f"unknown source(s) {', '.join(sorted(unknown))}; use {', '.join(registry.NAMES)}"
             )
         return v
 
@@ -268,7 +268,12 @@ class Settings(_Section):
         return f"sqlite:///{self.paths.var / 'monitor.db'}"
 
     def source(self, name: str) -> Source:
+        """The ``[sources.<name>]`` settings (the defaults when the file has no such table)."""
         return self.sources.get(name, Source())
+
+    def enabled_sources(self) -> list[str]:
+        """The sources with an enabled ``[sources.<name>]`` table, in the registry's order."""
+        return [n for n in registry.NAMES if n in self.sources and self.sources[n].enabled]
 
     def env(self, name: str | None) -> str | None:
         """The value of the environment variable a ``*_env`` key names (None when unset)."""

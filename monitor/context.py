@@ -10,17 +10,19 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from monitor import config, db, orgs
-from monitor.models import Meta, utcnow
+from monitor import config, db
 
 
 @dataclass
 class Context:
+    """The settings of one config file, and the database engine made from them on first use."""
+
     settings: config.Settings
     _engine: Engine | None = field(default=None, repr=False)
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> Context:
+        """The context of the config file at ``path`` (see config.load for the default)."""
         return cls(config.load(path))
 
     @property
@@ -39,36 +41,8 @@ class Context:
             self._engine = None
 
 
-def init(ctx: Context) -> dict[str, object]:
-    """Create or upgrade the schema, load the reference organisations and add the
-    ``[[subscribers]]`` seeds of config.toml (idempotent)."""
-    from monitor.notify import subscriptions, tokens
-
-    ctx.var.mkdir(parents=True, exist_ok=True)
-    # Made now, on the first run, so every process that signs links later finds the same one.
-    tokens.load_secret(ctx.settings)
-    before, after = db.upgrade(ctx.engine)
-    with db.session_scope(ctx.engine, write=True) as s:
-        counts = orgs.load_reference(s)
-        if counts["added"] or counts["updated"]:
-            meta = s.get(Meta, "reference_loaded_at") or Meta(key="reference_loaded_at", value="")
-            meta.value = utcnow().isoformat()
-            meta.updated_at = utcnow()
-            s.add(meta)
-        try:
-            seeded = subscriptions.seed(s, ctx.settings)
-        except subscriptions.InvalidSubscription as e:
-            raise config.ConfigError(f"{ctx.settings.config_path}: {e}") from None
-    return {
-        "database": ctx.engine.url.render_as_string(hide_password=True),
-        "schema_before": before,
-        "schema": after,
-        "organisations": counts,
-        "subscribers": seeded,
-    }
-
-
 def setup_logging(verbose: bool = False) -> None:
+    """Log to stderr at INFO ($MONITOR_LOG_LEVEL), or DEBUG when ``verbose``."""
     level = (
         logging.DEBUG
         if verbose

@@ -1,4 +1,4 @@
-"""The `monitor` command: init, orgs, config errors, and commands not built yet."""
+"""The `monitor` command: init, orgs, ingest, config errors and a second runner."""
 
 from __future__ import annotations
 

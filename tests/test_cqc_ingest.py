@@ -171,8 +171,17 @@ def test_poll_after_a_bulk_file_reads_the_feed_from_the_files_date(
 
 
 def _rec(service: str, rating: str, ordinal: int | None, when: date, **kw: object) -> RatingRecord:
-    base = RatingRecord("location", "RM317", "Royal Oldham Hospital", "RM3", service, "Overall",
-                        rating, ordinal, when)  # fmt: skip
+    base = RatingRecord(
+        subject_type="location",
+        subject_id="RM317",
+        subject_name="Royal Oldham Hospital",
+        org="RM3",
+        service=service,
+        domain="Overall",
+        rating=rating,
+        ordinal=ordinal,
+        report_date=when,
+    )
     return replace(base, **kw)  # type: ignore[arg-type]
 
 
@@ -221,7 +230,15 @@ def test_the_api_fills_in_whom_a_bulk_rating_was_inherited_from(engine: Engine) 
 def test_cqc_overall_revisions_and_inherited_trust_ratings(engine: Engine) -> None:
     when = date(2023, 5, 1)
     trust = RatingRecord(
-        "provider", "RCX", "QEH King's Lynn", "RCX", "", "Overall", "Inadequate", 4, when
+        subject_type="provider",
+        subject_id="RCX",
+        subject_name="QEH King's Lynn",
+        org="RCX",
+        service="",
+        domain="Overall",
+        rating="Inadequate",
+        ordinal=4,
+        report_date=when,
     )
     pubs = []
     with session_scope(engine, write=True) as s:

@@ -9,7 +9,7 @@ import pytest
 from cqc_fake_api import SNAPSHOT, real_body, trust_provider_body
 
 from monitor.sources.cqc.ratings import BodyError, parse_body
-from monitor.sources.cqc.records import RatingRecord, is_rating_change, overall_figure
+from monitor.sources.cqc.records import overall_figure
 from monitor.sources.cqc.values import (
     Scope,
     UnknownRating,
@@ -81,7 +81,6 @@ def test_regions_and_trust_codes() -> None:
 def test_rm317_overall_is_inherited_from_rw603() -> None:
     body = parse_body(real_body("location", "RM317"))
     assert (body.kind, body.subject_id, body.provider_id) == ("location", "RM317", "RM3")
-    assert body.predecessors == ["RW603"]
     overall = body.overall
     assert overall is not None
     assert (overall.rating, overall.ordinal, overall.report_date) == (
@@ -206,26 +205,3 @@ def test_trust_cqc_overall_figure() -> None:
     assert str(fig.granularity) == "point"
     # Locations are not trusts: no cqc_overall from them.
     assert overall_figure(parse_body(real_body("location", "RM317")).records) is None
-
-
-def _rec(rating: str, ordinal: int | None, *, inherited: bool = False) -> RatingRecord:
-    return RatingRecord(
-        "location", "RM317", "Royal Oldham Hospital", "RM3", "", "Overall", rating, ordinal,
-        date(2021, 2, 10), inherited=inherited, inherited_from="RW603" if inherited else None,
-    )  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    ("before", "after", "change"),
-    [
-        (_rec("Good", 2), _rec("Requires improvement", 3), True),
-        (_rec("Good", 2), _rec("Good", 2), False),
-        (_rec("Good", 2), _rec("Requires improvement", 3, inherited=True), False),
-        (None, _rec("Inadequate", 4), False),
-        (_rec("Good", 2), _rec("Inspected but not rated", None), False),
-    ],
-)
-def test_inherited_ratings_are_not_rating_changes(
-    before: RatingRecord | None, after: RatingRecord, change: bool
-) -> None:
-    assert is_rating_change(before, after) is change

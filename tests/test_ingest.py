@@ -34,7 +34,15 @@ def toy_parse(data: bytes, *, filename: str, region_of: Mapping[str, str] | None
             ) from None
         start, end = month_bounds(int(month[:4]), int(month[5:]))
         out.figures.append(
-            Figure(org, metric, start, end, Granularity.MONTH, v, org_name=f"{org} HOSPITAL")
+            Figure(
+                org=org,
+                metric=metric,
+                period_start=start,
+                period_end=end,
+                granularity=Granularity.MONTH,
+                value=v,
+                org_name=f"{org} HOSPITAL",
+            )
         )
         out.rows_read += 1
     return out

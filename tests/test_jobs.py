@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_httpserver import HTTPServer
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 from typer.testing import CliRunner
@@ -21,7 +21,11 @@ from monitor.context import Context
 from monitor.db import session_scope
 from monitor.models import JobRun
 from monitor.service import jobs
+from tests.cqc_fake_api import KEY as CQC_KEY
+from tests.cqc_fake_api import FakeCqc, respond, settings_for, trust_provider_body
 from tests.test_poll import INDEX, Publisher, publisher  # noqa: F401  (fixture)
+
+CANCER = "/statistics/statistical-work-areas/cancer-waiting-times/"
 
 
 @pytest.fixture
@@ -71,30 +75,6 @@ def test_a_failing_job_is_recorded_and_logged_in_one_line_and_does_not_raise(
     assert lines == ["poll:ae failed: RuntimeError: the publisher's page has no links"]
 
 
-def test_a_job_whose_part_is_not_built_is_skipped_with_the_reason(
-    ctx: Context, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(jobs.ENTRY_POINTS, "evaluate", "monitor.rules.not_built_here:evaluate")
-    monkeypatch.setitem(jobs.ENTRY_POINTS, "send", "monitor.service.jobs:no_such_function")
-    assert jobs.record(ctx, "evaluate", jobs.evaluate).outcome == "skipped"
-    assert jobs.record(ctx, "send", jobs.send).outcome == "skipped"
-    assert [(r.job, r.outcome, r.error) for r in runs(ctx.engine)] == [
-        ("evaluate", "skipped", "monitor.rules.not_built_here is not part of this build"),
-        ("send", "skipped", "monitor.service.jobs has no no_such_function() in this build"),
-    ]
-
-
-def test_the_cqc_poll_is_skipped_until_its_module_exists(
-    ctx: Context, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(jobs.ENTRY_POINTS, "cqc", "monitor.sources.not_built_here:poll")
-    result = jobs.record(ctx, "poll:cqc", lambda c: jobs.poll_source(c, "cqc"))
-    assert (result.outcome, result.error) == (
-        "skipped",
-        "monitor.sources.not_built_here is not part of this build",
-    )
-
-
 def test_the_cqc_poll_is_skipped_without_a_subscription_key(
     ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -106,57 +86,60 @@ def test_the_cqc_poll_is_skipped_without_a_subscription_key(
     )
 
 
-@dataclasses.dataclass
-class FakeCqcResult:
-    status: str = "ok"
-    ingested: int = 2
-    not_found: list[str] = dataclasses.field(default_factory=lambda: ["1-123"])
-    error: str | None = None
-
-
-def fake_cqc_poll(engine: Engine, settings: config.Settings) -> FakeCqcResult:
-    return FakeCqcResult()
-
-
-def failed_cqc_poll(engine: Engine, settings: config.Settings) -> FakeCqcResult:
-    return FakeCqcResult(status="failed", ingested=0, error="ConnectionError: refused")
+@pytest.fixture
+def cqc_api(httpserver: HTTPServer) -> FakeCqc:
+    """The CQC API on 127.0.0.1: one NHS trust (RM3) with its three locations."""
+    fake = FakeCqc(httpserver).install()
+    fake.add_body("provider", "RM3", trust_provider_body("RM3"))
+    for sid in ("RM317", "RM3Y3", "G7F7V"):
+        fake.add_body("location", sid)
+    fake.listings["providers"] = [
+        {"providerId": "RM3", "providerName": "NCA"},
+        {"providerId": "RT2", "providerName": "Pennine Care"},  # no body: answers 404
+    ]
+    return fake
 
 
 def test_the_cqc_poll_records_what_the_changes_feed_brought(
-    ctx: Context, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, tmp_path: Path, cqc_api: FakeCqc, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CQC_SUBSCRIPTION_KEY", "test-key")
-    monkeypatch.setitem(jobs.ENTRY_POINTS, "cqc", "tests.test_jobs:fake_cqc_poll")
-    ok = jobs.record(ctx, "poll:cqc", lambda c: jobs.poll_source(c, "cqc"))
-    assert (ok.outcome, ok.counts) == (
-        "ok",
-        {"status": "ok", "ingested": 2, "not_found": 1, "error": None},
+    monkeypatch.setenv("TEST_CQC_KEY", CQC_KEY)
+    settings = settings_for(
+        cqc_api.base_url, tmp_path, "requests_per_minute = 2000\n[http]\nretries = 0\n"
     )
-    monkeypatch.setitem(jobs.ENTRY_POINTS, "cqc", "tests.test_jobs:failed_cqc_poll")
+    ctx = Context(settings, engine)
+    ok = jobs.record(ctx, "poll:cqc", lambda c: jobs.poll_source(c, "cqc"))
+    assert ok.outcome == "ok", ok.error
+    assert (ok.counts["status"], ok.counts["ingested"], ok.counts["not_found"]) == ("ok", 4, 1)
+    assert ok.counts["error"] is None
+    cqc_api.script["/changes/provider"] = [respond(500, "oops")]  # the gateway falls over
     failed = jobs.record(ctx, "poll:cqc", lambda c: jobs.poll_source(c, "cqc"))
-    assert (failed.outcome, failed.error) == ("failed", "ConnectionError: refused")
+    assert failed.outcome == "failed" and "provider changes feed" in (failed.error or "")
+    assert [(r.job, r.outcome) for r in runs(engine)] == [
+        ("poll:cqc", "ok"),
+        ("poll:cqc", "failed"),
+    ]
+
+
+@pytest.fixture
+def two_sources(ctx: Context, publisher: Publisher) -> Context:  # noqa: F811
+    """A&E on the publisher's pages, and a cancer page that lists no file yet."""
+    publisher.pages[CANCER] = b"<html><body><article><p>Coming soon.</p></article></body></html>"
+    p = ctx.settings.config_path
+    assert p is not None
+    p.write_text(
+        p.read_text()
+        + f'[sources.ae]\nindex_url = "{publisher.base}{INDEX}"\n'
+        + f'[sources.cancer]\nindex_url = "{publisher.base}{CANCER}"\n'
+    )
+    return Context(config.load(p), ctx.engine)
 
 
 def test_the_chain_evaluates_and_sends_only_after_something_new_arrived(
-    ctx: Context, monkeypatch: pytest.MonkeyPatch
+    two_sources: Context,
 ) -> None:
-    calls: list[str] = []
-    found = {"ae": 1, "cancer": 0}
-
-    def fake_poll(c: Context, source: str) -> dict[str, int]:
-        calls.append(f"poll:{source}")
-        return {"ingested": found[source]}
-
-    monkeypatch.setattr(jobs, "poll_source", fake_poll)
-
-    def fake_evaluate(c: Context, *, publications: list[int]) -> dict[str, int]:
-        calls.append(f"evaluate {publications}")
-        return {"fired": 2}
-
-    monkeypatch.setattr(jobs, "evaluate", fake_evaluate)
-    monkeypatch.setattr(jobs, "send", lambda c: calls.append("send") or {"sent": 2})
+    ctx = two_sources
     report = jobs.poll_and_notify(ctx, ["ae", "cancer"], trigger="calendar")
-    assert calls == ["poll:ae", "poll:cancer", "evaluate []", "send"]
     assert report.found_new
     assert [(r.job, r.outcome) for r in runs(ctx.engine)] == [
         ("poll:ae", "ok"),
@@ -164,25 +147,26 @@ def test_the_chain_evaluates_and_sends_only_after_something_new_arrived(
         ("evaluate", "ok"),
         ("send", "ok"),
     ]
-    assert runs(ctx.engine, "poll:ae")[0].counts == {"trigger": "calendar", "ingested": 1}
-    calls.clear()
-    found["ae"] = 0
-    assert not jobs.poll_and_notify(ctx, ["ae", "cancer"]).found_new
-    assert calls == ["poll:ae", "poll:cancer"]
+    poll_ae, poll_cancer, evaluation, _send = runs(ctx.engine)
+    assert (poll_ae.counts["trigger"], poll_ae.counts["ingested"]) == ("calendar", 5)
+    assert poll_cancer.counts["ingested"] == 0
+    assert evaluation.counts["trigger"] == "calendar" and evaluation.counts["findings"] > 0
+    # Nothing new on either page: polls only.
+    again = jobs.poll_and_notify(ctx, ["ae", "cancer"])
+    assert not again.found_new and again.evaluate is None and again.send is None
+    assert [r.job for r in runs(ctx.engine)][4:] == ["poll:ae", "poll:cancer"]
 
 
 def test_a_stopping_service_finishes_the_current_step_only(
-    ctx: Context, monkeypatch: pytest.MonkeyPatch
+    two_sources: Context,
+    publisher: Publisher,  # noqa: F811
 ) -> None:
-    stopping = {"now": False}
-
-    def fake_poll(c: Context, source: str) -> dict[str, int]:
-        stopping["now"] = True  # the signal arrives during the poll
-        return {"ingested": 1}
-
-    monkeypatch.setattr(jobs, "poll_source", fake_poll)
-    report = jobs.poll_and_notify(ctx, ["ae", "cancer"], keep_going=lambda: not stopping["now"])
-    assert [p.job for p in report.polls] == ["poll:ae"] and report.evaluate is None
+    # The stop request arrives while A&E's pages are being read.
+    report = jobs.poll_and_notify(
+        two_sources, ["ae", "cancer"], keep_going=lambda: publisher.hits[INDEX] == 0
+    )
+    assert [p.job for p in report.polls] == ["poll:ae"] and report.polls[0].outcome == "ok"
+    assert report.found_new and report.evaluate is None and report.send is None
 
 
 def test_old_successful_runs_are_pruned_and_failures_kept(ctx: Context) -> None:
@@ -224,7 +208,7 @@ def test_monitor_poll_polls_every_enabled_source_then_evaluates_the_rules(
     assert ae["counts"]["trigger"] == "cli"
     evaluation = report["evaluate"]
     assert evaluation["outcome"] == "ok" and evaluation["counts"]["findings"] > 0
-    assert report["send"]["job"] == "send"  # skipped until notifications are built
+    assert report["send"]["job"] == "send" and report["send"]["counts"]["sent"] == 0  # quiet
     code, out, _ = cli(config_file, "poll", "ae")
     assert code == 0
     assert out.splitlines()[0].split()[:2] == ["poll:ae", "ok"]
@@ -239,7 +223,7 @@ def test_monitor_poll_says_what_failed_and_exits_1(config_file: Path) -> None:
 
 def test_monitor_poll_refuses_an_unknown_source(config_file: Path) -> None:
     code, _, err = cli(config_file, "poll", "aee")
-    assert code == 2 and "unknown source(s) aee" in err
+    assert code == 2 and "unknown source 'aee'" in err
 
 
 REGIONS = ("Y56", "Y58", "Y59", "Y60", "Y61", "Y62", "Y63")

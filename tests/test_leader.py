@@ -123,7 +123,7 @@ def test_a_leader_that_loses_its_lock_stops_its_jobs_and_contends_again(
     pg_config: Path, pg_engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
     ctx = Context(config.load(pg_config), pg_engine)
-    service = Service(ctx, web=False, check_every=0.1, standby_every=0.1, prepare=lambda c: None)
+    service = Service(ctx, web=False, check_every=0.1, standby_every=0.1)
     codes: list[int] = []
     with caplog.at_level(logging.INFO, logger="monitor"):
         thread = threading.Thread(target=lambda: codes.append(service.run()))
@@ -232,7 +232,7 @@ def test_a_standby_serves_the_status_page_but_runs_no_job(
     ctx = Context(config.load(pg_config), pg_engine)
     held = leader.try_acquire(ctx)  # another runner leads
     assert held is not None
-    service = Service(ctx, web=True, standby_every=0.1, prepare=lambda c: None)
+    service = Service(ctx, web=True, standby_every=0.1)
     codes: list[int] = []
     thread = threading.Thread(target=lambda: codes.append(service.run()), daemon=True)
     thread.start()

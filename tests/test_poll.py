@@ -168,6 +168,19 @@ def test_a_bad_file_is_rejected_and_tried_again_next_poll(
         assert state is not None and state.failing_since is None and state.last_error is None
 
 
+def test_a_file_that_cannot_be_fetched_holds_up_no_other_and_is_fetched_next_poll(
+    ctx: Context, publisher: Publisher
+) -> None:
+    july = publisher.files.pop("July-2025-CSV-9jfy4.csv")  # the link answers 404
+    first = poll(ctx, "ae", fetcher=fetcher(ctx))
+    assert len(first.ingested) == 4 and all(r.status == "ingested" for r in first.ingested)
+    [error] = first.errors
+    assert "July-2025-CSV-9jfy4.csv" in error and not first.ok
+    publisher.files["July-2025-CSV-9jfy4.csv"] = july
+    second = poll(ctx, "ae", fetcher=fetcher(ctx))
+    assert second.ok and [r.periods for r in second.ingested] == [["2025-07-01/2025-07-31"]]
+
+
 def test_an_unreachable_publisher_is_recorded_and_the_poll_returns(
     engine: Engine, tmp_path: Path
 ) -> None:

@@ -25,11 +25,12 @@ from sqlmodel import col, select
 from monitor import config, db
 from monitor.context import Context
 from monitor.db import session_scope
-from monitor.models import JobRun, Meta, SourceState
-from monitor.service import jobs
+from monitor.models import JobRun, Meta, SourceState, utcnow
+from monitor.notify.operators import queue_incidents
 from monitor.service.runner import Service
 from monitor.service.status_page import start_status_page
 from tests.conftest import ROOT
+from tests.smtp_sink import Sink, SmtpServer
 from tests.test_leader import wait_until
 from tests.test_poll import INDEX, YEAR, Publisher, publisher  # noqa: F401  (fixture)
 
@@ -199,7 +200,7 @@ def offline_config(tmp_path: Path) -> Path:
 def running(engine: Engine, offline_config: Path) -> Iterator[tuple[Service, list[int]]]:
     """A Service running in a thread (no signal handlers), stopped at the end."""
     ctx = Context(config.load(offline_config), engine)
-    service = Service(ctx, web=False, prepare=lambda c: None)
+    service = Service(ctx, web=False)
     codes: list[int] = []
     thread = threading.Thread(target=lambda: codes.append(service.run()), daemon=True)
     thread.start()
@@ -220,7 +221,7 @@ def test_an_unreachable_publisher_fails_the_poll_in_one_line_and_the_service_kee
         wait_until(lambda: runs(engine, "poll:ae"), 30, "the poll")
         wait_until(lambda: runs(engine, "poll:ae")[0].outcome != "running", 30, "its outcome")
         wait_until(lambda: "ae: the poll failed; trying again" in caplog.text, 10, "the retry line")
-        wait_until(lambda: state(engine, "ae").late_since, 10, "the late check")
+        wait_until(lambda: runs(engine, "late-check"), 10, "the late check")
         wait_until(lambda: heartbeat(engine), 10, "the heartbeat")
     [run] = runs(engine, "poll:ae")
     assert run.outcome == "failed" and "cannot connect" in (run.error or "")
@@ -230,35 +231,47 @@ def test_an_unreachable_publisher_fails_the_poll_in_one_line_and_the_service_kee
     ]
     st = state(engine, "ae")
     assert st.follow_up_at is not None and st.consecutive_failures == 1
-    assert st.late_since is not None  # offline, the source is honestly shown as late
+    # Never published, so not late: its failing polls are what the page and operators see.
+    assert st.late_since is None and st.failing_since is not None
     assert not codes  # still running
 
 
+@pytest.fixture
+def slow_smtp() -> Iterator[SmtpServer]:
+    """A mail server that holds its reply to the first message until the test releases it."""
+    server = SmtpServer(Sink(hold_at=1))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def test_a_stop_request_lets_the_running_job_finish_then_exits_0(
-    engine: Engine, offline_config: Path, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, offline_config: Path, slow_smtp: SmtpServer
 ) -> None:
-    started, release = threading.Event(), threading.Event()
-
-    def slow_send(c: Context) -> dict[str, int]:
-        started.set()
-        release.wait(30)
-        return {"sent": 1}
-
-    monkeypatch.setattr(jobs, "send", slow_send)
+    offline_config.write_text(
+        offline_config.read_text()
+        + f'[mail]\ntransport = "smtp"\nsmtp_port = {slow_smtp.port}\n'
+        + 'operators = ["ops@example.nhs.uk"]\n'
+    )
     ctx = Context(config.load(offline_config), engine)
-    service = Service(ctx, web=False, prepare=lambda c: None)
+    # An email waits in the outbox: the operators' one about a source failing twice.
+    with session_scope(engine, write=True) as s:
+        s.add(SourceState(source="ae", failing_since=utcnow(), consecutive_failures=2))
+    assert queue_incidents(engine, ctx.settings, now=utcnow())
+    service = Service(ctx, web=False)
     codes: list[int] = []
     thread = threading.Thread(target=lambda: codes.append(service.run()), daemon=True)
     thread.start()
-    assert started.wait(30)
+    slow_smtp.sink.wait_for(lambda got: len(got) == 1, 30)  # the send job is mid-message
     service.request_stop()
     thread.join(0.5)
     assert thread.is_alive(), "stopped without waiting for the running job"
-    release.set()
+    slow_smtp.sink.release.set()
     thread.join(30)
     assert codes == [0]
     [send] = runs(engine, "send")
-    assert (send.outcome, send.counts) == ("ok", {"sent": 1})
+    assert (send.outcome, send.counts["sent"]) == ("ok", 1)
 
 
 def test_sigterm_ends_a_real_monitor_run_cleanly(tmp_path: Path) -> None:
@@ -296,7 +309,7 @@ def test_the_status_page_is_served_in_the_same_process_and_stops_with_it(
 ) -> None:
     offline_config.write_text(offline_config.read_text() + "[web]\nport = 0\n")
     ctx = Context(config.load(offline_config), engine)
-    service = Service(ctx, web=True, prepare=lambda c: None)
+    service = Service(ctx, web=True)
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
     try:
@@ -313,18 +326,18 @@ def test_the_status_page_is_served_in_the_same_process_and_stops_with_it(
         requests.get(url + "healthz", timeout=5)
 
 
-def test_without_the_web_app_the_runner_says_so_once_and_carries_on(
-    engine: Engine,
-    offline_config: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
+def test_a_status_page_that_cannot_start_is_logged_and_the_runner_carries_on(
+    engine: Engine, offline_config: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setitem(sys.modules, "monitor.web.server", None)  # as if not built
-    with caplog.at_level(logging.INFO, logger="monitor"):
-        assert start_status_page(Context(config.load(offline_config), engine)) is None
-    [line] = caplog.messages
-    assert line.startswith("the status page is not available in this build")
-    assert line.endswith("; running without it")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        offline_config.write_text(offline_config.read_text() + f"[web]\nport = {port}\n")
+        with caplog.at_level(logging.INFO, logger="monitor"):
+            assert start_status_page(Context(config.load(offline_config), engine)) is None
+    [line] = [r.getMessage() for r in caplog.records if r.name == "monitor.service.status_page"]
+    assert line.startswith(f"the status page could not start on 127.0.0.1:{port}: ")
 
 
 def test_the_tick_slots_are_numbered_alike_in_every_process() -> None:

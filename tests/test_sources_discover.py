@@ -187,7 +187,9 @@ def test_is_revised(text, url, revised):
 
 def test_newest_versions_prefers_revised_then_later_on_the_page():
     def link(url: str, revised: bool) -> Link:
-        return Link(url, "", date(2025, 1, 1), revised, None, "csv")
+        return Link(
+            url=url, text="", period=date(2025, 1, 1), revised=revised, published=None, kind="csv"
+        )
 
     assert newest_versions([link("a", True), link("b", False)]) == [link("a", True)]
     assert newest_versions([link("a", False), link("b", False)]) == [link("b", False)]

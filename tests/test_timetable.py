@@ -132,34 +132,60 @@ def test_the_previous_fire_time_is_the_last_scheduled_publication() -> None:
 
 
 AE_SOURCE = config.Source(schedule=AE, grace_days=3)
+APRIL, MAY = london(2026, 4, 9, 9, 30), london(2026, 5, 14, 9, 30)
 
 
 @pytest.mark.parametrize(
-    ("now", "last_published", "late"),
+    ("now", "last_published", "awaited", "late"),
     [
         # The April publication was due Thu 9 April 09:30; three days' grace end Sun 12th.
-        (london(2026, 4, 10, 12), london(2026, 3, 12, 9, 30), False),
-        (london(2026, 4, 12, 9, 29), london(2026, 3, 12, 9, 30), False),
-        (london(2026, 4, 12, 9, 31), london(2026, 3, 12, 9, 30), True),
-        (london(2026, 4, 20), london(2026, 4, 9, 9, 30), False),
-        (london(2026, 4, 20), london(2026, 4, 8, 9, 30), False),  # a day early still counts
-        (london(2026, 4, 20), None, True),  # never published
+        (london(2026, 4, 10, 12), london(2026, 3, 12, 9, 30), APRIL, False),
+        (london(2026, 4, 12, 9, 29), london(2026, 3, 12, 9, 30), APRIL, False),
+        (london(2026, 4, 12, 9, 31), london(2026, 3, 12, 9, 30), APRIL, True),
+        (london(2026, 4, 20), london(2026, 4, 9, 9, 30), MAY, False),
+        (london(2026, 4, 20), london(2026, 4, 8, 9, 30), MAY, False),  # a day early still counts
+        # Never published: nothing to be late against (a new source before its first poll).
+        (london(2026, 4, 20), None, None, False),
     ],
 )
 def test_a_source_is_late_when_its_expected_publication_and_grace_pass_unanswered(
-    now: datetime, last_published: datetime | None, late: bool
+    now: datetime, last_published: datetime | None, awaited: datetime | None, late: bool
 ) -> None:
     exp = timetable.expectation("ae", AE_SOURCE, now, last_published)
-    assert exp.expected_at == london(2026, 4, 9, 9, 30)
-    assert exp.due_by == london(2026, 4, 12, 9, 30)
-    assert exp.next_expected_at == london(2026, 5, 14, 9, 30)
+    assert exp.expected_at == APRIL
+    assert exp.next_expected_at == MAY
+    assert exp.awaited_at == awaited
+    assert exp.due_by == (awaited + timedelta(days=3) if awaited else None)
     assert exp.late is late
+    assert exp.late_since == (exp.due_by if late else None)
 
 
-def test_an_interval_source_is_never_late_by_calendar() -> None:
-    settings = config.Settings(sources={"cqc": config.Source(every_minutes=30)})
-    assert timetable.expected_publication(settings, "cqc", london(2026, 4, 20)) is None
-    assert not timetable.is_late(settings, "cqc", london(2026, 4, 20), None)
+def test_a_missed_publication_stays_awaited_so_one_late_publication_is_one_episode() -> None:
+    march = london(2026, 3, 12, 9, 30)
+    # In May's grace days the April publication is still missing: late since 12 April.
+    exp = timetable.expectation("ae", AE_SOURCE, london(2026, 5, 15), march)
+    assert (exp.expected_at, exp.awaited_at) == (MAY, APRIL)
+    assert exp.late and exp.late_since == london(2026, 4, 12, 9, 30) and exp.days_late == 32
+
+
+def test_an_interval_source_is_late_when_no_check_succeeds_for_its_grace_days() -> None:
+    cqc = config.Source(every_minutes=30, grace_days=0)  # at least a day, whatever the setting
+    checked = london(2026, 4, 19, 12)
+    assert timetable.expected_publication(config.Settings(), "cqc", london(2026, 4, 20)) is None
+
+    def at(hour: int, last_success: datetime | None) -> timetable.Expectation:
+        return timetable.expectation(
+            "cqc", cqc, london(2026, 4, 20, hour), None, last_success_at=last_success
+        )
+
+    fresh, stale, never = at(11, checked), at(13, checked), at(13, None)
+    assert (fresh.late, stale.late, never.late) == (False, True, False)
+    assert stale.late_since == london(2026, 4, 20, 12) and stale.expected_at is None
+
+
+def test_a_disabled_source_is_never_late() -> None:
+    off = config.Source(schedule=AE, enabled=False)
+    assert not timetable.expectation("ae", off, london(2026, 9, 1), london(2026, 3, 12)).late
 
 
 def _publication(source: str, published: datetime) -> Publication:
@@ -183,21 +209,23 @@ def test_the_late_check_records_late_sources_and_clears_them_when_data_lands(
     ctx = Context(config.load(p), engine)
     with session_scope(engine, write=True) as s:
         s.add(_publication("ae", london(2026, 3, 12, 9, 30)))
-    assert timetable.refresh_lateness(ctx, london(2026, 4, 13)) == {"sources": 1, "late": 1}
+    assert timetable.refresh_lateness(ctx, london(2026, 4, 13)) == {"sources": 2, "late": 1}
     with session_scope(engine) as s:
         state = s.get(SourceState, "ae")
         assert state is not None
         assert state.expected_at == london(2026, 4, 9, 9, 30)
         assert state.late_since == london(2026, 4, 12, 9, 30)
-        assert s.get(SourceState, "cqc") is None
-    # Still late a day later: late_since does not move.
-    timetable.refresh_lateness(ctx, london(2026, 4, 14))
+        cqc = s.get(SourceState, "cqc")  # never checked: not late
+        assert cqc is not None and cqc.late_since is None
+    # Still late a month later: late_since does not move.
+    timetable.refresh_lateness(ctx, london(2026, 5, 15))
     with session_scope(engine) as s:
         state = s.get(SourceState, "ae")
         assert state is not None and state.late_since == london(2026, 4, 12, 9, 30)
+        assert state.expected_at == london(2026, 5, 14, 9, 30)
     with session_scope(engine, write=True) as s:
-        s.add(_publication("ae", london(2026, 4, 14, 9, 30)))
-    assert timetable.refresh_lateness(ctx, london(2026, 4, 15)) == {"sources": 1, "late": 0}
+        s.add(_publication("ae", london(2026, 5, 15, 9, 30)))
+    assert timetable.refresh_lateness(ctx, london(2026, 5, 16)) == {"sources": 2, "late": 0}
     with session_scope(engine) as s:
         state = s.get(SourceState, "ae")
         assert state is not None and state.late_since is None

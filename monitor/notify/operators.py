@@ -17,11 +17,12 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from monitor.config import SOURCE_NAMES, Settings
+from monitor.config import Settings
 from monitor.db import session_scope
 from monitor.models import Outbox, Publication, SourceState
 from monitor.notify import keys, mime
 from monitor.notify.enqueue import enqueue
+from monitor.sources import registry
 from monitor.sources.timetable import expectation
 from monitor.vocab import LONDON, OutboxKind, PublicationStatus
 
@@ -81,7 +82,7 @@ def send_failed(settings: Settings, row: Outbox, reason: str, now: datetime) -> 
 def _source_incidents(s: Session, settings: Settings, now: datetime) -> list[Outbox]:
     rows: list[Outbox] = []
     states = {st.source: st for st in s.exec(select(SourceState))}
-    for name in SOURCE_NAMES:
+    for name in registry.NAMES:
         conf, st = settings.source(name), states.get(name)
         if not conf.enabled or st is None:
             continue
@@ -110,8 +111,10 @@ def _source_incidents(s: Session, settings: Settings, now: datetime) -> list[Out
                 Publication.source == name, Publication.status == PublicationStatus.INGESTED
             )
         ).one()
-        exp = expectation(name, conf, now, _aware(latest) if latest else None)
-        expected = exp.expected_at
+        exp = expectation(
+            name, conf, now, _aware(latest) if latest else None, last_success_at=st.last_success_at
+        )
+        expected = exp.expected_at or exp.awaited_at
         if exp.late and expected is not None:
             rows += _rows(
                 settings,

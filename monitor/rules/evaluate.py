@@ -14,7 +14,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from monitor import metrics
@@ -140,7 +140,7 @@ def evaluate(
             raise ValueError(f"rule {rule.id!r}: unknown metric {rule.metric!r}")
         elif isinstance(rule, StaleRule):
             if rule.mode == "late":
-                _late(rule, metric, cal.get(metric.publisher), as_of, ev)
+                _late(rule, metric, cal.get(metric.publisher), ev)
             else:
                 _missing(rule, history, ev, scopes, targets.get(rule.id))
         elif isinstance(rule, RatingRule):
@@ -291,22 +291,21 @@ def _late(
     rule: StaleRule,
     metric: metrics.Metric,
     calendar: SourceCalendar | None,
-    as_of: date,
     ev: Evaluation,
 ) -> None:
-    """A publisher late against its calendar: one finding for England, at the due date."""
+    """A publisher late against its calendar (as the caller's ``calendar`` says): one finding
+    for England, at the date of the publication awaited."""
     if calendar is None or calendar.expected_next is None:
         return
     due = calendar.expected_next
-    late = as_of > due + timedelta(days=calendar.grace_days)
     extra = KindFacts(
         publisher=metric.publisher,
         expected_next=due,
         grace_days=calendar.grace_days,
         latest_period=calendar.latest_period,
-        days_late=max(0, (as_of - due).days - calendar.grace_days),
+        days_late=calendar.days_late,
     )
-    code = cond.BREACH if late else cond.CLEAR
+    code = cond.BREACH if calendar.late else cond.CLEAR
     ev.add(_found(rule, orgs_ref.ENGLAND, [due], code, [None], extra=extra))
 
 

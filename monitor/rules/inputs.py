@@ -62,17 +62,23 @@ class RatingRecord:
     publication_id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SourceCalendar:
-    """A publisher's calendar facts, computed by the caller from config.toml and the database."""
+    """Where a publisher stands against its calendar, as monitor.sources.timetable decides.
+
+    The caller computes it from config.toml, the database and its clock (rules/run.py), so the
+    late-publisher rules agree with the sources page and the operators' emails; the evaluator
+    only reads it.
+    """
 
     source: str
-    # When the earliest publication not yet received is due: it stays on a missed date until
-    # that publication arrives, so that one late publication is one episode.
+    # The publication awaited: the earliest one not yet received (it stays on a missed date
+    # until that publication arrives, so that one late publication is one episode).
     expected_next: date | None
+    late: bool = False
+    days_late: int = 0  # whole days since the grace days ended
     grace_days: int = 0
     latest_period: date | None = None  # the latest period it has published
-    latest_published_at: date | None = None
 
 
 def _day(d: date) -> date:

@@ -15,14 +15,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from monitor import metrics
 from monitor.context import Context
 from monitor.db import session_scope
 from monitor.models import (
@@ -32,14 +31,16 @@ from monitor.models import (
     Organisation,
     Publication,
     Rating,
+    SourceState,
+    utcnow,
 )
-from monitor.rules.due import calendar_for
 from monitor.rules.evaluate import evaluate
 from monitor.rules.inputs import History, OrgContext, Point, RatingRecord, SourceCalendar
 from monitor.rules.lifecycle import Plan, plan_all
 from monitor.rules.load import RulePack, load_or_raise
 from monitor.rules.model import Rule
 from monitor.rules.store import Directory, apply, latest_alerts
+from monitor.sources import registry, timetable
 from monitor.vocab import LONDON, STATE_FILTERS
 
 log = logging.getLogger(__name__)
@@ -155,28 +156,45 @@ def read_orgs(session: Session) -> dict[str, OrgContext]:
     }
 
 
-def read_calendars(ctx: Context, session: Session, as_of: date) -> list[SourceCalendar]:
-    """Each publisher's latest publication and period known on ``as_of``, for stale rules."""
+def read_calendars(ctx: Context, session: Session, now: datetime) -> list[SourceCalendar]:
+    """Where each publisher stands against its calendar at ``now``, for the late-publisher
+    rules: monitor.sources.timetable decides, as for the sources page and operators' emails."""
     out = []
-    for source in metrics.PUBLISHERS:
-        q = select(func.max(Publication.published_at)).where(
-            Publication.source == source, Publication.status == "ingested"
+    for name in registry.NAMES:
+        source = ctx.settings.source(name)
+        state = session.get(SourceState, name)
+        checked = state.last_success_at if state else None
+        exp = timetable.expectation(
+            name,
+            source,
+            now,
+            timetable.last_published_at(session, name, until=now),
+            last_success_at=checked if checked is not None and checked <= now else None,
         )
-        latest = session.exec(q).one()
-        latest_day = latest.astimezone(LONDON).date() if latest else None
-        if latest_day and latest_day > as_of:
-            latest_day = as_of
         period_q = (
             select(func.max(Observation.period_start))
             .join(Publication, col(Observation.publication_id) == col(Publication.id))
-            .where(Publication.source == source)
+            .where(Publication.source == name, col(Publication.published_at) <= now)
         )
-        out.append(
-            calendar_for(
-                source, ctx.settings.source(source), latest_day, session.exec(period_q).one()
-            )
-        )
+        latest_period = session.exec(period_q).one()
+        out.append(source_calendar(exp, grace_days=source.grace_days, latest_period=latest_period))
     return out
+
+
+def source_calendar(
+    standing: timetable.Expectation, *, grace_days: int, latest_period: date | None
+) -> SourceCalendar:
+    """The evaluator's view of where a publisher stands: the London date of the publication
+    awaited, and the timetable's verdict."""
+    awaited = standing.awaited_at
+    return SourceCalendar(
+        source=standing.source,
+        expected_next=awaited.astimezone(LONDON).date() if awaited is not None else None,
+        late=standing.late,
+        days_late=standing.days_late,
+        grace_days=grace_days,
+        latest_period=latest_period,
+    )
 
 
 def load_pack(ctx: Context) -> RulePack:
@@ -222,7 +240,10 @@ def evaluate_db(
             history,
             read_orgs(s),
             as_of=day,
-            calendars=read_calendars(ctx, s, day),
+            # A replay looks at the calendars as they stood at the end of its day.
+            calendars=read_calendars(
+                ctx, s, datetime.combine(day, time.max, LONDON) if replay else utcnow()
+            ),
             changed=changed,
         )
         run.findings = len(found)

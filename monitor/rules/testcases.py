@@ -9,14 +9,16 @@ expected and the actual state side by side.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time
+from functools import partial
 
 from monitor import orgs as orgs_ref
 from monitor.metrics import METRICS
 from monitor.rules.conditions import period_months, shift_months
 from monitor.rules.evaluate import evaluate
+from monitor.rules.findings import Finding
 from monitor.rules.inputs import History, OrgContext, Point, RatingRecord, SourceCalendar
 from monitor.rules.load import RulePack
 from monitor.rules.model import (
@@ -29,6 +31,8 @@ from monitor.rules.model import (
     TestCase,
     ThresholdRule,
 )
+from monitor.rules.run import LONDON, source_calendar
+from monitor.sources import timetable
 
 PEER = "PEER"  # the other organisation whose figures make a period "published"
 FAR_FUTURE = date(9999, 12, 31)
@@ -122,12 +126,21 @@ def _with_parts(rule: Rule, rules: Mapping[str, Rule]) -> list[Rule]:
     return list(out.values())
 
 
-def run_case(rule: Rule, case: TestCase, rules: Mapping[str, Rule], file: str = "") -> CaseResult:
-    """Evaluate one test case of ``rule`` (``rules`` supplies the parts of combined rules)."""
-    file = file or f"{rule.id}.toml"
-    org = _org(rule, case)
+@dataclass(frozen=True, kw_only=True)
+class _CaseInputs:
+    """What a test case feeds the evaluator, and the table's columns of input values."""
+
+    series: dict[str, Sequence[float | str]]
+    points: list[Point]
+    ratings: list[RatingRecord]
+    calendars: list[SourceCalendar]
+    as_of: date
+
+
+def _inputs(rule: Rule, case: TestCase, org: OrgContext) -> _CaseInputs:
+    """The figures, ratings and calendar a case describes, as the evaluator takes them."""
     start = _start(rule, case)
-    series = dict(case.series)
+    series: dict[str, Sequence[float | str]] = dict(case.series)
     if case.values and rule.metric:
         series[rule.metric] = case.values
     points: list[Point] = []
@@ -166,37 +179,30 @@ def run_case(rule: Rule, case: TestCase, rules: Mapping[str, Rule], file: str = 
         )
         for r in case.ratings
     ]
-    calendars, as_of = [], FAR_FUTURE
-    if case.calendar is not None and rule.catalogue is not None:
-        c = case.calendar
-        calendars.append(
-            SourceCalendar(rule.catalogue.publisher, c.expected_next, c.grace_days, c.latest_period)
-        )
-        as_of = c.as_of
-    try:
-        ev = evaluate(
-            _with_parts(rule, rules),
-            History.from_points(points, ratings),
-            {org.code: org},
-            as_of=as_of,
-            calendars=calendars,
-        )
-    except ValueError as e:
-        return CaseResult(
-            rule=rule.id,
-            file=file,
-            case=case.name,
-            periods=[],
-            inputs=[],
-            expected=list(case.expect),
-            actual=[],
-            error=str(e),
-        )
-    finding = ev.get(rule.id, orgs_ref.ENGLAND if case.calendar is not None else org.code)
-    # The periods the table talks about, and what was fed in for each.
+    calendars = _calendar(rule, case)
+    as_of = case.calendar.as_of if calendars and case.calendar else FAR_FUTURE
+    return _CaseInputs(
+        series=series, points=points, ratings=ratings, calendars=calendars, as_of=as_of
+    )
+
+
+def _calendar(rule: Rule, case: TestCase) -> list[SourceCalendar]:
+    """A late-publisher case's calendar, judged as monitor.sources.timetable judges a source;
+    the table's dates stand for the start of that day in London."""
+    c = case.calendar
+    if c is None or rule.catalogue is None:
+        return []
+    publisher = rule.catalogue.publisher
+    awaited = datetime.combine(c.expected_next, time(0), LONDON)
+    now = datetime.combine(c.as_of, time(0), LONDON)
+    standing = timetable.awaiting(publisher, awaited, c.grace_days, now)
+    return [source_calendar(standing, grace_days=c.grace_days, latest_period=c.latest_period)]
+
+
+def _rows(rule: Rule, case: TestCase, series: Mapping[str, Sequence[float | str]]) -> _Rows:
+    """The periods the table talks about, and what was fed in for each."""
     if isinstance(rule, RatingRule):
         dates = sorted({r.date for r in case.ratings})
-        periods = dates
         inputs = [
             "; ".join(
                 f"{r.rating}{' (inherited)' if r.inherited else ''}"
@@ -205,18 +211,31 @@ def run_case(rule: Rule, case: TestCase, rules: Mapping[str, Rule], file: str = 
             )
             for d in dates
         ]
-    elif case.calendar is not None:
-        periods = [case.calendar.expected_next]
-        inputs = [f"as of {case.calendar.as_of}"]
-    else:
-        n = max((len(v) for v in series.values()), default=0)
-        step = period_months(METRICS[rule.metric or next(iter(series))])
-        periods = [shift_months(start, i * step) for i in range(n)]
-        inputs = [
-            ", ".join(_fmt(vs[i] if i < len(vs) else MISSING) for vs in series.values())
-            for i in range(n)
-        ]
-    whole_dates = isinstance(rule, RatingRule) or case.calendar is not None
+        return _Rows(dates, inputs, whole_dates=True)
+    if case.calendar is not None:
+        return _Rows([case.calendar.expected_next], [f"as of {case.calendar.as_of}"], True)
+    n = max((len(v) for v in series.values()), default=0)
+    step = period_months(METRICS[rule.metric or next(iter(series))])
+    periods = [shift_months(_start(rule, case), i * step) for i in range(n)]
+    inputs = [
+        ", ".join(_fmt(vs[i] if i < len(vs) else MISSING) for vs in series.values())
+        for i in range(n)
+    ]
+    return _Rows(periods, inputs, whole_dates=False)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    periods: list[date]
+    inputs: list[str]
+    whole_dates: bool  # ratings and calendars are dated to the day, series to the month
+
+    def labels(self) -> list[str]:
+        return [p.isoformat() if self.whole_dates else p.isoformat()[:7] for p in self.periods]
+
+
+def _states_at(finding: Finding | None, periods: list[date]) -> tuple[list[str], list[str]]:
+    """The finding's state and threshold at each period; with no figure the state carries on."""
     actual, thresholds, state = [], [], "ok"
     names = finding.state_names() if finding else []
     for p in periods:
@@ -225,20 +244,50 @@ def run_case(rule: Rule, case: TestCase, rules: Mapping[str, Rule], file: str = 
             state = names[k]
             thresholds.append(_fmt(finding.threshold_at(k)[0]))
         else:
-            thresholds.append(MISSING)  # no figure: the state carries on
+            thresholds.append(MISSING)
         actual.append(state)
-    expected_thr = [_fmt(t) for t in case.thresholds]
-    return CaseResult(
+    return actual, thresholds
+
+
+def run_case(rule: Rule, case: TestCase, rules: Mapping[str, Rule], file: str = "") -> CaseResult:
+    """Evaluate one test case of ``rule`` (``rules`` supplies the parts of combined rules).
+
+    1. Turn the table into the evaluator's inputs: the organisation, its figures, ratings and,
+       for a late-publisher case, the publisher's calendar.
+    2. Evaluate the rule, with the parts of a combined rule, as the service would.
+    3. Read the finding's state (and threshold) at each period the table lists.
+    """
+    file = file or f"{rule.id}.toml"
+    org = _org(rule, case)
+    given = _inputs(rule, case, org)
+    rows = _rows(rule, case, given.series)
+    result = partial(
+        CaseResult,
         rule=rule.id,
         file=file,
         case=case.name,
-        periods=[p.isoformat() if whole_dates else p.isoformat()[:7] for p in periods],
-        inputs=inputs,
+        periods=rows.labels(),
+        inputs=rows.inputs,
         expected=list(case.expect),
+        input_label=", ".join(given.series) if len(given.series) > 1 else "input",
+    )
+    try:
+        ev = evaluate(
+            _with_parts(rule, rules),
+            History.from_points(given.points, given.ratings),
+            {org.code: org},
+            as_of=given.as_of,
+            calendars=given.calendars,
+        )
+    except ValueError as e:
+        return result(periods=[], inputs=[], actual=[], error=str(e))
+    finding = ev.get(rule.id, orgs_ref.ENGLAND if case.calendar is not None else org.code)
+    actual, thresholds = _states_at(finding, rows.periods)
+    expected_thr = [_fmt(t) for t in case.thresholds]
+    return result(
         actual=actual,
         expected_thresholds=expected_thr,
         actual_thresholds=thresholds if expected_thr else [],
-        input_label=", ".join(series) if len(series) > 1 else "input",
     )
 
 

@@ -7,7 +7,6 @@ one line), or skipped with the reason (logged once per process).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import socket
@@ -24,14 +23,15 @@ from monitor.vocab import JobOutcome
 
 log = logging.getLogger("monitor.service.jobs")
 
-Job = Callable[[Context], Any]
+# A job returns its counts (or None when it has none to report).
+Job = Callable[[Context], Mapping[str, Any] | None]
 
 # A skip reason is logged once per job and process, not every minute.
 _skips_logged: set[tuple[str, str]] = set()
 
 
 class JobSkipped(Exception):
-    """The job cannot run in this build (a part it needs is absent); says why."""
+    """The job cannot run as configured (e.g. the CQC poll without a subscription key); says why."""
 
 
 class JobFailed(Exception):
@@ -45,7 +45,7 @@ class JobFailed(Exception):
         self.logged = logged
 
 
-@dataclass
+@dataclass(kw_only=True)
 class JobResult:
     """The outcome of one recorded run."""
 
@@ -86,7 +86,7 @@ def record(
     started = utcnow()
     clock = time.monotonic()
     run_id = _start(ctx, job, started, dict(extra or {}))
-    result = JobResult(job, JobOutcome.OK)
+    result = JobResult(job=job, outcome=JobOutcome.OK)
     try:
         result.counts = counts_of(fn(ctx))
     except JobSkipped as e:
@@ -170,19 +170,9 @@ def _one_line(text: str) -> str:
     return line if len(line) <= 500 else line[:497] + "..."
 
 
-def counts_of(result: object) -> dict[str, Any]:
-    """A JSON-ready dict of counts from whatever a job function returned."""
-    if result is None:
-        return {}
-    if isinstance(result, Mapping):
-        raw: Mapping[str, Any] = result
-    elif callable(getattr(result, "as_json", None)):
-        raw = result.as_json()  # type: ignore[attr-defined]
-    elif dataclasses.is_dataclass(result) and not isinstance(result, type):
-        raw = dataclasses.asdict(result)
-    else:
-        return {"result": str(result)}
-    return {str(k): _plain(v) for k, v in raw.items()}
+def counts_of(counts: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The JSON-ready counts a JobRun stores, from what a job returned."""
+    return {str(k): _plain(v) for k, v in (counts or {}).items()}
 
 
 def _plain(v: Any) -> Any:

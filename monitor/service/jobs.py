@@ -2,9 +2,8 @@
 
 A job function takes the context and returns a dict of counts; ``record``
 (monitor/service/jobrun.py) runs it and writes its JobRun, and never raises, so a failing job
-cannot take the scheduler down. Parts of the monitor built separately (the CQC feed, the rules
-engine, notifications) are imported when a job runs; while one is not part of the build, its
-job is recorded as skipped with the reason.
+cannot take the scheduler down. A job that cannot run as configured (the CQC poll without a
+subscription key) is recorded as skipped, with the reason.
 
 ``poll_and_notify`` is the chain that makes alerts go out the day the data lands:
 poll -> evaluate -> send.
@@ -12,7 +11,7 @@ poll -> evaluate -> send.
 
 from __future__ import annotations
 
-import importlib
+import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,56 +22,26 @@ from typing import Any
 from sqlalchemy import delete
 from sqlmodel import col, select
 
-from monitor import sources
 from monitor.config import Settings
 from monitor.context import Context
 from monitor.db import session_scope
 from monitor.models import JobRun, Publication, utcnow
+from monitor.notify import digest as digests
+from monitor.notify import operators as operator_emails
+from monitor.notify.outbox import deliver
+from monitor.notify.routing import route
+from monitor.rules.run import evaluate_db
 from monitor.service.jobrun import JobFailed, JobResult, JobSkipped, counts_of, record
-from monitor.sources import timetable
+from monitor.sources import cqc, registry, timetable
 from monitor.sources.poll import PollReport, poll
 
 __all__ = ["JobFailed", "JobResult", "JobSkipped", "record"]
 
-# Where the jobs find the parts built separately ("module:function") and how they call them:
-#   cqc        poll(engine, settings) -> a result with status, ingested, error
-#   evaluate   evaluate_db(ctx, publications=[...], live_run=True, router=...) -> a run
-#              with counts()
-#   route      route(session, events, settings=...): alert events -> outbox rows, called by the
-#              alert lifecycle in its transaction
-#   send       deliver(engine, settings) -> a report with as_json()
-#   digest     queue(engine, settings) -> the keys of the digests queued
-#   operators  queue_incidents(engine, settings, now=...) -> the keys of the emails queued
-ENTRY_POINTS: dict[str, str] = {
-    "cqc": "monitor.sources.cqc:poll",
-    "evaluate": "monitor.rules.run:evaluate_db",
-    "route": "monitor.notify.routing:route",
-    "send": "monitor.notify.outbox:deliver",
-    "digest": "monitor.notify.digest:queue",
-    "operators": "monitor.notify.operators:queue_incidents",
-}
 # Successful and skipped runs are kept this long; failed ones are kept.
 KEEP_RUNS = timedelta(days=90)
-# The CQC subscription key's variable when config.toml names none (as monitor.sources.cqc).
-CQC_KEY_ENV = "CQC_SUBSCRIPTION_KEY"
 
 # The rules engine opens and resolves alerts: two evaluations at once would race.
 _evaluating = threading.Lock()
-
-
-def entry_point(name: str) -> Callable[..., Any]:
-    """The function ENTRY_POINTS names; JobSkipped when its module or function is absent."""
-    module_name, attr = ENTRY_POINTS[name].split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name and (module_name == e.name or module_name.startswith(e.name + ".")):
-            raise JobSkipped(f"{module_name} is not part of this build") from None
-        raise
-    fn = getattr(module, attr, None)
-    if not callable(fn):
-        raise JobSkipped(f"{module_name} has no {attr}() in this build")
-    return fn
 
 
 # The job functions: fn(ctx) -> counts. -------------------------------------------------------
@@ -93,16 +62,11 @@ def poll_counts(report: PollReport) -> dict[str, Any]:
 
 
 def poll_source(ctx: Context, source: str) -> dict[str, Any]:
-    """Poll one source once: NHS England sources via monitor.sources.poll, CQC via its changes feed.
-
-    Counts carry ``ingested``: how many new publications were stored.
+    """Poll one source once: statistics pages via monitor.sources.poll, the CQC via its changes
+    feed. Counts carry ``ingested``: how many new publications were stored.
     """
-    if source == "cqc":
+    if isinstance(registry.get(source), registry.RatingsFeed):
         return _poll_cqc(ctx)
-    try:
-        sources.module(source)
-    except sources.SourceNotAvailable as e:
-        raise JobSkipped(str(e)) from None
     report = poll(ctx, source)
     counts = poll_counts(report)
     if not report.ok:
@@ -113,16 +77,15 @@ def poll_source(ctx: Context, source: str) -> dict[str, Any]:
 
 
 def _poll_cqc(ctx: Context) -> dict[str, Any]:
-    fn = entry_point("cqc")
-    env = ctx.settings.source("cqc").api_key_env or CQC_KEY_ENV
+    env = cqc.key_env(ctx.settings)
     if not ctx.settings.env(env):
         # Not a failure to retry: the installation has no key (yet).
         raise JobSkipped(f"no CQC subscription key: set the environment variable {env}")
-    result = fn(ctx.engine, ctx.settings)
-    counts = counts_of(result)
-    if counts.get("status") == "failed" or counts.get("error"):
+    result = cqc.poll(ctx.engine, ctx.settings)
+    counts = counts_of(dataclasses.asdict(result))
+    if result.status == "failed" or result.error:
         # The CQC poller logs its own failures as they happen.
-        raise JobFailed(str(counts.get("error") or "the CQC poll failed"), counts, logged=True)
+        raise JobFailed(result.error or "the CQC poll failed", counts, logged=True)
     return counts
 
 
@@ -136,28 +99,21 @@ def evaluate(
     belong to no publication (late publishers, combined rules) emailable: the running service
     and `monitor poll` are live.
     """
-    fn = entry_point("evaluate")
-    try:
-        router = partial(entry_point("route"), settings=ctx.settings)
-    except JobSkipped:
-        router = None  # until notifications are built, routing is a no-op
     with _evaluating:
         # After a poll only what its publications brought is evaluated again.
-        run = fn(
+        run = evaluate_db(
             ctx,
             publications=list(publications),
             live_run=live,
-            router=router,
+            router=partial(route, settings=ctx.settings),
             only_affected=bool(publications),
         )
-    counts = getattr(run, "counts", None)
-    return dict(counts()) if callable(counts) else counts_of(run)
+    return dict(run.counts())
 
 
 def send(ctx: Context) -> dict[str, Any]:
     """Deliver what waits in the outbox (operator emails for new incidents are queued first)."""
-    report = entry_point("send")(ctx.engine, ctx.settings)
-    counts = counts_of(report)
+    counts = counts_of(deliver(ctx.engine, ctx.settings).as_json())
     if counts.get("failed"):
         raise JobFailed(f"{counts['failed']} message(s) could not be delivered", counts)
     return counts
@@ -165,13 +121,13 @@ def send(ctx: Context) -> dict[str, Any]:
 
 def digest(ctx: Context) -> dict[str, Any]:
     """Queue the weekly digest due (a restart catches up on a missed one) for each recipient."""
-    keys = entry_point("digest")(ctx.engine, ctx.settings)
+    keys = digests.queue(ctx.engine, ctx.settings)
     return {"queued": len(keys)}
 
 
 def operators(ctx: Context, now: datetime | None = None) -> dict[str, Any]:
     """Queue the operators' emails about failing or late sources and rejected publications."""
-    keys = entry_point("operators")(ctx.engine, ctx.settings, now=now or utcnow())
+    keys = operator_emails.queue_incidents(ctx.engine, ctx.settings, now=now or utcnow())
     return {"queued": len(keys)}
 
 
@@ -256,7 +212,7 @@ def poll_and_notify(
 
 def default_sources(settings: Settings) -> list[str]:
     """The sources a poll covers when none are named: every enabled configured one."""
-    return [name for name, source in settings.sources.items() if source.enabled]
+    return settings.enabled_sources()
 
 
 def new_publications(ctx: Context, names: Sequence[str], since: datetime) -> list[int]:

@@ -32,10 +32,11 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from monitor.config import ConfigError
-from monitor.context import Context, init
+from monitor.context import Context
 from monitor.db import is_sqlite
 from monitor.models import utcnow
 from monitor.service import followup, jobs, leader, runstate, schedule
+from monitor.service.setup import prepare
 from monitor.service.status_page import StatusPageThread, start_status_page
 from monitor.sources import timetable
 
@@ -46,15 +47,6 @@ TICK_ENV = "MONITOR_TICK_SECONDS"
 CHECK_EVERY = 5.0
 # A second Ctrl-C this long after the first exits at once, without waiting for the job.
 FORCE_AFTER = 1.0
-
-
-def prepare(ctx: Context) -> None:
-    """What the leader does before its first job: bring the schema up, seed the snapshot and
-    evaluate what it brought (quietly)."""
-    from monitor.sources.seed import seed_and_evaluate
-
-    init(ctx)
-    seed_and_evaluate(ctx)
 
 
 class Service:
@@ -69,7 +61,6 @@ class Service:
         tick_seconds: float | None = None,
         standby_every: float = leader.STANDBY_EVERY,
         check_every: float = CHECK_EVERY,
-        prepare: Callable[[Context], None] = prepare,
     ) -> None:
         self.ctx = ctx
         self.web = web
@@ -77,7 +68,6 @@ class Service:
         self.tick_seconds = tick_seconds
         self.standby_every = standby_every
         self.check_every = check_every
-        self.prepare = prepare
         # A bad calendar stops start-up here, before any lock is taken.
         self.specs = schedule.job_specs(ctx.settings, tick_seconds=tick_seconds)
         self._stop = threading.Event()
@@ -88,10 +78,6 @@ class Service:
         self._idle = threading.Condition()
         self._source_locks = {s.source: threading.Lock() for s in self.specs if s.source}
         self.page: StatusPageThread | None = None
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
 
     def request_stop(self) -> None:
         """Stop after the current step: no new job starts; running ones finish."""
@@ -141,7 +127,7 @@ class Service:
         log.info("leader: %s runs the jobs (%s)", leader.me(), lease.description)
         self._leading.set()
         try:
-            self.prepare(self.ctx)
+            prepare(self.ctx)
             closed = runstate.announce_leader(self.ctx, leader.me())
             if closed:
                 log.info("closed %d job runs left running by a process that died", closed)

@@ -30,7 +30,7 @@ DAILY = {"hour": 6, "minute": 0}
 TICK_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class JobSpec:
     """One scheduled job: its id (also the JobRun name for most), what it does and when."""
 
@@ -59,43 +59,68 @@ def job_specs(settings: Settings, *, tick_seconds: float | None = None) -> list[
     the jobrun table.
     """
     specs: list[JobSpec] = []
-    for name, source in settings.sources.items():
-        if not source.enabled:
-            continue
+    for name in settings.enabled_sources():
+        source = settings.source(name)
         trigger = timetable.source_trigger(name, source)
         if trigger is not None:
             specs.append(
-                JobSpec(f"poll:{name}", "poll", trigger, POLL_GRACE, name, executor="polls")
+                JobSpec(
+                    id=f"poll:{name}",
+                    kind="poll",
+                    trigger=trigger,
+                    misfire_grace_time=POLL_GRACE,
+                    source=name,
+                    executor="polls",
+                )
             )
         elif source.every_minutes is not None:
             every = IntervalTrigger(minutes=source.every_minutes, timezone=timetable.LONDON)
             grace = min(POLL_GRACE, source.every_minutes * 60)
             specs.append(
-                JobSpec(f"poll:{name}", "poll", every, grace, name, at_start=True, executor="polls")
+                JobSpec(
+                    id=f"poll:{name}",
+                    kind="poll",
+                    trigger=every,
+                    misfire_grace_time=grace,
+                    source=name,
+                    at_start=True,
+                    executor="polls",
+                )
             )
     daily = timetable.cron_trigger(DAILY)
     timetable.check_safe(daily, "the daily check")
     specs += [
         JobSpec(
-            "send",
-            "send",
-            IntervalTrigger(minutes=SEND_EVERY_MINUTES, timezone=timetable.LONDON),
-            SEND_EVERY_MINUTES * 60,
+            id="send",
+            kind="send",
+            trigger=IntervalTrigger(minutes=SEND_EVERY_MINUTES, timezone=timetable.LONDON),
+            misfire_grace_time=SEND_EVERY_MINUTES * 60,
             at_start=True,
         ),
-        JobSpec("digest", "digest", timetable.digest_trigger(settings.digest), DIGEST_GRACE),
-        JobSpec("daily", "daily", daily, DIGEST_GRACE, at_start=True),
         JobSpec(
-            "heartbeat",
-            "heartbeat",
-            IntervalTrigger(seconds=HEARTBEAT_SECONDS, timezone=timetable.LONDON),
-            HEARTBEAT_SECONDS,
+            id="digest",
+            kind="digest",
+            trigger=timetable.digest_trigger(settings.digest),
+            misfire_grace_time=DIGEST_GRACE,
+        ),
+        JobSpec(
+            id="daily", kind="daily", trigger=daily, misfire_grace_time=DIGEST_GRACE, at_start=True
+        ),
+        JobSpec(
+            id="heartbeat",
+            kind="heartbeat",
+            trigger=IntervalTrigger(seconds=HEARTBEAT_SECONDS, timezone=timetable.LONDON),
+            misfire_grace_time=HEARTBEAT_SECONDS,
             at_start=True,
         ),
     ]
     if tick_seconds:
         tick = IntervalTrigger(seconds=tick_seconds, start_date=TICK_EPOCH, timezone=UTC)
-        specs.append(JobSpec("tick", "tick", tick, max(1, int(tick_seconds))))
+        specs.append(
+            JobSpec(
+                id="tick", kind="tick", trigger=tick, misfire_grace_time=max(1, int(tick_seconds))
+            )
+        )
     return specs
 
 
@@ -103,8 +128,8 @@ def unscheduled(settings: Settings) -> list[str]:
     """Enabled sources with neither ``schedule`` nor ``every_minutes``: polled only by hand."""
     return [
         name
-        for name, s in settings.sources.items()
-        if s.enabled and s.schedule is None and s.every_minutes is None
+        for name in settings.enabled_sources()
+        if settings.source(name).schedule is None and settings.source(name).every_minutes is None
     ]
 
 

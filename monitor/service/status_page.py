@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 from typing import Any
 
+from waitress import wasyncore
+from waitress.server import MultiSocketServer
+
 from monitor.context import Context
+from monitor.web.server import make_server
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +31,8 @@ class StatusPageThread:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Close the listening socket and the open connections, then let the thread end."""
-        from waitress import wasyncore
-
         server = self.server
-        if hasattr(server, "map"):  # several listening sockets
+        if isinstance(server, MultiSocketServer):  # a host name with several addresses
             server.close()
         else:
             server.task_dispatcher.shutdown()
@@ -40,13 +41,7 @@ class StatusPageThread:
 
 
 def start_status_page(ctx: Context) -> StatusPageThread | None:
-    """Serve the status page on ``[web] host``/``port``; None (logged) when it isn't built."""
-    # monitor.web is built separately; without it the runner goes on without the page.
-    try:
-        make_server = importlib.import_module("monitor.web.server").make_server
-    except (ImportError, AttributeError) as e:
-        log.info("the status page is not available in this build (%s); running without it", e)
-        return None
+    """Serve the status page on ``[web] host``/``port``; None (logged) when it cannot start."""
     web = ctx.settings.web
     try:
         server = make_server(ctx)
@@ -54,7 +49,9 @@ def start_status_page(ctx: Context) -> StatusPageThread | None:
         # The jobs matter more than the page: carry on without it, loudly.
         log.error("the status page could not start on %s:%s: %s", web.host, web.port, e)
         return None
-    port = getattr(server, "effective_port", web.port)
+    # A host name with several addresses listens on each, on the same port.
+    multi = isinstance(server, MultiSocketServer)
+    port = server.effective_listen[0][1] if multi else server.effective_port
     page = StatusPageThread(server, f"http://{web.host}:{port}/")
     page.thread.start()
     log.info("status page on %s", page.url)

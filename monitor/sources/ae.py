@@ -140,12 +140,12 @@ def _figures(
         within = attendances - over_4h
         out.append(
             Figure(
-                org,
-                metric,
-                start,
-                end,
-                Granularity.MONTH,
-                percent(within, attendances),
+                org=org,
+                metric=metric,
+                period_start=start,
+                period_end=end,
+                granularity=Granularity.MONTH,
+                value=percent(within, attendances),
                 numerator=within,
                 denominator=attendances,
                 org_name=name,
@@ -154,7 +154,17 @@ def _figures(
 
     pct(ALL_TYPES, sum(att), sum(over), "A&E")
     pct(TYPE1, sum(att[i] for i in _TYPE1), sum(over[i] for i in _TYPE1), "type 1")
-    out.append(Figure(org, DTA, start, end, Granularity.MONTH, dta, org_name=name))
+    out.append(
+        Figure(
+            org=org,
+            metric=DTA,
+            period_start=start,
+            period_end=end,
+            granularity=Granularity.MONTH,
+            value=dta,
+            org_name=name,
+        )
+    )
     return out, skipped
 
 

@@ -90,12 +90,12 @@ def _figures(
             denominator = count
         out.append(
             Figure(
-                org,
-                metric,
-                start,
-                end,
-                Granularity.MONTH,
-                value,
+                org=org,
+                metric=metric,
+                period_start=start,
+                period_end=end,
+                granularity=Granularity.MONTH,
+                value=value,
                 numerator=numerator,
                 denominator=denominator,
                 org_name=name,

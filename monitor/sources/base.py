@@ -12,7 +12,7 @@ from datetime import date
 from monitor.metrics import Granularity
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Figure:
     """One published figure: an organisation's value of one metric for one period.
 

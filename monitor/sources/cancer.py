@@ -81,6 +81,29 @@ def _parse_extract(rows: list[list[Any]], *, filename: str, region_of: Mapping[s
     4. England (all providers) and regions (providers whose region is known) are derived.
     """
     parsed = Parsed()
+    sums = _ExtractSums(*_columns(rows, filename), filename)
+    for row, cells in enumerate(rows[1:], start=2):
+        if any(str(c).strip() for c in cells):
+            parsed.rows_read += 1
+            sums.add(cells, row)
+    if sums.by_modality_first is not None:
+        parsed.skipped.append(
+            Skipped(
+                sums.by_modality_first,
+                f"{sums.by_modality} per-modality 31/62-day rows not summed: the ALL MODALITIES "
+                "rows count the same patients",
+            )
+        )
+    if not sums.sums:
+        raise ParseError("no 28-day, 31-day or 62-day rows", file=filename)
+    providers = _provider_figures(sums, parsed)
+    parsed.figures.extend(providers)
+    parsed.figures.extend(derive_aggregates(providers, region_of))
+    return parsed
+
+
+def _columns(rows: list[list[Any]], filename: str) -> tuple[dict[str, int], int]:
+    """Where each column the sums need is, and how many columns there are (step 1)."""
     if not rows:
         raise ParseError("the sheet is empty", file=filename)
     header = [str(h).strip() for h in rows[0]]
@@ -92,69 +115,66 @@ def _parse_extract(rows: list[list[Any]], *, filename: str, region_of: Mapping[s
             row=1,
             column=missing[0],
         )
-    col = {name: header.index(name) for name in REQUIRED}
-    sums: dict[tuple[str, str, date], list[float]] = defaultdict(lambda: [0.0, 0.0])
-    first_row: dict[tuple[str, str, date], int] = {}
-    by_modality = 0
-    by_modality_first: int | None = None
-    for row, cells in enumerate(rows[1:], start=2):
-        if not any(str(c).strip() for c in cells):
-            continue
-        parsed.rows_read += 1
-        if len(cells) < len(header):
-            raise ParseError("row is shorter than the header", file=filename, row=row)
+    return {name: header.index(name) for name in REQUIRED}, len(header)
+
+
+class _ExtractSums:
+    """Patients within the standard and treated, per (provider, metric, month) (step 2)."""
+
+    def __init__(self, col: dict[str, int], width: int, filename: str) -> None:
+        self.col, self.width, self.filename = col, width, filename
+        self.sums: dict[tuple[str, str, date], list[float]] = defaultdict(lambda: [0.0, 0.0])
+        self.first_row: dict[tuple[str, str, date], int] = {}
+        self.by_modality = 0
+        self.by_modality_first: int | None = None
+
+    def add(self, cells: list[Any], row: int) -> None:
+        col, file = self.col, self.filename
+        if len(cells) < self.width:
+            raise ParseError("row is shorter than the header", file=file, row=row)
         metric = STANDARDS.get(str(cells[col[STANDARD]]).strip())
         if metric is None:
-            continue
+            return
         if metric != FDS and str(cells[col[MODALITY]]).strip().upper() != ALL_MODALITIES:
             # The same patients again, split by modality: summing them too would double count.
-            by_modality += 1
-            by_modality_first = by_modality_first or row
-            continue
+            self.by_modality += 1
+            self.by_modality_first = self.by_modality_first or row
+            return
         org = str(cells[col[ORG]]).strip().upper()
         if not org:
-            raise ParseError("no organisation code", file=filename, row=row, column=ORG)
-        month = _month(cells[col[PERIOD]], file=filename, row=row, column=PERIOD)
-        treated = number(cells[col[TREATED]], file=filename, row=row, column=TREATED)
-        within = number(cells[col[WITHIN]], file=filename, row=row, column=WITHIN)
+            raise ParseError("no organisation code", file=file, row=row, column=ORG)
+        month = _month(cells[col[PERIOD]], file=file, row=row, column=PERIOD)
+        treated = number(cells[col[TREATED]], file=file, row=row, column=TREATED)
+        within = number(cells[col[WITHIN]], file=file, row=row, column=WITHIN)
         key = (org, metric, month)
-        acc = sums[key]
+        acc = self.sums[key]
         acc[0] += within
         acc[1] += treated
-        first_row.setdefault(key, row)
-    if by_modality_first is not None:
-        parsed.skipped.append(
-            Skipped(
-                by_modality_first,
-                f"{by_modality} per-modality 31/62-day rows not summed: the ALL MODALITIES "
-                "rows count the same patients",
-            )
-        )
-    if not sums:
-        raise ParseError("no 28-day, 31-day or 62-day rows", file=filename)
+        self.first_row.setdefault(key, row)
+
+
+def _provider_figures(sums: _ExtractSums, parsed: Parsed) -> list[Figure]:
+    """Each provider-month's percentage; one with nobody treated is skipped (step 3)."""
     providers: list[Figure] = []
-    for (org, metric, month), (within, treated) in sorted(sums.items()):
+    for (org, metric, month), (within, treated) in sorted(sums.sums.items()):
         start, end = month_bounds(month.year, month.month)
         if treated <= 0:
-            parsed.skipped.append(
-                Skipped(first_row[(org, metric, month)], f"{org}: nobody treated, so no {metric}")
-            )
+            row = sums.first_row[(org, metric, month)]
+            parsed.skipped.append(Skipped(row, f"{org}: nobody treated, so no {metric}"))
             continue
         providers.append(
             Figure(
-                org,
-                metric,
-                start,
-                end,
-                Granularity.MONTH,
-                percent(within, treated),
+                org=org,
+                metric=metric,
+                period_start=start,
+                period_end=end,
+                granularity=Granularity.MONTH,
+                value=percent(within, treated),
                 numerator=within,
                 denominator=treated,
             )
         )
-    parsed.figures.extend(providers)
-    parsed.figures.extend(derive_aggregates(providers, region_of))
-    return parsed
+    return providers
 
 
 # Which block of the national series is which standard, from the words of its title.
@@ -220,12 +240,12 @@ def _parse_national(rows: list[list[Any]], *, filename: str) -> Parsed:
             start, end = month_bounds(month.year, month.month)
             parsed.figures.append(
                 Figure(
-                    ENGLAND,
-                    metric,
-                    start,
-                    end,
-                    Granularity.MONTH,
-                    percent(within_n, total_n),
+                    org=ENGLAND,
+                    metric=metric,
+                    period_start=start,
+                    period_end=end,
+                    granularity=Granularity.MONTH,
+                    value=percent(within_n, total_n),
                     numerator=within_n,
                     denominator=total_n,
                     org_name="England",

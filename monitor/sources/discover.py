@@ -19,7 +19,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 from monitor.sources.base import MONTHS, financial_quarter_bounds
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Link:
     """One published file found on a page.
 

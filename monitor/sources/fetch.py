@@ -43,7 +43,7 @@ class FetchError(Exception):
         super().__init__(f"{url}: {reason}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Fetched:
     url: str  # the URL asked for
     final_url: str  # after redirects
@@ -164,16 +164,16 @@ class Fetcher:
                 )
             if r.status_code == 304:
                 return Fetched(
-                    url,
-                    r.url,
-                    304,
-                    None,
-                    None,
-                    None,
-                    0,
-                    r.headers.get("ETag"),
-                    r.headers.get("Last-Modified"),
-                    r.headers.get("Content-Type"),
+                    url=url,
+                    final_url=r.url,
+                    status=304,
+                    body=None,
+                    path=None,
+                    sha256=None,
+                    size=0,
+                    etag=r.headers.get("ETag"),
+                    last_modified=r.headers.get("Last-Modified"),
+                    content_type=r.headers.get("Content-Type"),
                 )
             if r.status_code != 200:
                 raise FetchError(
@@ -215,16 +215,16 @@ class Fetcher:
         if expected and expected.isdigit() and size != int(expected):
             raise _Retryable(f"truncated: {size} of {expected} bytes arrived")
         return Fetched(
-            url,
-            r.url,
-            200,
-            None if out else b"".join(chunks),
-            to_path,
-            h.hexdigest(),
-            size,
-            r.headers.get("ETag"),
-            r.headers.get("Last-Modified"),
-            r.headers.get("Content-Type"),
+            url=url,
+            final_url=r.url,
+            status=200,
+            body=None if out else b"".join(chunks),
+            path=to_path,
+            sha256=h.hexdigest(),
+            size=size,
+            etag=r.headers.get("ETag"),
+            last_modified=r.headers.get("Last-Modified"),
+            content_type=r.headers.get("Content-Type"),
         )
 
 

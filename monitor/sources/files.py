@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from monitor import sources
 from monitor.context import Context
+from monitor.sources import cqc, registry
 from monitor.sources.ingest import FileInput, IngestReport, file_published_at, ingest_file
 
 
@@ -21,28 +21,24 @@ def ingest_paths(
 ) -> list[IngestReport]:
     """Ingest each file in turn; one file's rejection does not stop the others.
 
-    Raises SourceNotAvailable (a LookupError) when the source's parser is not built, and
-    ValueError for an unknown source name.
+    A statistics publisher's files are parsed into figures; the CQC's (saved API bodies or the
+    bulk ratings file) become ratings. Raises ValueError for an unknown source name.
     """
-    mod = sources.module(source)
-    custom = getattr(mod, "ingest_paths", None)
-    if custom is not None:  # e.g. CQC, whose files are ratings rather than figures
-        reports: list[IngestReport] = custom(ctx, paths, published_at=published_at, trigger=trigger)
-        return reports
-    parser = getattr(mod, "parse", None)
-    if parser is None:
-        raise sources.SourceNotAvailable(f"the {source} parser is not implemented yet")
-    # Large files (the RTT zip) are parsed straight from disk by parsers that say they can.
-    streams = getattr(mod, "PARSES_PATHS", False)
+    publisher = registry.get(source)
+    if isinstance(publisher, registry.RatingsFeed):
+        return list(cqc.ingest_paths(ctx, paths, published_at=published_at, trigger=trigger))
     out = []
     for path in paths:
         item = FileInput(
             source=source,
-            data=path.resolve() if streams else path.read_bytes(),
+            # A streaming parser (the RTT zip) reads the file from disk, never all of it at once.
+            data=path.resolve() if publisher.streams else path.read_bytes(),
             filename=path.name,
             url=path.resolve().as_uri(),
             published_at=published_at or file_published_at(path),
             trigger=trigger,
         )
-        out.append(ingest_file(ctx.engine, item, parser, archive_dir=ctx.var / "publications"))
+        out.append(
+            ingest_file(ctx.engine, item, publisher.parse, archive_dir=ctx.var / "publications")
+        )
     return out

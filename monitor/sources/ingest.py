@@ -6,12 +6,13 @@ The same steps run for a polled file, a back-filled one and ``monitor ingest FIL
    nothing.
 2. Parse outside any transaction. A ParseError records the publication as rejected (with file,
    row, column and reason) and nothing else.
-3. In one write transaction: record the Publication, add organisations the reference list
-   lacks (kind ``other``), and write only the figures that are new or different. An identical
-   figure creates nothing; a different one is a revision: a new Observation row, with the old
-   row marked superseded by this publication (both stay queryable).
-4. Archive the bytes under var/publications/ so evidence links survive the publisher's URL
-   changing.
+3. Archive the bytes under var/publications/ so evidence links survive the publisher's URL
+   changing (by content: a copy left by a failed attempt is reused).
+4. In one write transaction: record the Publication with its archived copy, add organisations
+   the reference list lacks (kind ``other``), and write only the figures that are new or
+   different. An identical figure creates nothing; a different one is a revision: a new
+   Observation row, with the old row marked superseded by this publication (both stay
+   queryable).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ Parser = Callable[..., Parsed]
 _REL_TOL = 1e-9
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FileInput:
     """A file to ingest and what is known about where it came from."""
 
@@ -61,7 +62,7 @@ class FileInput:
     quiet: bool | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class IngestReport:
     """What happened to one file; the fields `monitor ingest --json` prints."""
 
@@ -142,68 +143,21 @@ def ingest_file(
     """Ingest one file (see the module docstring for the steps)."""
     report = IngestReport(file=item.filename, source=item.source, status="unchanged")
     sha, size = sha256_of(item.data)
-
     with session_scope(engine) as s:
-        done = s.exec(
-            select(Publication.id).where(
-                Publication.source == item.source,
-                Publication.sha256 == sha,
-                Publication.status == "ingested",
-            )
-        ).first()
-        if done is not None:
-            report.publication_id = done
+        report.publication_id = _ingested_as(s, item.source, sha)
+        if report.publication_id is not None:
             return report
         region_of = orgs.region_map(s)
-
     try:
         parsed = parser(item.data, filename=item.filename, region_of=region_of)
         _check_one_figure_per_key(parsed)
     except ParseError as e:
         return _reject(engine, item, sha, size, report, e.located(item.filename))
-
-    # Archived before the transaction, so the row records its copy in the same commit; a copy
-    # left by a failed transaction is content-addressed and reused by the next attempt.
+    # Before the transaction, so that the row records its copy in the same commit.
     archived = _archive(item, sha, archive_dir) if archive_dir is not None else None
     with session_scope(engine, write=True) as s:
-        state = s.get(SourceState, item.source) or SourceState(source=item.source)
-        first_ingest = state.first_complete_ingest_at is None
-        pub = _publication(
-            item,
-            sha,
-            size,
-            status="ingested",
-            quiet=item.quiet if item.quiet is not None else item.trigger != "poll" or first_ingest,
-            periods=sorted({_period_key(f) for f in parsed.figures}),
-            rows_read=parsed.rows_read,
-            orgs=len(parsed.orgs),
-            skipped=[{"row": k.row, "reason": k.reason} for k in parsed.skipped],
-            archive_path=archived,
-        )
-        s.add(pub)
-        s.flush()
-        assert pub.id is not None
-        report.new_orgs = orgs.ensure_orgs(
-            s, {f.org: f.org_name for f in parsed.figures if f.org_name or f.org}
-        )
-        written, revised, affected = _write_figures(s, pub.id, parsed.figures)
-        pub.observations_written = written
-        state.last_success_at = utcnow()
-        state.last_publication_id = pub.id
-        if first_ingest:
-            state.first_complete_ingest_at = utcnow()
-        s.add(state)
-        report.status = "ingested"
-        report.publication_id = pub.id
-        report.quiet = pub.quiet
-        report.periods = pub.periods
-        report.rows_read = parsed.rows_read
-        report.observations_written = written
-        report.revisions = revised
-        report.orgs = pub.orgs
-        report.skipped = pub.skipped
-        report.affected = affected
-
+        pub = _publication(item, sha, size, archive_path=archived)
+        _store(s, pub, parsed, report, quiet=item.quiet)
     log.info(
         "ingested %s %s: %d rows, %d observations written (%d revisions), periods %s",
         item.source,
@@ -214,6 +168,50 @@ def ingest_file(
         ", ".join(report.periods) or "none",
     )
     return report
+
+
+def _ingested_as(s: Session, source: str, sha: str) -> int | None:
+    """The publication that already holds these bytes of ``source`` (step 1)."""
+    return s.exec(
+        select(Publication.id).where(
+            Publication.source == source,
+            Publication.sha256 == sha,
+            Publication.status == "ingested",
+        )
+    ).first()
+
+
+def _store(
+    s: Session, pub: Publication, parsed: Parsed, report: IngestReport, *, quiet: bool | None
+) -> None:
+    """Record the publication, its new organisations and its new or revised figures, and the
+    source's progress, in the caller's transaction (step 4); fill in ``report``. ``quiet``
+    None: quiet unless this is a poll after the source's first complete ingest."""
+    state = s.get(SourceState, pub.source) or SourceState(source=pub.source)
+    first_ingest = state.first_complete_ingest_at is None
+    pub.status = "ingested"
+    pub.quiet = quiet if quiet is not None else pub.trigger != "poll" or first_ingest
+    pub.periods = sorted({_period_key(f) for f in parsed.figures})
+    pub.rows_read = parsed.rows_read
+    pub.orgs = len(parsed.orgs)
+    pub.skipped = [{"row": k.row, "reason": k.reason} for k in parsed.skipped]
+    s.add(pub)
+    s.flush()
+    assert pub.id is not None
+    report.new_orgs = orgs.ensure_orgs(
+        s, {f.org: f.org_name for f in parsed.figures if f.org_name or f.org}
+    )
+    written, revised, report.affected = _write_figures(s, pub.id, parsed.figures)
+    pub.observations_written = written
+    state.last_success_at = utcnow()
+    state.last_publication_id = pub.id
+    if first_ingest:
+        state.first_complete_ingest_at = utcnow()
+    s.add(state)
+    report.status, report.publication_id, report.quiet = "ingested", pub.id, pub.quiet
+    report.periods, report.rows_read, report.orgs = pub.periods, pub.rows_read, pub.orgs
+    report.observations_written, report.revisions = written, revised
+    report.skipped = pub.skipped
 
 
 def _write_figures(

@@ -113,14 +113,31 @@ def _parse_data(data: bytes, *, filename: str) -> Parsed:
         value = number(rec["Value"], file=filename, row=row, column="Value")
         label = f"Segment {value:g}" if metric == "nof_segment" else None
         parsed.figures.append(
-            Figure(org, metric, start, end, Granularity.QUARTER, value, label=label, org_name=name)
+            Figure(
+                org=org,
+                metric=metric,
+                period_start=start,
+                period_end=end,
+                granularity=Granularity.QUARTER,
+                value=value,
+                label=label,
+                org_name=name,
+            )
         )
         if rec["Metric_ID"].upper() == SEGMENT_ID:
             if not rec["Rank"]:
                 parsed.skipped.append(Skipped(row, f"{org} {rec['Quarter']}: no rank published"))
                 continue
             rank = number(rec["Rank"], file=filename, row=row, column="Rank")
-            figure = Figure(org, "nof_rank", start, end, Granularity.QUARTER, rank, org_name=name)
+            figure = Figure(
+                org=org,
+                metric="nof_rank",
+                period_start=start,
+                period_end=end,
+                granularity=Granularity.QUARTER,
+                value=rank,
+                org_name=name,
+            )
             ranked.append(((rec["Quarter"], rec["Trust_type"]), figure))
     parsed.figures.extend(_with_peer_group(ranked))
     if not parsed.rows_read:
@@ -146,12 +163,12 @@ def _parse_league(data: bytes, *, filename: str) -> Parsed:
 
         def fig(metric: str, value: float, label: str | None) -> Figure:
             return Figure(
-                org,  # noqa: B023 - called only within this iteration
-                metric,
-                start,  # noqa: B023
-                end,  # noqa: B023
-                Granularity.QUARTER,
-                value,
+                org=org,  # noqa: B023 - called only within this iteration
+                metric=metric,
+                period_start=start,  # noqa: B023
+                period_end=end,  # noqa: B023
+                granularity=Granularity.QUARTER,
+                value=value,
                 label=label,
                 org_name=name,  # noqa: B023
             )

@@ -1,8 +1,8 @@
 """Polling and back-filling the NHS England publishers: discover -> fetch -> ingest.
 
-Each publisher module supplies ``discover(html, base_url) -> list[Link]`` (its files on a page,
-found by link text and href, never by building URLs), ``parse`` and, where the publisher has
-one page per financial year, ``yearly_pages(html, base_url) -> list[str]``.
+Each statistics publisher's registry entry (monitor/sources/registry.py) supplies ``discover``
+(its files on a page, found by link text and href, never by building URLs), ``parse`` and,
+where the publisher has one page per financial year, ``yearly_pages``.
 
 A poll fetches the landing page and the newest yearly page (conditionally: an unchanged page
 answers 304 and nothing else happens; a landing page that only lists yearly pages is read in
@@ -21,17 +21,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
-from types import ModuleType
-from typing import Any, Protocol
+from typing import Any
 
 from sqlmodel import col, select
 
-from monitor import sources
 from monitor.context import Context
 from monitor.db import session_scope
 from monitor.models import Publication, SourceState, utcnow
+from monitor.sources.discover import Link
 from monitor.sources.fetch import Fetched, Fetcher, FetchError, remember, remembered
 from monitor.sources.ingest import FileInput, IngestReport, ingest_file
+from monitor.sources.registry import Statistics, statistics
 from monitor.vocab import LONDON
 
 log = logging.getLogger(__name__)
@@ -39,15 +39,7 @@ log = logging.getLogger(__name__)
 RELEASE_TIME = time(9, 30, tzinfo=LONDON)
 
 
-class LinkLike(Protocol):
-    url: str
-    text: str
-    period: date | None
-    revised: bool
-    published: date | None
-
-
-@dataclass
+@dataclass(kw_only=True)
 class PollReport:
     source: str
     pages: int = 0
@@ -77,7 +69,7 @@ class PollReport:
         }
 
 
-def _order(link: LinkLike) -> tuple[date, bool, str]:
+def _order(link: Link) -> tuple[date, bool, str]:
     return (link.period or date.min, link.revised, link.url)
 
 
@@ -109,17 +101,17 @@ def _get_page(ctx: Context, fetcher: Fetcher, url: str, report: PollReport) -> F
 
 def _discover(
     ctx: Context,
-    mod: ModuleType,
+    pub: Statistics,
     index_url: str,
     fetcher: Fetcher,
     report: PollReport,
     *,
     every_year: bool = False,
-) -> tuple[list[LinkLike], list[Fetched]]:
+) -> tuple[list[Link], list[Fetched]]:
     """Links on the landing page and its newest (or every) yearly page; pages that changed."""
     pages: list[Fetched] = []
-    links: list[LinkLike] = []
-    if hasattr(mod, "yearly_pages") and not every_year:
+    links: list[Link] = []
+    if pub.yearly_pages is not None and not every_year:
         # Such a landing page lists the yearly pages, not the files, so it stays the same when
         # a month's file is added to the current year's page. Read it in full (it is small) so
         # that the newest yearly page is always asked for, conditionally.
@@ -137,9 +129,9 @@ def _discover(
             continue
         pages.append(page)
         html = page.text()
-        links += mod.discover(html, page.final_url)
-        if page is index and hasattr(mod, "yearly_pages"):
-            yearly = mod.yearly_pages(html, page.final_url)
+        links += pub.discover(html, page.final_url)
+        if page is index and pub.yearly_pages is not None:
+            yearly = pub.yearly_pages(html, page.final_url)
             if not every_year:
                 todo += [_get_page(ctx, fetcher, url, report) for url in yearly[:1]]
                 continue
@@ -150,73 +142,59 @@ def _discover(
                 except FetchError as e:
                     # An old year's page that moved does not stop the rest of the back-fill.
                     report.errors.append(str(e))
-                    log.warning("backfill %s: skipping a yearly page: %s", mod.SOURCE, e)
+                    log.warning("backfill %s: skipping a yearly page: %s", pub.name, e)
     return links, pages
 
 
 def _fetch_and_ingest(
     ctx: Context,
-    mod: ModuleType,
-    source: str,
-    link: LinkLike,
+    pub: Statistics,
+    link: Link,
     fetcher: Fetcher,
     trigger: str,
     report: PollReport,
     *,
     quiet: bool | None = None,
 ) -> None:
-    try:
-        _fetch_and_ingest_once(ctx, mod, source, link, fetcher, trigger, report, quiet)
-    except FetchError as e:
-        # One unreachable file does not hold up the others; it is tried again next poll.
-        report.errors.append(str(e))
-        log.warning("%s: could not fetch %s: %s", source, link.text or link.url, e.reason)
-
-
-def _fetch_and_ingest_once(
-    ctx: Context,
-    mod: ModuleType,
-    source: str,
-    link: LinkLike,
-    fetcher: Fetcher,
-    trigger: str,
-    report: PollReport,
-    quiet: bool | None,
-) -> None:
+    """Fetch one linked file (conditionally) and ingest it; remember it unless rejected."""
     ctx.var.mkdir(parents=True, exist_ok=True)
     with session_scope(ctx.engine) as s:
         cached = remembered(s, link.url)
-    streams = getattr(mod, "PARSES_PATHS", False)
+    filename = Path(link.url.split("?")[0]).name
     with tempfile.TemporaryDirectory(dir=ctx.var) as tmp:
-        target = Path(tmp) / Path(link.url.split("?")[0]).name if streams else None
-        got = fetcher.get(
-            link.url,
-            etag=cached.etag if cached else None,
-            last_modified=cached.last_modified if cached else None,
-            to_path=target,
-        )
+        try:
+            got = fetcher.get(
+                link.url,
+                etag=cached.etag if cached else None,
+                last_modified=cached.last_modified if cached else None,
+                to_path=Path(tmp) / filename if pub.streams else None,
+            )
+        except FetchError as e:
+            # One unreachable file does not hold up the others; it is tried again next poll.
+            report.errors.append(str(e))
+            log.warning("%s: could not fetch %s: %s", pub.name, link.text or link.url, e.reason)
+            return
         if got.not_modified:
             report.files_unchanged += 1
             return
         report.files_fetched += 1
-        published = (
-            datetime.combine(link.published, RELEASE_TIME)
-            if link.published
-            else got.modified_at or utcnow()
-        )
         item = FileInput(
-            source=source,
+            source=pub.name,
             data=got.path if got.path is not None else (got.body or b""),
-            filename=Path(link.url.split("?")[0]).name,
+            filename=filename,
             url=link.url,
             title=link.text,
             etag=got.etag,
             last_modified=got.last_modified,
-            published_at=published,
+            published_at=(
+                datetime.combine(link.published, RELEASE_TIME)
+                if link.published
+                else got.modified_at or utcnow()
+            ),
             trigger=trigger,
             quiet=quiet,
         )
-        result = ingest_file(ctx.engine, item, mod.parse, archive_dir=ctx.var / "publications")
+        result = ingest_file(ctx.engine, item, pub.parse, archive_dir=ctx.var / "publications")
     report.ingested.append(result)
     if result.status != "rejected":
         with session_scope(ctx.engine, write=True) as s:
@@ -244,18 +222,21 @@ def _record(ctx: Context, source: str, report: PollReport) -> None:
 @contextmanager
 def _session(
     ctx: Context, source: str, fetcher: Fetcher | None, report: PollReport, what: str
-) -> Iterator[tuple[ModuleType, Fetcher, str]]:
-    """The source's module, a fetcher and its index URL for one poll or back-fill; a failure
-    is recorded in ``report`` (never raised), and the source's state is updated at the end."""
+) -> Iterator[tuple[Statistics, Fetcher, str]]:
+    """The source's publisher, a fetcher and its index URL for one poll or back-fill.
+
+    ValueError for a source that is not a statistics publisher. Otherwise a failure is
+    recorded in ``report`` (never raised), and the source's state is updated at the end.
+    """
+    pub = statistics(source)
     own = fetcher is None
     fetcher = fetcher or Fetcher(ctx.settings.http)
     try:
-        mod = sources.module(source)
         index_url = ctx.settings.source(source).index_url
         if not index_url:
             raise FetchError("(none)", f"[sources.{source}] has no index_url")
-        yield mod, fetcher, index_url
-    except (FetchError, sources.SourceNotAvailable) as e:
+        yield pub, fetcher, index_url
+    except FetchError as e:
         report.errors.append(str(e))
         log.warning("%s %s failed: %s (will retry on the next poll)", what, source, e)
     finally:
@@ -266,28 +247,21 @@ def _session(
 
 def poll(ctx: Context, source: str, *, fetcher: Fetcher | None = None) -> PollReport:
     """Poll one NHS England source once (see the module docstring)."""
-    report = PollReport(source)
-    with _session(ctx, source, fetcher, report, "poll") as (mod, fetcher, index_url):
+    report = PollReport(source=source)
+    with _session(ctx, source, fetcher, report, "poll") as (pub, fetcher, index_url):
         with session_scope(ctx.engine) as s:
             state = s.get(SourceState, source)
             # A source's first poll is quiet throughout: everything it finds is history.
             first = state is None or state.first_complete_ingest_at is None
-        links, pages = _discover(ctx, mod, index_url, fetcher, report)
+        links, pages = _discover(ctx, pub, index_url, fetcher, report)
         known = _known_urls(ctx, source, [lk.url for lk in links])
         new = sorted((lk for lk in links if lk.url not in known), key=_order)
         newest = max((lk.period or date.min for lk in links), default=date.min)
         for link in new:
             live = (link.period or date.min) >= newest
-            _fetch_and_ingest(
-                ctx,
-                mod,
-                source,
-                link,
-                fetcher,
-                "poll" if live else "backfill",
-                report,
-                quiet=True if first else None,
-            )
+            trigger = "poll" if live else "backfill"
+            quiet = True if first else None
+            _fetch_and_ingest(ctx, pub, link, fetcher, trigger, report, quiet=quiet)
         if not new:
             # Nothing new on the pages: remember them so the next poll can be a cheap 304.
             with session_scope(ctx.engine, write=True) as s:
@@ -305,9 +279,9 @@ def backfill(
     progress: Callable[[int, int, str], None] | None = None,
 ) -> PollReport:
     """Walk every yearly page and ingest each earlier publication, oldest first, quietly."""
-    report = PollReport(source)
-    with _session(ctx, source, fetcher, report, "backfill") as (mod, fetcher, index_url):
-        links, _pages = _discover(ctx, mod, index_url, fetcher, report, every_year=True)
+    report = PollReport(source=source)
+    with _session(ctx, source, fetcher, report, "backfill") as (pub, fetcher, index_url):
+        links, _pages = _discover(ctx, pub, index_url, fetcher, report, every_year=True)
         known = _known_urls(ctx, source, [lk.url for lk in links])
         todo = sorted(
             (
@@ -320,5 +294,5 @@ def backfill(
         for i, link in enumerate(todo, start=1):
             if progress:
                 progress(i, len(todo), link.text)
-            _fetch_and_ingest(ctx, mod, source, link, fetcher, "backfill", report)
+            _fetch_and_ingest(ctx, pub, link, fetcher, "backfill", report)
     return report

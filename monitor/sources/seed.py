@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from monitor import sources
 from monitor.context import Context
+from monitor.rules.run import evaluate_db
+from monitor.sources import registry
 from monitor.sources.files import ingest_paths
 from monitor.sources.ingest import IngestReport
 from monitor.sources.poll import RELEASE_TIME
@@ -45,7 +46,7 @@ def manifest(folder: Path) -> list[SeedFile]:
             source, rel, published = entry["source"], entry["path"], entry["published"]
         except KeyError as e:
             raise ValueError(f"{where}: missing key {e.args[0]!r}") from None
-        if source not in sources.SOURCES:
+        if source not in registry.NAMES:
             raise ValueError(f"{where}: unknown source {source!r}")
         if not isinstance(published, date):
             raise ValueError(f"{where}: published must be a date (YYYY-MM-DD)")
@@ -59,8 +60,6 @@ def manifest(folder: Path) -> list[SeedFile]:
 def seed_and_evaluate(ctx: Context) -> list[IngestReport]:
     """Seed the snapshot and, when it brought anything, evaluate the rules quietly: alerts
     found in history are recorded and shown, not emailed one by one."""
-    from monitor.rules.run import evaluate_db
-
     reports = seed(ctx)
     new = [r.publication_id for r in reports if r.status == "ingested" and r.publication_id]
     if new:
@@ -70,22 +69,14 @@ def seed_and_evaluate(ctx: Context) -> list[IngestReport]:
 
 
 def seed(ctx: Context) -> list[IngestReport]:
-    """Ingest every snapshot file not yet ingested; sources not built in are skipped."""
+    """Ingest every snapshot file not yet ingested (oldest first, as the manifest lists them)."""
     folder = ctx.settings.paths.snapshot
     if folder is None:
         return []
     reports: list[IngestReport] = []
     for f in manifest(folder):
-        try:
-            reports += ingest_paths(
-                ctx,
-                f.source,
-                [f.path],
-                published_at=datetime.combine(f.published, RELEASE_TIME),
-                trigger="seed",
-            )
-        except sources.SourceNotAvailable as e:
-            log.info("seed: skipping %s: %s", f.path.name, e)
+        published_at = datetime.combine(f.published, RELEASE_TIME)
+        reports += ingest_paths(ctx, f.source, [f.path], published_at=published_at, trigger="seed")
     for r in reports:
         if r.status == "rejected":
             log.error("seed: %s was rejected: %s", r.file, r.error)

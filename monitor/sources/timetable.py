@@ -105,18 +105,31 @@ def previous_fire_time(trigger: CronTrigger, now: datetime) -> datetime | None:
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Expectation:
-    """Where a source stands against its calendar at one moment (``as_of``)."""
+    """Where a source stands against its calendar at one moment (``as_of``).
+
+    This is the one definition of "late": the sources page, the operators' emails, the
+    runner's late check and the late-publisher rules all read it.
+    """
 
     source: str
     as_of: datetime
     expected_at: datetime | None  # the last scheduled publication at or before as_of
     next_expected_at: datetime | None
-    due_by: datetime | None  # expected_at + grace_days: late after this
+    # Since when the source has owed something: the earliest scheduled publication not yet
+    # answered (it stays on a missed date until a publication answers it, so that one late
+    # publication is one episode), or for an interval source its last successful check.
+    awaited_at: datetime | None
+    due_by: datetime | None  # awaited_at plus the grace days: late after this
     last_published_at: datetime | None
     late: bool
     answered: bool = False  # a publication counting for ``expected_at`` has arrived
+
+    @property
+    def late_since(self) -> datetime | None:
+        """When the source became late (None while it is not)."""
+        return self.due_by if self.late else None
 
     @property
     def days_late(self) -> int:
@@ -139,23 +152,84 @@ def _counts_from(trigger: CronTrigger, expected_at: datetime) -> datetime:
     return expected_utc - (expected_utc - before.astimezone(UTC)) / 2
 
 
-def expectation(
-    name: str, source: Source, now: datetime, last_published_at: datetime | None
+def _awaited(trigger: CronTrigger, last_published_at: datetime) -> datetime | None:
+    """The earliest scheduled publication that ``last_published_at`` does not answer."""
+    after = trigger.get_next_fire_time(None, last_published_at + timedelta(microseconds=1))
+    if after is not None and last_published_at >= _counts_from(trigger, after):
+        return trigger.get_next_fire_time(after, after)  # released early: that one is answered
+    return after
+
+
+def awaiting(
+    name: str,
+    awaited_at: datetime | None,
+    grace_days: int,
+    now: datetime,
+    *,
+    expected_at: datetime | None = None,
+    next_expected_at: datetime | None = None,
+    last_published_at: datetime | None = None,
+    answered: bool = False,
 ) -> Expectation:
-    """Where source ``name`` stands at ``now``, given its latest publication date (pure)."""
-    trigger = source_trigger(name, source)
-    if trigger is None:
-        return Expectation(name, now, None, None, None, last_published_at, False)
-    expected = previous_fire_time(trigger, now)
-    upcoming = next_fire_time(trigger, now)
-    if expected is None:
-        return Expectation(name, now, None, upcoming, None, last_published_at, False)
-    due_by = expected + timedelta(days=source.grace_days)
-    answered = last_published_at is not None and last_published_at >= _counts_from(
-        trigger, expected
+    """Where source ``name``, awaiting a publication (or a check) since ``awaited_at``, stands
+    at ``now``: late once ``grace_days`` have passed since then."""
+    due = awaited_at + timedelta(days=grace_days) if awaited_at is not None else None
+    return Expectation(
+        source=name,
+        as_of=now,
+        expected_at=expected_at,
+        next_expected_at=next_expected_at,
+        awaited_at=awaited_at,
+        due_by=due,
+        last_published_at=last_published_at,
+        late=due is not None and now > due,
+        answered=answered,
     )
-    late = now > due_by and not answered
-    return Expectation(name, now, expected, upcoming, due_by, last_published_at, late, answered)
+
+
+def expectation(
+    name: str,
+    source: Source,
+    now: datetime,
+    last_published_at: datetime | None,
+    *,
+    last_success_at: datetime | None = None,
+) -> Expectation:
+    """Where source ``name`` stands at ``now`` (pure).
+
+    1. A disabled source, and one that has neither published (calendar) nor been checked
+       successfully (interval) yet, is never late: there is nothing to be late against.
+    2. A calendar source (``schedule``) owes the earliest scheduled publication its latest one
+       does not answer, and is late once that date plus ``grace_days`` has passed.
+    3. An interval source (``every_minutes``, the CQC feed) owes its next check, and is late
+       once ``grace_days`` (at least one day) have passed since its last successful check.
+    """
+    trigger = source_trigger(name, source) if source.enabled else None
+    if trigger is None:
+        checked = source.enabled and source.every_minutes is not None
+        return awaiting(
+            name,
+            last_success_at if checked else None,
+            max(source.grace_days, 1),
+            now,
+            last_published_at=last_published_at,
+        )
+    expected = previous_fire_time(trigger, now)
+    answered = (
+        expected is not None
+        and last_published_at is not None
+        and last_published_at >= _counts_from(trigger, expected)
+    )
+    return awaiting(
+        name,
+        _awaited(trigger, last_published_at) if last_published_at is not None else None,
+        source.grace_days,
+        now,
+        expected_at=expected,
+        next_expected_at=next_fire_time(trigger, now),
+        last_published_at=last_published_at,
+        answered=answered,
+    )
 
 
 def expected_publication(settings: Settings, source: str, now: datetime) -> datetime | None:
@@ -164,64 +238,58 @@ def expected_publication(settings: Settings, source: str, now: datetime) -> date
     return previous_fire_time(trigger, now) if trigger else None
 
 
-def is_late(
-    settings: Settings, source: str, now: datetime, last_published_at: datetime | None
-) -> bool:
-    """True when ``source``'s expected publication plus its grace days passed unanswered."""
-    return expectation(source, settings.source(source), now, last_published_at).late
-
-
-def last_published_at(session: Session, source: str) -> datetime | None:
-    """The publisher's date of the newest publication ingested from ``source``."""
-    return session.exec(
-        select(Publication.published_at)
-        .where(Publication.source == source, Publication.status == "ingested")
-        .order_by(col(Publication.published_at).desc())
-        .limit(1)
-    ).first()
-
-
-def calendar_sources(settings: Settings) -> list[str]:
-    """The enabled sources that publish on a calendar (``schedule``)."""
-    return [n for n, s in settings.sources.items() if s.enabled and s.schedule is not None]
+def last_published_at(
+    session: Session, source: str, *, until: datetime | None = None
+) -> datetime | None:
+    """The publisher's date of the newest publication ingested from ``source`` (published at
+    or before ``until``, when given)."""
+    q = select(Publication.published_at).where(
+        Publication.source == source, Publication.status == "ingested"
+    )
+    if until is not None:
+        q = q.where(col(Publication.published_at) <= until)
+    return session.exec(q.order_by(col(Publication.published_at).desc()).limit(1)).first()
 
 
 def refresh_lateness(
     ctx: Context, now: datetime, sources: Iterable[str] | None = None
 ) -> dict[str, int]:
-    """Record each calendar source's expected publication and lateness in SourceState.
+    """Record each enabled source's expected publication and lateness in SourceState.
 
-    ``late_since`` is the moment the source became late (its due time), kept while it stays
-    late and cleared when a publication answers. A source turning late is logged once.
+    ``late_since`` is the moment the source became late (see ``Expectation``), cleared when a
+    publication (or, for an interval source, a successful check) answers. A source turning
+    late is logged once.
     """
-    names = list(sources) if sources is not None else calendar_sources(ctx.settings)
+    names = list(sources) if sources is not None else ctx.settings.enabled_sources()
     late = 0
     for name in names:
-        source = ctx.settings.source(name)
-        if source.schedule is None or not source.enabled:
-            continue
         with session_scope(ctx.engine, write=True) as s:
-            exp = expectation(name, source, now, last_published_at(s, name))
             state = s.get(SourceState, name) or SourceState(source=name)
+            exp = expectation(
+                name,
+                ctx.settings.source(name),
+                now,
+                last_published_at(s, name),
+                last_success_at=state.last_success_at,
+            )
+            if exp.late_since is not None and state.late_since is None:
+                log.warning("%s", _turned_late(exp, ctx.settings.source(name)))
             state.expected_at = exp.expected_at
-            if exp.late:
-                late += 1
-                if state.late_since is None:
-                    assert exp.expected_at is not None and exp.due_by is not None
-                    log.warning(
-                        "%s is late: a publication was expected %s and %d days' grace ended "
-                        "%s; the newest is from %s",
-                        name,
-                        _local(exp.expected_at),
-                        source.grace_days,
-                        _local(exp.due_by),
-                        _local(exp.last_published_at) if exp.last_published_at else "never",
-                    )
-                state.late_since = state.late_since or exp.due_by
-            else:
-                state.late_since = None
+            state.late_since = exp.late_since
+            late += exp.late
             s.add(state)
     return {"sources": len(names), "late": late}
+
+
+def _turned_late(exp: Expectation, source: Source) -> str:
+    assert exp.awaited_at is not None and exp.due_by is not None
+    newest = _local(exp.last_published_at) if exp.last_published_at else "never"
+    if source.schedule is None:
+        return f"{exp.source} is late: no successful check since {_local(exp.awaited_at)}"
+    return (
+        f"{exp.source} is late: a publication was expected {_local(exp.awaited_at)} and "
+        f"{source.grace_days} days' grace ended {_local(exp.due_by)}; the newest is from {newest}"
+    )
 
 
 def _local(t: datetime) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from monitor import metrics
-from monitor.config import REGION_CODES, SOURCE_NAMES
+from monitor.config import REGION_CODES
 from monitor.metrics import Granularity
+from monitor.sources import registry
 from monitor.urls import Urls
 from monitor.vocab import SEVERITIES, STATE_FILTERS, AlertState
 
@@ -156,7 +157,7 @@ RATING = _object(
 )
 SOURCE = _object(
     {
-        "source": {"type": "string", "enum": list(SOURCE_NAMES)},
+        "source": {"type": "string", "enum": list(registry.NAMES)},
         "title": STR,
         "enabled": BOOL,
         "schedule": STR,

@@ -16,9 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
-from monitor.config import SOURCE_NAMES, Settings, Source
+from monitor.config import Settings, Source
 from monitor.db import session_scope
 from monitor.models import Publication, SourceState
+from monitor.sources import registry
 from monitor.sources.timetable import expectation
 from monitor.vocab import LONDON, PublicationStatus
 from monitor.web.present import when
@@ -168,14 +169,10 @@ def assess(
     watched = last_success is not None or pub is not None
     # Lateness is the publisher's: its own publication date against its calendar (when a file
     # was fetched does not matter), as the runner and the late-publisher rules see it.
-    exp = expectation(name, cfg, now, pub.published_at if pub else None)
-    expected, new = exp.expected_at, exp.answered
-    late = False
-    if cfg.enabled and watched:
-        if cfg.every_minutes and last_success is not None:
-            late = now - last_success > timedelta(days=max(cfg.grace_days, 1))
-        else:
-            late = exp.late
+    exp = expectation(
+        name, cfg, now, pub.published_at if pub else None, last_success_at=last_success
+    )
+    expected, new, late = exp.expected_at, exp.answered, exp.late
     short = SHORT.get(name, name)
     if not cfg.enabled:
         level, message = "disabled", f"{short}: not polled (disabled in config.toml)."
@@ -229,7 +226,7 @@ def assess(
 
 
 def statuses(engine: Engine, settings: Settings, now: datetime | None = None) -> list[SourceStatus]:
-    """Every source's status, in the order of SOURCE_NAMES."""
+    """Every source's status, in the registry's order."""
     now = now or datetime.now(UTC)
     latest = (
         select(col(Publication.source), func.max(Publication.id).label("id"))
@@ -253,7 +250,7 @@ def statuses(engine: Engine, settings: Settings, now: datetime | None = None) ->
         }
     return [
         assess(name, settings.source(name), states.get(name), pubs.get(name), now)
-        for name in SOURCE_NAMES
+        for name in registry.NAMES
     ]
 
 

@@ -218,11 +218,26 @@ def test_stale_missing_counts_periods_published_for_other_trusts() -> None:
 def test_stale_late_against_the_calendar() -> None:
     from monitor.rules.inputs import SourceCalendar
 
+    # The calendar's verdict is the timetable's (monitor.sources.timetable), made by the caller.
     r = rule(metric=A4, kind="stale", mode="late")
-    cal = [SourceCalendar("ae", date(2025, 9, 11), grace_days=3, latest_period=date(2025, 7, 1))]
-    late = run([r], [], as_of=date(2025, 9, 15), calendars=cal).get("r", "ENG")
-    on_time = run([r], [], as_of=date(2025, 9, 14), calendars=cal).get("r", "ENG")
+    due, last = date(2025, 9, 11), date(2025, 7, 1)
+
+    def calendar(late: bool, days_late: int = 0) -> list[SourceCalendar]:
+        return [
+            SourceCalendar(
+                source="ae",
+                expected_next=due,
+                late=late,
+                days_late=days_late,
+                grace_days=3,
+                latest_period=last,
+            )
+        ]
+
+    late = run([r], [], as_of=date(2025, 9, 15), calendars=calendar(True, 1)).get("r", "ENG")
+    on_time = run([r], [], as_of=date(2025, 9, 14), calendars=calendar(False)).get("r", "ENG")
     assert late is not None and late.state == "firing" and evidence_of(late).days_late == 1
+    assert late.periods == [due] and evidence_of(late).expected_next == due
     assert on_time is not None and on_time.state == "ok"
 
 

@@ -6,7 +6,7 @@ Events read ``rule: kind episode period (periods in the episode) [revised] email
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from rulekit import FAR, ORGS, month, rule, run, series
@@ -329,7 +329,9 @@ def test_a_late_publisher_resolves_when_the_publication_arrives() -> None:
     rules = {"late": late}
 
     def step(alerts: dict, due: date, on: date) -> list:
-        cal = [SourceCalendar("ae", due, grace_days=3)]
+        # As monitor.sources.timetable judges it: late once the grace days have passed.
+        overdue = on > due + timedelta(days=3)
+        cal = [SourceCalendar(source="ae", expected_next=due, late=overdue, grace_days=3)]
         ev = evaluate([late], History.from_points([]), ORGS, as_of=on, calendars=cal)
         return plan_all(ev, alerts, rules, today=on, live_run=True)
 

@@ -57,6 +57,11 @@ def scope_for(settings: Settings) -> Scope:
     return Scope(frozenset(settings.source(SOURCE).regions))
 
 
+def key_env(settings: Settings) -> str:
+    """The environment variable holding the subscription key (``[sources.cqc] api_key_env``)."""
+    return settings.source(SOURCE).api_key_env or DEFAULT_KEY_ENV
+
+
 def make_api(
     settings: Settings,
     *,
@@ -65,7 +70,7 @@ def make_api(
 ) -> CqcApi:
     """A client configured from ``[sources.cqc]`` and ``[http]``; NoApiKey without a key."""
     src = settings.source(SOURCE)
-    env = src.api_key_env or DEFAULT_KEY_ENV
+    env = key_env(settings)
     key = settings.env(env)
     if not key:
         raise NoApiKey(f"no CQC subscription key: set the environment variable {env}")
@@ -280,6 +285,6 @@ def ingest_paths(
     published_at: datetime | None = None,
     trigger: str = "ingest",
 ) -> list[CqcIngestReport]:
-    """``monitor ingest cqc FILE...`` (the hook monitor.sources.files looks for)."""
+    """``monitor ingest cqc FILE...``: ingest_files with the command's context."""
     day = published_at.date() if published_at is not None else None
     return ingest_files(ctx.engine, ctx.settings, paths, published=day, trigger=trigger)

@@ -185,7 +185,7 @@ def _rows(content: IO[bytes]) -> Iterator[SheetRow]:
     parser.close()
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class OdsReport:
     """What reading one file found: rows read, rows skipped (and why), sheets seen."""
 

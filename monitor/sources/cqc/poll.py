@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 _IN_CHUNK = 500  # ids per IN (...) query
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class PollResult:
     """What one poll (or back-fill) did; ``error`` is set when the feed itself failed."""
 

@@ -9,8 +9,8 @@ Inherited ratings. After a merger or transfer CQC shows the predecessor's rating
 organisation; the API marks them with an ``organisationId`` that is not the organisation's own
 id, and the body lists the predecessor under ``relationships`` as "HSCA Predecessor". Such
 records carry ``inherited=True`` and ``inherited_from``. An inherited rating is the subject's
-rating (it is displayed as such) but it is not a new judgement: ``is_rating_change`` never
-counts it as an upgrade or downgrade.
+rating (it is displayed as such) but it is not a new judgement: the rules never count it as an
+upgrade or downgrade.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from typing import Any
 
 from monitor.sources.cqc.records import RatingRecord
@@ -33,7 +34,7 @@ from monitor.sources.cqc.values import (
 REPORT_URL = "https://api.service.cqc.org.uk/public/v1/reports/{link}"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class BodyRatings:
     """What one API body says about one organisation."""
 
@@ -46,7 +47,6 @@ class BodyRatings:
     registration_status: str | None
     records: list[RatingRecord] = field(default_factory=list)
     location_ids: list[str] = field(default_factory=list)  # a provider's registered locations
-    predecessors: list[str] = field(default_factory=list)  # "HSCA Predecessor" relationships
     problems: list[str] = field(default_factory=list)  # ratings left out, and why
     unknown_words: bool = False  # some rating was left out for an unknown word
 
@@ -245,13 +245,26 @@ def parse_body(data: bytes | str | Mapping[str, Any]) -> BodyRatings:
     the monitor does not know are left out and described in ``problems``.
     """
     body = load_body(data)
+    out = _identify(body)
+    reader = _Reader(body, out)
+    has_overall = _current(body, reader)
+    _historic(body, reader)
+    _assessments(body, reader, has_overall=has_overall)
+    if out.overall is None:
+        out.problems.append(f"no current overall rating ({_why_no_overall(body)})")
+    out.records = _distinct(out.records)
+    return out
+
+
+def _identify(body: dict[str, Any]) -> BodyRatings:
+    """The organisation a body describes, with no ratings yet (step 1)."""
     loc = body.get("locationId")
     kind = "location" if isinstance(loc, str) and loc else "provider"
     sid = loc if kind == "location" else body.get("providerId")
     if not isinstance(sid, str) or not sid:
         raise BodyError("no locationId or providerId: not a provider or location body")
     provider = body.get("providerId") if isinstance(body.get("providerId"), str) else sid
-    out = BodyRatings(
+    return BodyRatings(
         kind=kind,
         subject_id=sid.upper(),
         name=str(body.get("name") or ""),
@@ -260,15 +273,13 @@ def parse_body(data: bytes | str | Mapping[str, Any]) -> BodyRatings:
         region=region_code(body.get("region") if isinstance(body.get("region"), str) else None),
         registration_status=body.get("registrationStatus"),
         location_ids=[str(x).upper() for x in body.get("locationIds") or [] if x],
-        predecessors=[
-            str(r.get("relatedLocationId") or r.get("relatedProviderId") or "").upper()
-            for r in body.get("relationships") or []
-            if isinstance(r, dict) and r.get("type") == "HSCA Predecessor"
-        ],
     )
-    reader = _Reader(body, out)
-    raw_current = body.get("currentRatings")
-    current: dict[str, Any] = raw_current if isinstance(raw_current, dict) else {}
+
+
+def _current(body: dict[str, Any], reader: _Reader) -> bool:
+    """The current overall and service ratings (step 2); whether there is an overall."""
+    raw = body.get("currentRatings")
+    current: dict[str, Any] = raw if isinstance(raw, dict) else {}
     overall = current.get("overall")
     if isinstance(overall, dict):
         reader.block(overall, service="", current=True)
@@ -278,43 +289,37 @@ def parse_body(data: bytes | str | Mapping[str, Any]) -> BodyRatings:
             reader.block(
                 svc, service=name, current=True, parent_date=_date(current.get("reportDate"))
             )
+    return isinstance(overall, dict)
+
+
+def _historic(body: dict[str, Any], reader: _Reader) -> None:
+    """Each historic entry's overall and service ratings, dated by its report (step 3)."""
     for entry in body.get("historicRatings") or []:
         if not isinstance(entry, dict):
             continue
-        when = _date(entry.get("reportDate"))
         link_id = entry.get("reportLinkId")
-        link = REPORT_URL.format(link=link_id) if isinstance(link_id, str) else None
-        origin = reader.origin(entry, None)
+        dated = partial(
+            reader.block,
+            current=False,
+            parent_date=_date(entry.get("reportDate")),
+            parent_link=REPORT_URL.format(link=link_id) if isinstance(link_id, str) else None,
+            parent_origin=reader.origin(entry, None),
+        )
         if isinstance(entry.get("overall"), dict):
-            reader.block(
-                entry["overall"],
-                service="",
-                current=False,
-                parent_date=when,
-                parent_link=link,
-                parent_origin=origin,
-            )
+            dated(entry["overall"], service="")
         for svc in entry.get("serviceRatings") or []:
             if isinstance(svc, dict):
-                reader.block(
-                    svc,
-                    service=service_name(svc.get("name"), reader.areas),
-                    current=False,
-                    parent_date=when,
-                    parent_link=link,
-                    parent_origin=origin,
-                )
-    _assessments(body, reader, has_overall=isinstance(overall, dict))
-    if out.overall is None:
-        if not isinstance(raw_current, dict):
-            why = "no currentRatings"
-        elif not isinstance(overall, dict):
-            why = "currentRatings without overall"
-        else:
-            why = f"overall: {overall.get('rating')!r}"
-        out.problems.append(f"no current overall rating ({why})")
-    out.records = _distinct(out.records)
-    return out
+                dated(svc, service=service_name(svc.get("name"), reader.areas))
+
+
+def _why_no_overall(body: dict[str, Any]) -> str:
+    current = body.get("currentRatings")
+    if not isinstance(current, dict):
+        return "no currentRatings"
+    overall = current.get("overall")
+    if not isinstance(overall, dict):
+        return "currentRatings without overall"
+    return f"overall: {overall.get('rating')!r}"
 
 
 def _distinct(records: list[RatingRecord]) -> list[RatingRecord]:
@@ -328,6 +333,7 @@ def _distinct(records: list[RatingRecord]) -> list[RatingRecord]:
 
 
 def _assessments(body: dict[str, Any], reader: _Reader, *, has_overall: bool) -> None:
+    """The single assessment framework's groups, live and past (step 4)."""
     groups: list[tuple[dict[str, Any], date | None]] = []
     for a in body.get("assessment") or []:
         if not isinstance(a, dict):

@@ -2,8 +2,9 @@
 
 A ``RatingRecord`` has the shape of a models.Rating row. Inherited ratings (after a merger CQC
 shows the predecessor's ratings on the new organisation) carry ``inherited=True``: they are the
-subject's ratings, but not new judgements, so ``is_rating_change`` never counts them as an
-upgrade or downgrade, and a trust's ``cqc_overall`` figure from one is marked ``derived``.
+subject's ratings, but not new judgements: the rules never count them as an upgrade or
+downgrade (monitor/rules/conditions.py), and a trust's ``cqc_overall`` figure from one is
+marked ``derived``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from monitor.sources.base import Figure
 from monitor.sources.cqc.values import is_trust_code
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RatingRecord:
     """One rating, shaped like a models.Rating row.
 
@@ -43,19 +44,6 @@ class RatingRecord:
     def key(self) -> tuple[str, str, str, date | None, str]:
         """What makes a rating version unique (models.Rating's uq_rating_version)."""
         return (self.subject_id, self.service, self.domain, self.report_date, self.rating)
-
-
-def is_rating_change(previous: RatingRecord | None, new: RatingRecord) -> bool:
-    """Whether ``new`` changes the subject's rating on the four-point scale.
-
-    An inherited rating is never a change (it is the predecessor's judgement carried over), and
-    neither is a move to or from a word off the scale ("Inspected but not rated").
-    """
-    if previous is None or new.inherited:
-        return False
-    if previous.ordinal is None or new.ordinal is None:
-        return False
-    return previous.ordinal != new.ordinal
 
 
 def overall_figure(records: list[RatingRecord]) -> Figure | None:

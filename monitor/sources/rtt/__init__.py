@@ -58,7 +58,6 @@ from monitor.sources.rtt.full_csv import ProviderTotal, check_consistent, read_f
 from monitor.sources.rtt.workbook import SHEET, read_incomplete_provider
 
 SOURCE = "rtt"
-PARSES_PATHS = True  # parse() streams from a path: poll saves the 3 MB zip to disk first
 WAITING_LIST, WITHIN_18, OVER_52, OVER_52_PCT = (
     "rtt_waiting_list",
     "rtt_18wk_pct",
@@ -204,7 +203,17 @@ def _figures(totals: list[ProviderTotal], region_of: Mapping[str, str], *, deriv
             acc[2] += t.over_52
     if derive:
         for (org, period), (waiting, within, over) in sorted(sums.items()):
-            t = ProviderTotal(period, org, name_for(org), 0, None, None, waiting, within, over)
+            t = ProviderTotal(
+                period=period,
+                code=org,
+                name=name_for(org),
+                row=0,
+                region=None,
+                parent=None,
+                waiting=waiting,
+                within_18=within,
+                over_52=over,
+            )
             parsed.figures.extend(_org_figures(t, derived=True))
     return parsed
 

@@ -14,7 +14,7 @@ import re
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from operator import itemgetter
@@ -49,7 +49,7 @@ _PERIOD = re.compile(r"^RTT-([A-Za-z]+)-(\d{4})$")
 _DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class ProviderTotal:
     """One provider's incomplete pathways for one month, and where they were read."""
 
@@ -157,90 +157,147 @@ def read_full_csv(stream: IO[bytes], *, file: str) -> tuple[list[ProviderTotal],
        lines with quotes; a quoted field may even span lines).
     3. From each provider's C_999 rows take Total All, the bands up to 18 weeks and the bands
        over 52 weeks; the bands must add up to Total All.
-    4. Check each provider's specialty rows add up to its C_999 rows (the roll-up is what it
-       says), so neither a missing roll-up nor a new kind of roll-up row goes unnoticed.
+    4. Check the file ended whole and held Part_2 rows, and that each provider's specialty rows
+       add up to its C_999 rows (the roll-up is what it says), so neither a missing roll-up nor
+       a new kind of roll-up row goes unnoticed.
     """
-    row, pending, last = 1, b"", b"\n"
+    lines = _Lines(stream, file)
     try:
-        layout = _Layout(*_header(stream.readline(), file))
-        at = layout.at
-        totals: dict[tuple[tuple[date, date], str], ProviderTotal] = {}
-        specialties: Counter[tuple[tuple[date, date], str]] = Counter()
-        months: dict[str, tuple[date, date]] = {}
-        for last in stream:
-            line = pending + last if pending else last
-            # An odd number of quotes: a quoted field goes on over the line break.
-            if b'"' in line and line.count(b'"') % 2:
-                pending = line
-                continue
-            pending = b""
-            row += 1
-            if b"Part_2" not in line or (_PART_2[0] not in line and _PART_2[1] not in line):
-                continue
-            split = layout.split(line.decode("utf-8", "replace").rstrip("\r\n"))
-            if isinstance(split, int):
-                raise ParseError(
-                    f"row has {split} fields but the header names {layout.width}",
-                    file=file,
-                    row=row,
-                )
-            labels, counts = split
-            if labels[at[PART]].strip() != INCOMPLETE:
-                continue
-            label, code = labels[at[PERIOD]], labels[at[PROVIDER]].strip()
-            if not code:
-                raise ParseError("no provider code", file=file, row=row, column=PROVIDER)
-            period = months.get(label)
-            if period is None:
-                period = months[label] = _month(label, file=file, row=row)
-            # Blank cells are none; anything but digits is an error, in specialty rows too.
-            digits = counts.replace(",", "")
-            if digits and not (digits.isascii() and digits.isdigit()):
-                raise layout.bad_count(counts, file=file, row=row)
-            waiting = int(counts[counts.rfind(",") + 1 :] or 0)
-            if labels[at[FUNCTION]].strip() != ROLLUP:
-                specialties[period, code] += waiting
-                continue
-            cells = counts.split(",", len(BANDS))[: len(BANDS)]
-            bands = list(map(int, [v or "0" for v in cells] if "" in cells else cells))
-            if sum(bands) != waiting:
-                raise ParseError(
-                    f"the week bands add up to {sum(bands)}, not to Total All ({waiting})",
-                    file=file,
-                    row=row,
-                    column=TOTAL_ALL,
-                )
-            t = totals.get((period, code))
-            if t is None:
-                parent = labels[at[PARENT]].strip()
-                t = totals[period, code] = ProviderTotal(
-                    period,
-                    code,
-                    labels[at[PROVIDER_NAME]].strip(),
-                    row,
-                    region=parent if parent in REGIONS else None,
-                    parent=parent or None,
-                )
-            t.waiting += waiting
-            t.within_18 += sum(bands[: len(WITHIN_18)])
-            t.over_52 += sum(bands[-len(OVER_52) :])
+        tally = _Tally(_Layout(*_header(stream.readline(), file)), file)
+        for row, text in lines:
+            tally.add(text, row)
     except _DAMAGED as exc:
         # Reading runs ahead of parsing, so the damage may lie a little after this row.
         raise ParseError(
-            f"the file is damaged or cut short ({exc})", file=file, row=row + 1
+            f"the file is damaged or cut short ({exc})", file=file, row=lines.row + 1
         ) from None
-    if pending:
-        raise ParseError("a quoted field is never closed (truncated file?)", file=file, row=row + 1)
-    if not last.endswith(b"\n"):
-        raise ParseError("the last row is cut short (truncated file?)", file=file, row=row)
-    if not totals and not specialties:
+    lines.check_whole()
+    if not tally.totals and not tally.specialties:
         raise ParseError(
             "no incomplete-pathway (Part_2) rows: is this the RTT Full CSV data file?",
             file=file,
             column=PART,
         )
-    cross_check(totals, specialties, file=file, column=TOTAL_ALL)
-    return list(totals.values()), row - 1
+    cross_check(tally.totals, tally.specialties, file=file, column=TOTAL_ALL)
+    return list(tally.totals.values()), lines.row - 1
+
+
+class _Lines:
+    """The data lines of a Full CSV that may be Part_2 rows, decoded, with their row numbers.
+
+    A line with an odd number of quotes goes on over the line break and is joined with the
+    next. Every other line is skipped by a byte test before it is decoded or split, which is
+    most of the speed.
+    """
+
+    def __init__(self, stream: IO[bytes], file: str) -> None:
+        self.stream, self.file = stream, file
+        self.row = 1  # the header
+        self.pending = b""
+        self.last = b"\n"
+
+    def __iter__(self) -> Iterator[tuple[int, str]]:
+        # Locals in the loop, the attributes set once at the end (or when reading fails): this
+        # loop sees every line of the file.
+        row, pending, last = self.row, b"", self.last
+        try:
+            for last in self.stream:
+                line = pending + last if pending else last
+                if b'"' in line and line.count(b'"') % 2:
+                    pending = line
+                    continue
+                pending = b""
+                row += 1
+                if b"Part_2" not in line or (_PART_2[0] not in line and _PART_2[1] not in line):
+                    continue
+                yield row, line.decode("utf-8", "replace").rstrip("\r\n")
+        finally:
+            self.row, self.pending, self.last = row, pending, last
+
+    def check_whole(self) -> None:
+        """A file that stops inside a quoted field or in the middle of a row is cut short."""
+        if self.pending:
+            raise ParseError(
+                "a quoted field is never closed (truncated file?)", file=self.file, row=self.row + 1
+            )
+        if not self.last.endswith(b"\n"):
+            raise ParseError(
+                "the last row is cut short (truncated file?)", file=self.file, row=self.row
+            )
+
+
+class _Tally:
+    """The running totals: each provider's C_999 rows, and its specialty rows' sum."""
+
+    def __init__(self, layout: _Layout, file: str) -> None:
+        self.layout, self.file = layout, file
+        self.totals: dict[tuple[tuple[date, date], str], ProviderTotal] = {}
+        self.specialties: Counter[tuple[tuple[date, date], str]] = Counter()
+        self.months: dict[str, tuple[date, date]] = {}
+
+    def add(self, text: str, row: int) -> None:
+        """Count one row: a specialty row into its provider's sum, a C_999 row into its total."""
+        split = self.layout.split(text)
+        if isinstance(split, int):
+            raise ParseError(
+                f"row has {split} fields but the header names {self.layout.width}",
+                file=self.file,
+                row=row,
+            )
+        labels, counts = split
+        at = self.layout.at
+        if labels[at[PART]].strip() != INCOMPLETE:
+            return
+        code = labels[at[PROVIDER]].strip()
+        if not code:
+            raise ParseError("no provider code", file=self.file, row=row, column=PROVIDER)
+        label = labels[at[PERIOD]]
+        period = self.months.get(label)
+        if period is None:
+            period = self.months[label] = _month(label, file=self.file, row=row)
+        # Blank cells are none; anything but digits is an error, in specialty rows too.
+        digits = counts.replace(",", "")
+        if digits and not (digits.isascii() and digits.isdigit()):
+            raise self.layout.bad_count(counts, file=self.file, row=row)
+        waiting = int(counts[counts.rfind(",") + 1 :] or 0)
+        if labels[at[FUNCTION]].strip() != ROLLUP:
+            self.specialties[period, code] += waiting
+            return
+        self._add_rollup(period, code, labels, counts, waiting, row)
+
+    def _add_rollup(
+        self,
+        period: tuple[date, date],
+        code: str,
+        labels: list[str],
+        counts: str,
+        waiting: int,
+        row: int,
+    ) -> None:
+        cells = counts.split(",", len(BANDS))[: len(BANDS)]
+        bands = list(map(int, [v or "0" for v in cells] if "" in cells else cells))
+        if sum(bands) != waiting:
+            raise ParseError(
+                f"the week bands add up to {sum(bands)}, not to Total All ({waiting})",
+                file=self.file,
+                row=row,
+                column=TOTAL_ALL,
+            )
+        t = self.totals.get((period, code))
+        if t is None:
+            at = self.layout.at
+            parent = labels[at[PARENT]].strip()
+            t = self.totals[period, code] = ProviderTotal(
+                period=period,
+                code=code,
+                name=labels[at[PROVIDER_NAME]].strip(),
+                row=row,
+                region=parent if parent in REGIONS else None,
+                parent=parent or None,
+            )
+        t.waiting += waiting
+        t.within_18 += sum(bands[: len(WITHIN_18)])
+        t.over_52 += sum(bands[-len(OVER_52) :])
 
 
 def cross_check(

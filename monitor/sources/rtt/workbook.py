@@ -118,10 +118,10 @@ def read_incomplete_provider(
                 f"a second {ROLLUP} (Total) row for {code}", file=file, row=j, column=X_FUNCTION
             )
         totals[key] = ProviderTotal(
-            period,
-            code,
-            str(cells[at[X_NAME]]).strip(),
-            j,
+            period=period,
+            code=code,
+            name=str(cells[at[X_NAME]]).strip(),
+            row=j,
             waiting=_count(counts[X_WAITING], file=file, row=j, column=X_WAITING),
             within_18=_count(counts[X_WITHIN_18], file=file, row=j, column=X_WITHIN_18),
             over_52=_count(counts[X_OVER_52], file=file, row=j, column=X_OVER_52),
