@@ -30,7 +30,7 @@ PROJECT = Path(__file__).resolve().parent.parent  # holds rules/, templates/, da
 ENV_CONFIG = "MONITOR_CONFIG"
 
 CRON_FIELDS = {"year", "month", "day", "week", "day_of_week", "hour", "minute", "second"}
-SOURCE_NAMES = ("ae", "cancer", "rtt", "ambulance", "oversight", "cqc")
+SOURCE_NAMES = ("ae", "cancer", "rtt", "ambulance", "oversight", "cqc", "dspt")
 REGION_CODES = ("Y56", "Y58", "Y59", "Y60", "Y61", "Y62", "Y63")
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")

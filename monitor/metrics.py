@@ -250,6 +250,16 @@ _CATALOGUE: tuple[Metric, ...] = (
         "cqc",
         "1 Outstanding, 2 Good, 3 Requires improvement, 4 Inadequate.",
     ),
+    Metric(
+        "dspt_status",
+        "Data Security and Protection Toolkit status",
+        "rating",
+        L,
+        P,
+        "dspt",
+        "One point per edition, at its 30 June deadline: 1 Standards Exceeded, 2 Standards Met, "
+        "3 Approaching Standards, 4 Standards Not Met or Not Published.",
+    ),
 )
 
 METRICS: dict[str, Metric] = {m.id: m for m in _CATALOGUE}
@@ -273,4 +283,4 @@ def for_publisher(publisher: str) -> list[Metric]:
     return [m for m in _CATALOGUE if m.publisher == publisher]
 
 
-PUBLISHERS: tuple[str, ...] = ("ae", "cancer", "rtt", "ambulance", "oversight", "cqc")
+PUBLISHERS: tuple[str, ...] = ("ae", "cancer", "rtt", "ambulance", "oversight", "cqc", "dspt")

@@ -100,7 +100,9 @@ def orgs_cmd(
 @command("ingest")
 def ingest_cmd(
     tc: typer.Context,
-    source: Annotated[str, typer.Argument(help="ae | cancer | rtt | ambulance | oversight | cqc")],
+    source: Annotated[
+        str, typer.Argument(help="ae | cancer | rtt | ambulance | oversight | cqc | dspt")
+    ],
     files: Annotated[
         list[Path], typer.Argument(help="Files to ingest.", exists=True, dir_okay=False)
     ],
@@ -190,7 +192,7 @@ def observations_cmd(
 @command("backfill")
 def backfill_cmd(
     tc: typer.Context,
-    source: Annotated[str, typer.Argument(help="ae | cancer | rtt | ambulance | oversight")],
+    source: Annotated[str, typer.Argument(help="ae | cancer | rtt | ambulance | oversight | dspt")],
     since: Annotated[
         str | None, typer.Option(help="Only periods from this month (YYYY-MM).")
     ] = None,

@@ -2,7 +2,10 @@
 
 Each publisher module supplies ``discover(html, base_url) -> list[Link]`` (its files on a page,
 found by link text and href, never by building URLs), ``parse`` and, where the publisher has
-one page per financial year, ``yearly_pages(html, base_url) -> list[str]``.
+one page per financial year, ``yearly_pages(html, base_url) -> list[str]``. A publisher whose
+whole publication is one file at a fixed address, changing in place (the DSPT download),
+supplies ``download_link(url) -> Link`` instead: its ``index_url`` is that file, fetched
+conditionally on every poll.
 
 A poll fetches the landing page and the newest yearly page (conditionally: an unchanged page
 answers 304 and nothing else happens; a landing page that only lists yearly pages is read in
@@ -272,6 +275,13 @@ def poll(ctx: Context, source: str, *, fetcher: Fetcher | None = None) -> PollRe
             state = s.get(SourceState, source)
             # A source's first poll is quiet throughout: everything it finds is history.
             first = state is None or state.first_complete_ingest_at is None
+        if hasattr(mod, "download_link"):
+            # One file at a fixed address whose content changes (the DSPT download): a
+            # conditional GET of it; the same bytes again ingest nothing.
+            link = mod.download_link(index_url)
+            quiet = True if first else None
+            _fetch_and_ingest(ctx, mod, source, link, fetcher, "poll", report, quiet=quiet)
+            return report
         links, pages = _discover(ctx, mod, index_url, fetcher, report)
         known = _known_urls(ctx, source, [lk.url for lk in links])
         new = sorted((lk for lk in links if lk.url not in known), key=_order)
@@ -307,6 +317,11 @@ def backfill(
     """Walk every yearly page and ingest each earlier publication, oldest first, quietly."""
     report = PollReport(source)
     with _session(ctx, source, fetcher, report, "backfill") as (mod, fetcher, index_url):
+        if hasattr(mod, "download_link"):  # a single file holds all there is
+            _fetch_and_ingest(
+                ctx, mod, source, mod.download_link(index_url), fetcher, "backfill", report
+            )
+            return report
         links, _pages = _discover(ctx, mod, index_url, fetcher, report, every_year=True)
         known = _known_urls(ctx, source, [lk.url for lk in links])
         todo = sorted(
