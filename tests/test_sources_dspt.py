@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from datetime import date
 from functools import cache
@@ -11,10 +12,13 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy.engine import Engine
+from typer.testing import CliRunner
 from werkzeug import Request, Response
 
 from monitor import config
+from monitor.cli import app
 from monitor.context import Context
+from monitor.rules.run import evaluate_db, list_alerts
 from monitor.sources import dspt
 from monitor.sources.base import Parsed, ParseError
 from monitor.sources.fetch import Fetcher
@@ -370,3 +374,71 @@ def test_backfill_fetches_the_one_download(ctx: Context, httpserver: HTTPServer)
     download.serve((DSPT / ICBS).read_bytes())
     report = backfill(polling(ctx, download), "dspt")
     assert [(r.status, r.observations_written) for r in report.ingested] == [("ingested", 42)]
+
+
+# The rules, on the real files ---------------------------------------------------------------
+
+
+def test_the_rules_fire_for_trusts_below_standards_met_and_for_falls(ctx: Context) -> None:
+    ingest_paths(ctx, "dspt", [DSPT / METRIC, DSPT / TRUSTS])
+    events = evaluate_db(ctx).as_json()["events"]
+    alerts = {(a["org"], a["rule"]): a for a in list_alerts(ctx) if a["rule"].startswith("dspt_")}
+    ryw = alerts[("RYW", "dspt_below_standards_met")]
+    assert (ryw["state"], ryw["severity"], ryw["value"], ryw["period_start"]) == (
+        "firing", "high", 3, "2023-06-30"
+    )  # fmt: skip
+    assert ("RYW", "dspt_fell") not in alerts  # Approaching in both editions: no fall
+    assert not [k for k in alerts if k[0] == "R0A"]  # Standards Met in both
+    # R1L went from Exceeded to Met: a fall, but still meeting the standard.
+    assert alerts[("R1L", "dspt_fell")]["state"] == "firing"
+    assert ("R1L", "dspt_below_standards_met") not in alerts
+    # RAS went from Exceeded to Approaching: both rules fire, the fall under the breach.
+    assert {r for o, r in alerts if o == "RAS"} == {"dspt_fell", "dspt_below_standards_met"}
+    [fall] = [e for e in events if (e["org"], e["rule"]) == ("RAS", "dspt_fell")]
+    assert (fall["superseded_by"], fall["notify"]) == ("dspt_below_standards_met", False)
+    assert len([k for k in alerts if k[1] == "dspt_fell"]) == 24
+    for trust in ("RCX", "RJR"):
+        assert alerts[(trust, "dspt_below_standards_met")]["period_start"] == "2023-06-30"
+    below = Counter(
+        a["period_start"] for a in alerts.values() if a["rule"] == "dspt_below_standards_met"
+    )
+    # 2022/23: 56 trusts Approaching and RA4 Not Published (TAF, Approaching, is not in the
+    # reference list of trusts); RBZ, Approaching in 2020/21, merged into RH8 in 2022 and
+    # published no later edition.
+    assert below == {"2023-06-30": 57, "2021-06-30": 1}
+    assert alerts[("RBZ", "dspt_below_standards_met")]["period_start"] == "2021-06-30"
+
+
+# The commands, as a user runs them -----------------------------------------------------------
+
+
+def cli(ctx: Context, *args: str) -> tuple[int, str]:
+    r = CliRunner().invoke(app, ["--config", str(ctx.settings.config_path), *args])
+    return r.exit_code, r.stdout
+
+
+def test_monitor_ingest_dspt_and_monitor_poll_dspt(ctx: Context, httpserver: HTTPServer) -> None:
+    code, out = cli(
+        ctx, "ingest", "dspt", str(DSPT / METRIC), "--published", "2022-02-08", "--json"
+    )
+    [report] = json.loads(out)
+    assert code == 0 and (report["status"], report["observations_written"]) == ("ingested", 214)
+    download = DownloadServer(httpserver)
+    download.serve((DSPT / TRUSTS).read_bytes())
+    ctx = polling(ctx, download)
+    code, out = cli(ctx, "poll", "dspt", "--json")
+    result = json.loads(out)
+    assert code == 0, out
+    [p] = result["polls"]
+    assert (p["job"], p["outcome"], p["counts"]["ingested"]) == ("poll:dspt", "ok", 1)
+    assert result["evaluate"]["outcome"] == "ok"
+    [alert] = list_alerts(ctx, org="RYW", rule="dspt_below_standards_met")
+    assert (alert["state"], alert["period_start"]) == ("firing", "2023-06-30")
+    # RYW republishes at Standards Met: the next poll resolves its alert.
+    revised = RYW_OLD.replace("Approaching Standards,27/06/2023", "Standards Met,28/07/2023")
+    download.serve(_edited(TRUSTS, RYW_OLD, revised))
+    code, out = cli(ctx, "poll", "dspt")
+    assert code == 0 and out.split()[:2] == ["poll:dspt", "ok"]
+    assert list_alerts(ctx, org="RYW", rule="dspt_below_standards_met") == []
+    [resolved] = list_alerts(ctx, state="resolved", org="RYW", rule="dspt_below_standards_met")
+    assert resolved["id"] == alert["id"]

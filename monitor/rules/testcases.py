@@ -89,6 +89,12 @@ def _fmt(v: object) -> str:
     return str(v)
 
 
+def _step(metric_id: str) -> int:
+    """Months between a test table's values: the metric's period, or a year for a metric of
+    dated points (one DSPT status per yearly edition; CQC ratings have ``ratings`` rows)."""
+    return period_months(METRICS[metric_id]) or 12
+
+
 def _start(rule: Rule, case: TestCase) -> date:
     if case.start is not None:
         return case.start
@@ -131,10 +137,12 @@ def run_case(rule: Rule, case: TestCase, rules: Mapping[str, Rule], file: str = 
         series[rule.metric] = case.values
     points: list[Point] = []
     for metric_id, values in series.items():
-        step = period_months(METRICS[metric_id])
+        step = _step(metric_id)
         for i, v in enumerate(values):
             p0 = shift_months(start, i * step)
             p1 = date.fromordinal(shift_months(p0, step).toordinal() - 1)
+            if period_months(METRICS[metric_id]) == 0:
+                p1 = p0  # a dated point starts and ends on its day
             if isinstance(rule, StaleRule) and metric_id == rule.metric:
                 points.append(Point(PEER, metric_id, p0, p1, 0.0))
             if not isinstance(v, str):
@@ -189,13 +197,17 @@ def run_case(rule: Rule, case: TestCase, rules: Mapping[str, Rule], file: str = 
         inputs = [f"as of {case.calendar.as_of}"]
     else:
         n = max((len(v) for v in series.values()), default=0)
-        step = period_months(METRICS[rule.metric or next(iter(series))])
+        step = _step(rule.metric or next(iter(series)))
         periods = [shift_months(start, i * step) for i in range(n)]
         inputs = [
             ", ".join(_fmt(vs[i] if i < len(vs) else MISSING) for vs in series.values())
             for i in range(n)
         ]
-    whole_dates = isinstance(rule, RatingRule) or case.calendar is not None
+    whole_dates = (
+        isinstance(rule, RatingRule)
+        or case.calendar is not None
+        or (rule.catalogue is not None and period_months(rule.catalogue) == 0)
+    )
     actual, thresholds, state = [], [], "ok"
     names = finding.state_names() if finding else []
     for p in periods:
