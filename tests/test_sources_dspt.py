@@ -24,6 +24,7 @@ from monitor.sources.base import Parsed, ParseError
 from monitor.sources.fetch import Fetcher
 from monitor.sources.files import ingest_paths
 from monitor.sources.poll import PollReport, backfill, poll
+from monitor.sources.seed import manifest, seed
 from monitor.web.queries import observations
 from tests.conftest import REAL, ROOT
 
@@ -442,3 +443,30 @@ def test_monitor_ingest_dspt_and_monitor_poll_dspt(ctx: Context, httpserver: HTT
     assert list_alerts(ctx, org="RYW", rule="dspt_below_standards_met") == []
     [resolved] = list_alerts(ctx, state="resolved", org="RYW", rule="dspt_below_standards_met")
     assert resolved["id"] == alert["id"]
+
+
+# The embedded default's seed ------------------------------------------------------------------
+
+
+def test_the_seed_shows_ryw_approaching_standards_for_2020_21_and_2022_23(
+    ctx: Context, tmp_path: Path
+) -> None:
+    entries = [f for f in manifest(REAL) if f.source == "dspt"]
+    assert [f.path.name for f in entries] == [METRIC, TRUSTS]
+    snapshot = tmp_path / "snapshot"
+    snapshot.mkdir()
+    (snapshot / "seed.toml").write_text(
+        "".join(
+            f'[[file]]\nsource = "dspt"\npath = "{f.path}"\npublished = {f.published}\n'
+            for f in entries
+        )
+    )
+    path = ctx.settings.config_path
+    assert path is not None
+    path.write_text(path.read_text().replace("[paths]\n", f"[paths]\nsnapshot = '{snapshot}'\n"))
+    reports = seed(Context(config.load(path), ctx.engine))
+    assert [(r.status, r.quiet) for r in reports] == [("ingested", True), ("ingested", True)]
+    assert current(ctx.engine, "RYW") == [
+        ("2021-06-30", 3, "Approaching Standards"),
+        ("2023-06-30", 3, "Approaching Standards"),
+    ]
