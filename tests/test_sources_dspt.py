@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
 
@@ -18,6 +18,8 @@ from werkzeug import Request, Response
 from monitor import config
 from monitor.cli import app
 from monitor.context import Context
+from monitor.db import session_scope
+from monitor.models import SourceState, utcnow
 from monitor.rules.run import evaluate_db, list_alerts
 from monitor.sources import dspt
 from monitor.sources.base import Parsed, ParseError
@@ -26,6 +28,7 @@ from monitor.sources.files import ingest_paths
 from monitor.sources.poll import PollReport, backfill, poll
 from monitor.sources.seed import manifest, seed
 from monitor.web.queries import observations
+from monitor.web.sources_status import statuses
 from tests.conftest import REAL, ROOT
 
 DSPT = REAL / "dspt"
@@ -368,6 +371,22 @@ def test_a_revised_status_for_the_same_edition_supersedes_and_keeps_the_old_one(
         ("Approaching Standards", True),
         ("Standards Met", False),
     ]
+
+
+def test_a_daily_poll_that_finds_nothing_new_keeps_the_source_up_to_date(
+    ctx: Context, httpserver: HTTPServer
+) -> None:
+    download = DownloadServer(httpserver)
+    download.serve((DSPT / TRUSTS).read_bytes())
+    ctx = polling(ctx, download)
+    poll_once(ctx)
+    with session_scope(ctx.engine, write=True) as s:  # as a week later: the last change is old
+        state = s.get(SourceState, "dspt")
+        assert state is not None
+        state.last_success_at = utcnow() - timedelta(days=7)
+    assert poll_once(ctx).files_unchanged == 1
+    [dspt_status] = [st for st in statuses(ctx.engine, ctx.settings) if st.name == "dspt"]
+    assert dspt_status.level == "ok", dspt_status.message
 
 
 def test_backfill_fetches_the_one_download(ctx: Context, httpserver: HTTPServer) -> None:

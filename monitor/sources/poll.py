@@ -238,6 +238,9 @@ def _record(ctx: Context, source: str, report: PollReport) -> None:
             state.last_error = problem
             state.consecutive_failures += 1
         else:
+            # A check that finds nothing new is a success too: a source polled on an interval
+            # (the DSPT download) is late only when its checks stop succeeding.
+            state.last_success_at = utcnow()
             state.failing_since = None
             state.last_error = None
             state.consecutive_failures = 0
