@@ -269,6 +269,18 @@ _CATALOGUE: tuple[Metric, ...] = (
         publisher="cqc",
         description="1 Outstanding, 2 Good, 3 Requires improvement, 4 Inadequate.",
     ),
+    Metric(
+        id="dspt_status",
+        title="Data Security and Protection Toolkit status",
+        unit="rating",
+        direction=L,
+        granularity=P,
+        publisher="dspt",
+        description=(
+            "One point per edition, at its 30 June deadline: 1 Standards Exceeded, 2 Standards "
+            "Met, 3 Approaching Standards, 4 Standards Not Met or Not Published."
+        ),
+    ),
 )
 
 METRICS: dict[str, Metric] = {m.id: m for m in _CATALOGUE}

@@ -30,6 +30,7 @@ FIXED_IDS = [
     "fin_planned_deficit_pct",
     "fin_variance_to_plan_pct",
     "cqc_overall",
+    "dspt_status",
 ]
 
 
@@ -46,6 +47,7 @@ def test_every_fixed_metric_id_is_in_the_catalogue() -> None:
         ("nof_segment", Direction.LOWER, Granularity.QUARTER),
         ("fin_variance_to_plan_pct", Direction.HIGHER, Granularity.QUARTER),
         ("cqc_overall", Direction.LOWER, Granularity.POINT),
+        ("dspt_status", Direction.LOWER, Granularity.POINT),
     ],
 )
 def test_direction_and_granularity(metric: str, direction: Direction, granularity: Granularity):

@@ -25,7 +25,8 @@ def test_every_entry_is_complete(pub: registry.Publisher) -> None:
     if isinstance(pub, registry.Statistics):
         module = importlib.import_module(f"monitor.sources.{pub.name}")
         assert pub.name == module.SOURCE
-        parts = [pub.parse, pub.discover, *([pub.yearly_pages] if pub.yearly_pages else [])]
+        parts = [pub.parse, pub.discover or pub.download]
+        parts += [pub.yearly_pages] if pub.yearly_pages else []
         # Each function is the publisher's own, from its module.
         assert {f.__module__ for f in parts} == {module.__name__}
     else:
@@ -35,12 +36,18 @@ def test_every_entry_is_complete(pub: registry.Publisher) -> None:
     assert ("schedule" in shipped) != ("every_minutes" in shipped)
 
 
+def test_a_publisher_either_discovers_its_files_or_downloads_one() -> None:
+    with pytest.raises(ValueError, match="exactly one of discover and download"):
+        registry.Statistics(name="x", title="X", short="X", parse=registry.statistics("ae").parse)
+
+
 def test_the_names_are_unique_and_the_publishers_known() -> None:
-    assert registry.NAMES == ("ae", "cancer", "rtt", "ambulance", "oversight", "cqc")
+    assert registry.NAMES == ("ae", "cancer", "rtt", "ambulance", "oversight", "dspt", "cqc")
     assert len(set(registry.NAMES)) == len(registry.PUBLISHERS)
-    assert registry.STATISTICS_NAMES == ("ae", "cancer", "rtt", "ambulance", "oversight")
+    assert registry.STATISTICS_NAMES == ("ae", "cancer", "rtt", "ambulance", "oversight", "dspt")
     pages = [p for p in registry.PUBLISHERS if isinstance(p, registry.Statistics)]
-    assert [p.name for p in pages if p.yearly_pages is None] == ["oversight"]
+    assert [p.name for p in pages if p.yearly_pages is None] == ["oversight", "dspt"]
+    assert [p.name for p in pages if p.download is not None] == ["dspt"]
     assert [p.name for p in pages if p.streams] == ["rtt"]  # the Full CSV zip
     with pytest.raises(ValueError, match="unknown source 'nhs111'; use one of ae, cancer"):
         registry.get("nhs111")

@@ -73,7 +73,7 @@ def test_the_jobs_are_built_from_config_toml_with_their_triggers_and_misfire_tim
     sched = Service(ctx, web=False).build_scheduler()
     jobs_by_id = {j.id: j for j in sched.get_jobs()}
     assert set(jobs_by_id) == {
-        *(f"poll:{s}" for s in ("ae", "cancer", "rtt", "ambulance", "oversight", "cqc")),
+        *(f"poll:{s}" for s in ("ae", "cancer", "rtt", "ambulance", "oversight", "cqc", "dspt")),
         "send",
         "digest",
         "daily",
@@ -89,6 +89,9 @@ def test_the_jobs_are_built_from_config_toml_with_their_triggers_and_misfire_tim
     cqc = jobs_by_id["poll:cqc"]
     assert isinstance(cqc.trigger, IntervalTrigger)
     assert cqc.trigger.interval == timedelta(minutes=30) and cqc.next_run_time is not None
+    dspt = jobs_by_id["poll:dspt"]  # the DSPT download changes in place: polled daily
+    assert isinstance(dspt.trigger, IntervalTrigger)
+    assert dspt.trigger.interval == timedelta(days=1)
     send = jobs_by_id["send"]
     assert isinstance(send.trigger, IntervalTrigger)
     assert send.trigger.interval == timedelta(minutes=1)

@@ -123,7 +123,7 @@ def test_org_api_gives_segment_rank_and_ratings(client: FlaskClient) -> None:
 
 def test_sources_api_names_the_failing_source(client: FlaskClient) -> None:
     sources = {s["source"]: s for s in client.get("/api/v1/sources").get_json()["sources"]}
-    assert set(sources) == {"ae", "cancer", "rtt", "ambulance", "oversight", "cqc"}
+    assert set(sources) == {"ae", "cancer", "rtt", "ambulance", "oversight", "cqc", "dspt"}
     assert (
         sources["cancer"]["level"] == "failing" and sources["cancer"]["consecutive_failures"] == 4
     )

@@ -31,17 +31,10 @@ from monitor.notify.contexts import (
 )
 from monitor.notify.views import AlertView, alert_view
 from monitor.rules.evidence import Evidence
+from monitor.sources import registry
 from monitor.urls import Urls
 from monitor.vocab import EventKind, OutboxKind, Severity
 
-SOURCE_TITLES = {
-    "ae": "A&E statistics",
-    "cancer": "Cancer waiting times",
-    "rtt": "Referral to treatment waiting times",
-    "ambulance": "Ambulance response times",
-    "oversight": "NHS Oversight Framework",
-    "cqc": "CQC ratings",
-}
 MAX_BODIES = 1000  # rendered bodies kept by a composer (about 15 kB each)
 
 
@@ -224,7 +217,7 @@ class Composer:
     ) -> AlertGroupEmail:
         first = Evidence.from_json(batch.events[int(row.payload["events"][0])].evidence)
         metric = metrics.METRICS.get(first.metric or "")
-        source = SOURCE_TITLES.get(metric.publisher if metric else "", "New figures")
+        source = registry.get(metric.publisher).short if metric else "New figures"
         period = Counter(v.period_label for v in views).most_common(1)[0][0]
         fired = sorted(
             (v for v in views if v.kind == EventKind.FIRED),

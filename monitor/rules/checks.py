@@ -159,10 +159,11 @@ def _rank(rule: RankRule) -> Iterator[Problem]:
     m = rule.catalogue
     if m is None:
         return
-    want = "rank" if rule.bottom is not None else "segment"
-    if m.unit != want:
+    # Segments and ratings with numbered levels (a DSPT status) can be at a level or fall.
+    want = ("rank",) if rule.bottom is not None else ("segment", "rating")
+    if m.unit not in want:
         mode = "bottom" if rule.bottom is not None else "at_or_beyond/fallen"
-        yield "metric", f"{mode} needs a {want} metric, and {m.id} is a {m.unit}"
+        yield "metric", f"{mode} needs a {' or '.join(want)} metric, and {m.id} is a {m.unit}"
     n, clear = rule.at_or_beyond, rule.clear
     if n is not None and clear is not None and not m.is_worse(n, clear):
         yield "clear", f"hysteresis level {clear} must be better than {n}"

@@ -94,6 +94,12 @@ def _fmt(v: object) -> str:
     return str(v)
 
 
+def _step(metric_id: str) -> int:
+    """Months between a test table's values: the metric's period, or a year for a metric of
+    dated points (one DSPT status per yearly edition; CQC ratings have ``ratings`` rows)."""
+    return period_months(METRICS[metric_id]) or 12
+
+
 def _start(rule: Rule, case: TestCase) -> date:
     if case.start is not None:
         return case.start
@@ -145,10 +151,12 @@ def _inputs(rule: Rule, case: TestCase, org: OrgContext) -> _CaseInputs:
         series[rule.metric] = case.values
     points: list[Point] = []
     for metric_id, values in series.items():
-        step = period_months(METRICS[metric_id])
+        step = _step(metric_id)
         for i, v in enumerate(values):
             p0 = shift_months(start, i * step)
             p1 = date.fromordinal(shift_months(p0, step).toordinal() - 1)
+            if period_months(METRICS[metric_id]) == 0:
+                p1 = p0  # a dated point starts and ends on its day
             if isinstance(rule, StaleRule) and metric_id == rule.metric:
                 points.append(
                     Point(org=PEER, metric=metric_id, period_start=p0, period_end=p1, value=0.0)
@@ -215,13 +223,15 @@ def _rows(rule: Rule, case: TestCase, series: Mapping[str, Sequence[float | str]
     if case.calendar is not None:
         return _Rows([case.calendar.expected_next], [f"as of {case.calendar.as_of}"], True)
     n = max((len(v) for v in series.values()), default=0)
-    step = period_months(METRICS[rule.metric or next(iter(series))])
+    step = _step(rule.metric or next(iter(series)))
     periods = [shift_months(_start(rule, case), i * step) for i in range(n)]
     inputs = [
         ", ".join(_fmt(vs[i] if i < len(vs) else MISSING) for vs in series.values())
         for i in range(n)
     ]
-    return _Rows(periods, inputs, whole_dates=False)
+    # A metric of dated points (one DSPT status per edition) is labelled by the day.
+    points_only = rule.catalogue is not None and period_months(rule.catalogue) == 0
+    return _Rows(periods, inputs, whole_dates=points_only)
 
 
 @dataclass(frozen=True)

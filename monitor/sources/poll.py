@@ -2,7 +2,10 @@
 
 Each statistics publisher's registry entry (monitor/sources/registry.py) supplies ``discover``
 (its files on a page, found by link text and href, never by building URLs), ``parse`` and,
-where the publisher has one page per financial year, ``yearly_pages``.
+where the publisher has one page per financial year, ``yearly_pages``. A publisher whose
+whole publication is one file at a fixed address, changing in place (the DSPT download),
+supplies ``download`` instead of ``discover``: its ``index_url`` is that file, fetched
+conditionally on every poll.
 
 A poll fetches the landing page and the newest yearly page (conditionally: an unchanged page
 answers 304 and nothing else happens; a landing page that only lists yearly pages is read in
@@ -109,6 +112,8 @@ def _discover(
     every_year: bool = False,
 ) -> tuple[list[Link], list[Fetched]]:
     """Links on the landing page and its newest (or every) yearly page; pages that changed."""
+    discover = pub.discover
+    assert discover is not None, f"{pub.name} is a download: nothing to discover"
     pages: list[Fetched] = []
     links: list[Link] = []
     if pub.yearly_pages is not None and not every_year:
@@ -129,7 +134,7 @@ def _discover(
             continue
         pages.append(page)
         html = page.text()
-        links += pub.discover(html, page.final_url)
+        links += discover(html, page.final_url)
         if page is index and pub.yearly_pages is not None:
             yearly = pub.yearly_pages(html, page.final_url)
             if not every_year:
@@ -213,6 +218,9 @@ def _record(ctx: Context, source: str, report: PollReport) -> None:
             state.last_error = problem
             state.consecutive_failures += 1
         else:
+            # A check that finds nothing new is a success too: a source polled on an interval
+            # (the DSPT download) is late only when its checks stop succeeding.
+            state.last_success_at = utcnow()
             state.failing_since = None
             state.last_error = None
             state.consecutive_failures = 0
@@ -253,6 +261,13 @@ def poll(ctx: Context, source: str, *, fetcher: Fetcher | None = None) -> PollRe
             state = s.get(SourceState, source)
             # A source's first poll is quiet throughout: everything it finds is history.
             first = state is None or state.first_complete_ingest_at is None
+        if pub.download is not None:
+            # One file at a fixed address whose content changes (the DSPT download): a
+            # conditional GET of it; the same bytes again ingest nothing.
+            link = pub.download(index_url)
+            quiet = True if first else None
+            _fetch_and_ingest(ctx, pub, link, fetcher, "poll", report, quiet=quiet)
+            return report
         links, pages = _discover(ctx, pub, index_url, fetcher, report)
         known = _known_urls(ctx, source, [lk.url for lk in links])
         new = sorted((lk for lk in links if lk.url not in known), key=_order)
@@ -281,6 +296,9 @@ def backfill(
     """Walk every yearly page and ingest each earlier publication, oldest first, quietly."""
     report = PollReport(source=source)
     with _session(ctx, source, fetcher, report, "backfill") as (pub, fetcher, index_url):
+        if pub.download is not None:  # a single file holds all there is
+            _fetch_and_ingest(ctx, pub, pub.download(index_url), fetcher, "backfill", report)
+            return report
         links, _pages = _discover(ctx, pub, index_url, fetcher, report, every_year=True)
         known = _known_urls(ctx, source, [lk.url for lk in links])
         todo = sorted(

@@ -24,23 +24,6 @@ from monitor.sources.timetable import expectation
 from monitor.vocab import LONDON, PublicationStatus
 from monitor.web.present import when
 
-TITLES = {
-    "ae": "A&E attendances and emergency admissions (NHS England)",
-    "cancer": "Cancer waiting times (NHS England)",
-    "rtt": "Referral to treatment waiting times (NHS England)",
-    "ambulance": "Ambulance quality indicators (NHS England)",
-    "oversight": "NHS Oversight Framework segmentation and league tables (NHS England)",
-    "cqc": "CQC inspection ratings (Care Quality Commission)",
-}
-SHORT = {
-    "ae": "A&E statistics",
-    "cancer": "Cancer waiting times",
-    "rtt": "Referral to treatment statistics",
-    "ambulance": "Ambulance statistics",
-    "oversight": "Oversight Framework league tables",
-    "cqc": "CQC ratings",
-}
-
 
 @dataclass(frozen=True, kw_only=True)
 class PublicationInfo:
@@ -173,7 +156,7 @@ def assess(
         name, cfg, now, pub.published_at if pub else None, last_success_at=last_success
     )
     expected, new, late = exp.expected_at, exp.answered, exp.late
-    short = SHORT.get(name, name)
+    short = registry.get(name).short
     if not cfg.enabled:
         level, message = "disabled", f"{short}: not polled (disabled in config.toml)."
     elif cfg.api_key_env and not os.environ.get(cfg.api_key_env):
@@ -208,7 +191,7 @@ def assess(
         level, message = "ok", f"{short}: up to date."
     return SourceStatus(
         name=name,
-        title=TITLES.get(name, name),
+        title=registry.get(name).title,
         enabled=cfg.enabled,
         schedule=describe_schedule(cfg),
         last_publication=pub,
