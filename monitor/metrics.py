@@ -225,6 +225,30 @@ _CATALOGUE: tuple[Metric, ...] = (
         description="OF5002: 1.00 best to 4.00 worst.",
     ),
     Metric(
+        id="nof_unadjusted_segment",
+        title="Oversight Framework segment before adjustment",
+        unit="segment",
+        direction=L,
+        granularity=Q,
+        publisher="oversight",
+        description=(
+            "OF5003: the segment the average metric score alone gives, before the financial "
+            "override (OF5004) caps a trust in financial deficit at segment 3."
+        ),
+    ),
+    Metric(
+        id="nof_financial_override_flag",
+        title="Financial override applied to the segment",
+        unit="flag",
+        direction=L,
+        granularity=Q,
+        publisher="oversight",
+        description=(
+            "OF5004: 1 when the trust's finances cap its segment (a trust in financial deficit "
+            "is placed no higher than segment 3)."
+        ),
+    ),
+    Metric(
         id="nof_deficit_flag",
         title="In financial deficit",
         unit="flag",

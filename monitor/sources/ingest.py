@@ -12,7 +12,8 @@ The same steps run for a polled file, a back-filled one and ``monitor ingest FIL
    the reference list lacks (kind ``other``), and write only the figures that are new or
    different. An identical figure creates nothing; a different one is a revision: a new
    Observation row, with the old row marked superseded by this publication (both stay
-   queryable).
+   queryable). A derived figure never replaces the publisher's own, and the publisher's own
+   replaces a derived one even when the two agree.
 """
 
 from __future__ import annotations
@@ -120,7 +121,8 @@ def _same(a: float | None, b: float | None) -> bool:
 
 def _unchanged(old: Observation, f: Figure) -> bool:
     return (
-        _same(old.value, f.value)
+        old.derived == f.derived
+        and _same(old.value, f.value)
         and _same(old.numerator, f.numerator)
         and _same(old.denominator, f.denominator)
         # A file without labels (e.g. the Oversight data CSV, whose league table twin gives the
@@ -241,7 +243,9 @@ def _write_figures(
             continue
         old = current.get(key)
         if old is not None:
-            if _unchanged(old, f):
+            # A figure read from the publisher's file replaces a derived one (summed by the
+            # monitor or a third party's) even when they agree, and is never replaced by one.
+            if _unchanged(old, f) or (f.derived and not old.derived):
                 continue
             assert old.id is not None
             superseded.append(old.id)
