@@ -258,10 +258,14 @@ def _series_rule(
 def _missing(
     rule: StaleRule, history: History, ev: Evaluation, scopes: _Scopes, target: set[str] | None
 ) -> None:
-    """No figure for a period that was published for other organisations."""
+    """No figure for a period that was published for other organisations of the same trust
+    type (a publisher may release one type's figures without another's, as the Oversight
+    Framework's league tables are)."""
     assert rule.metric is not None
     by_org = history.by_metric.get(rule.metric, {})
-    published = sorted(set().union(*(s.starts for s in by_org.values())))
+    by_type: dict[str | None, set[date]] = {}
+    for code, s in by_org.items():
+        by_type.setdefault(context_for(code, scopes.orgs).trust_type, set()).update(s.starts)
     orgs = by_org if target is None else [o for o in target if o in by_org]
     for org in orgs:
         ctx = scopes.context(rule.scope, org)
@@ -269,6 +273,7 @@ def _missing(
             continue
         series = by_org[org]
         ev.touched.add((rule.metric, org))
+        published = sorted(by_type[ctx.trust_type])
         expected = published[bisect_left(published, series.starts[0]) :]
         if len(expected) == len(series.starts):  # a figure for every period
             ev.add(_finding(rule, ctx, history, series, "C" * len(expected)))

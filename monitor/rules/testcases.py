@@ -10,7 +10,7 @@ expected and the actual state side by side.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from functools import partial
 
@@ -285,7 +285,8 @@ def run_case(rule: Rule, case: TestCase, rules: Mapping[str, Rule], file: str = 
         ev = evaluate(
             _with_parts(rule, rules),
             History.from_points(given.points, given.ratings),
-            {org.code: org},
+            # The peer that publishes the periods is of the same kind and trust type.
+            {org.code: org, PEER: replace(org, code=PEER)},
             as_of=given.as_of,
             calendars=given.calendars,
         )
