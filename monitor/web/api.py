@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, request, url_for
 
 from monitor import metrics
-from monitor.web import alerts_data, filters, orgs_data, sources_status
+from monitor.web import alerts_data, filters, league_data, orgs_data, sources_status
 from monitor.web.cache import cached
 from monitor.web.openapi import document
 from monitor.web.queries import observations
@@ -74,6 +74,7 @@ def org(code: str) -> Any:
     if facts is None:
         abort(404, f"There is no organisation with the code {code[:16]}.")
     open_alerts = alerts_data.org_alerts(engine, code, past_limit=0)["open"]
+    position = league_data.position(engine, code)
     return {
         "org": facts["org"],
         "open_alerts": open_alerts,
@@ -82,6 +83,7 @@ def org(code: str) -> Any:
             "rank": _obs(facts["rank"]),
             "average_score": _obs(facts["score"]),
         },
+        "position": position.as_json() if position else None,
         "ratings": [
             {
                 "domain": r.domain,

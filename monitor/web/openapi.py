@@ -145,6 +145,55 @@ FIGURE = {
         ),
     ]
 }
+POSITION = {
+    "oneOf": [
+        {"type": "null"},
+        _object(
+            {
+                "period_start": DATE,
+                "quarter": STR,
+                "league": _n(
+                    "string", enum=["acute", "mental-health-and-community", "ambulance", None]
+                ),
+                "league_title": _n("string"),
+                "segment": _n("number"),
+                "rank": _n("number"),
+                "peers": _n("number", description="the number of trusts the league ranks"),
+                "rank_likely_range": _n("array", items=NUM, minItems=2, maxItems=2),
+                "average_score": _n("number"),
+                "score_likely_range": _n("array", items=NUM, minItems=2, maxItems=2),
+                "in_financial_deficit": _n("boolean"),
+                "override": _n("string", description="why the segment is capped, in words"),
+                "movement": _object(
+                    {
+                        "previous_period_start": DATE,
+                        "previous_rank": _n("number"),
+                        "previous_peers": _n("number"),
+                        "previous_segment": _n("number"),
+                        "places": _n("integer", description="positive: up (a better rank)"),
+                        "words": STR,
+                    }
+                ),
+                "derived": BOOL,
+                "source": {
+                    "oneOf": [
+                        {"type": "null"},
+                        _object(
+                            {
+                                "publication_id": INT,
+                                "title": STR,
+                                "url": STR,
+                                "published_at": TIME,
+                                "derived": BOOL,
+                                "words": STR,
+                            }
+                        ),
+                    ]
+                },
+            }
+        ),
+    ]
+}
 RATING = _object(
     {
         "domain": STR,
@@ -299,6 +348,7 @@ def document(base_url: str) -> dict[str, Any]:
                 "Organisation": ORG,
                 "Rating": RATING,
                 "Figure": FIGURE,
+                "Position": POSITION,
                 "Source": SOURCE,
                 "Error": _object({"error": STR, "status": INT}),
                 "AlertList": _object(
@@ -340,6 +390,7 @@ def document(base_url: str) -> dict[str, Any]:
                                 "average_score": _ref("Figure"),
                             }
                         ),
+                        "position": _ref("Position"),
                         "ratings": {"type": "array", "items": _ref("Rating")},
                     }
                 ),

@@ -1,4 +1,5 @@
-"""Read a trust's figures, ratings and league position, and the league tables."""
+"""Read a trust's figures, ratings and latest Oversight Framework figures (the league tables and
+full league positions are monitor/web/league_data.py's)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,6 @@ log = logging.getLogger(__name__)
 CHART_PERIODS = 24
 CHART_UNITS = ("%", "count", "seconds", "score")
 LEAGUE_METRICS = ("nof_segment", "nof_rank", "nof_average_score")
-LEAGUE_GROUPS = {"acute": "Acute trusts", "ambulance": "Ambulance trusts"}
-NON_ACUTE = "Non-acute trusts"
 
 
 @dataclass(kw_only=True)
@@ -190,57 +189,4 @@ def org_facts(engine: Engine, code: str) -> dict[str, Any] | None:
         "ratings": sorted(
             latest.values(), key=lambda r: order.index(r.domain) if r.domain in order else 99
         ),
-    }
-
-
-def league(engine: Engine) -> dict[str, Any]:
-    """The latest quarter's league tables: trusts by peer group, rank and segment."""
-    with session_scope(engine) as s:
-        latest = s.execute(
-            _current(select(func.max(Observation.period_start))).where(
-                col(Observation.metric) == "nof_rank"
-            )
-        ).scalar_one_or_none()
-        if latest is None:
-            return {"period_start": None, "groups": []}
-        q = (
-            _current(select(Observation, Organisation))
-            .join(Organisation, col(Organisation.code) == col(Observation.org))
-            .where(
-                col(Observation.metric).in_(LEAGUE_METRICS),
-                col(Observation.period_start) == latest,
-                col(Organisation.kind).in_(("trust", "other")),
-            )
-        )
-        rows: dict[str, dict[str, Any]] = {}
-        for o, org in s.execute(q):
-            row = rows.setdefault(
-                org.code,
-                {
-                    "org": org.code,
-                    "org_name": org.name,
-                    "region": org.region,
-                    "region_name": orgs.REGIONS.get(org.region or ""),
-                    "trust_type": org.trust_type,
-                },
-            )
-            row[o.metric] = o.value
-            if o.metric == "nof_rank":
-                row["peers"] = o.denominator
-            if o.metric == "nof_segment":
-                row["segment_label"] = o.label
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for row in rows.values():
-        if row.get("nof_rank") is None:
-            continue
-        name = LEAGUE_GROUPS.get(row["trust_type"] or "", NON_ACUTE)
-        groups.setdefault(name, []).append(row)
-    order = [*LEAGUE_GROUPS.values(), NON_ACUTE]
-    return {
-        "period_start": latest,
-        "groups": [
-            {"name": g, "rows": sorted(groups[g], key=lambda r: (r["nof_rank"], r["org_name"]))}
-            for g in order
-            if g in groups
-        ],
     }

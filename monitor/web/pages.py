@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template, request, url_for
 
-from monitor.web import alerts_data, filters, orgs_data, sources_status
+from monitor.web import alerts_data, filters, league_data, orgs_data, sources_status
 from monitor.web.cache import cached
 from monitor.web.charts import line_chart
 
@@ -20,13 +20,21 @@ def _state() -> Any:
 
 @bp.app_context_processor
 def _banner() -> dict[str, Any]:
-    """Every page names the sources that are failing or late (computed only when rendering)."""
+    """Every page names the sources that are failing or late, and a trust's page its league
+    position (each computed only when a template asks)."""
 
     def source_problems() -> list[sources_status.SourceStatus]:
         st = _state()
         return sources_status.problems(sources_status.statuses(st.ctx.engine, st.ctx.settings))
 
-    return {"source_problems": source_problems, "now": datetime.now(UTC)}
+    def league_position(code: str) -> league_data.TrustPosition | None:
+        return league_data.position(_state().ctx.engine, code)
+
+    return {
+        "source_problems": source_problems,
+        "league_position": league_position,
+        "now": datetime.now(UTC),
+    }
 
 
 def pagination(endpoint: str, f: filters.AlertFilter, pages: int, **kw: Any) -> dict[str, Any]:
@@ -115,7 +123,8 @@ def alert(alert_id: int) -> Any:
 @bp.get("/league")
 @cached()
 def league() -> Any:
-    return render_template("league.jinja", league=orgs_data.league(_state().ctx.engine))
+    f = league_data.parse_filter(request.args)
+    return render_template("league.jinja", league=league_data.league(_state().ctx.engine, f))
 
 
 @bp.get("/sources")
