@@ -27,6 +27,7 @@ import jinja2
 from monitor.config import Settings
 from monitor.notify.contexts import TEMPLATES, RecipientPart, as_mapping
 from monitor.notify.mime import Rendered
+from monitor.vocab import SEVERITY_COLOURS
 
 RECIPIENT_MARK = "<!-- recipient -->"
 _STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.S | re.I)
@@ -58,6 +59,7 @@ def environment(templates: Path, override: Path | None = None) -> jinja2.Environ
         auto_reload=False,
     )
     env.filters["plural"] = _pluralise
+    env.globals["severity_colours"] = SEVERITY_COLOURS  # the status page's tag colours
     return env
 
 
