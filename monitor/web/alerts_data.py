@@ -30,7 +30,9 @@ def alert_row(a: Alert, o: Organisation | None, ev: Evidence) -> dict[str, Any]:
     return {
         "id": a.id,
         "rule": a.rule,
-        "rule_title": ev.rule_title or a.rule,
+        # Readers see a rule by its title; an alert without recorded evidence by its measure.
+        "rule_title": ev.rule_title
+        or (f"Alert on {periods.metric_title(a.metric)}" if a.metric else "Alert"),
         "why": ev.why or None,
         "org": a.org,
         "org_name": o.name if o else a.org,

@@ -207,23 +207,25 @@ def describe(v: SpcView, org_name: str) -> str:
     if eng is not None:
         words.append(f"England: {figure(eng, s.metric)}")
     if s.target is not None:
-        words.append(f"target: {threshold(s.target, s.metric)}")
+        words.append(f"Target: {threshold(s.target, s.metric)}")
     for t in s.thresholds:
-        words.append(f"alert level ({t.title}): {threshold(t.level, s.metric)}")
+        words.append(f"Alert level ({t.title}): {threshold(t.level, s.metric)}")
     for lim in v.limits[-1:]:
         words.append(
-            f"mean {figure(lim.mean, s.metric)}, process limits {figure(lim.lpl, s.metric)} "
+            f"Mean {figure(lim.mean, s.metric)}, process limits {figure(lim.lpl, s.metric)} "
             f"to {figure(lim.upl, s.metric)}"
         )
-    words += [w for w in (v.variation, v.assurance, v.reason) if w]
+    words += [w.rstrip(".") for w in (v.variation, v.assurance, v.reason) if w]
     values = [d.value for d in v.charted]
     if values:
         words.append(
-            f"over {len(values)} periods the lowest was {figure(min(values), s.metric)} and "
+            f"Over {len(values)} periods the lowest was {figure(min(values), s.metric)} and "
             f"the highest {figure(max(values), s.metric)}; {s.direction} is better"
         )
     if v.off_scale:
-        words.append(f"{len(v.off_scale)} figures could not be drawn and are marked at the edge")
+        words.append(
+            f"{len(v.off_scale)} figures are not real ones: they are marked at the edge, not drawn"
+        )
     return ". ".join(words) + "."
 
 

@@ -112,7 +112,7 @@ def interval_words(minutes: int) -> str:
 def describe_schedule(cfg: Source) -> str:
     """When a source is polled, in words."""
     if cfg.every_minutes:
-        return f"checked {interval_words(cfg.every_minutes)}"
+        return interval_words(cfg.every_minutes)
     if cfg.schedule:
         return calendar_words(cfg.schedule)
     return "not scheduled"

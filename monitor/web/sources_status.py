@@ -147,7 +147,10 @@ def next_poll(
 
 def age(end: date, today: date) -> tuple[int, str]:
     """How old a figure for a period ending ``end`` is on ``today``: (whole months, words)."""
-    months = (today.year - end.year) * 12 + today.month - end.month - (today.day < end.day)
+    # Counted from the day after the period, so the last day of a month is a month after the
+    # last day of the month before.
+    since, until = end + timedelta(days=1), today + timedelta(days=1)
+    months = (until.year - since.year) * 12 + until.month - since.month - (until.day < since.day)
     if months >= 1:
         return months, f"{months} month{'s' if months != 1 else ''} old"
     days = (today - end).days
