@@ -72,7 +72,7 @@ def test_a_trust_page_with_any_stored_value_renders(client: FlaskClient, bad_fig
     assert r.status_code == 200
     html = r.get_data(as_text=True)
     assert len(html) < 2_000_000
-    charts = [c for c in html.split('<svg class="monitor-chart"')[1:]]
+    charts = html.split('<svg class="monitor-chart"')[1:]
     assert len(charts) == 3
     for c in charts:
         svg = ET.fromstring('<svg class="monitor-chart"' + c.split("</svg>")[0] + "</svg>")

@@ -95,7 +95,8 @@ def test_severities_have_one_colour_on_the_site_and_in_emails(
     page = client.get("/").get_data(as_text=True)
     high = SEVERITY_COLOURS[Severity.HIGH]
     assert re.search(rf'nhsuk-tag--{high.name}"\s*>\s*High', page)
-    assert re.search(rf'nhsuk-tag--{SEVERITY_COLOURS[Severity.CRITICAL].name}"\s*>\s*Critical', page)
+    critical = SEVERITY_COLOURS[Severity.CRITICAL]
+    assert re.search(rf'nhsuk-tag--{critical.name}"\s*>\s*Critical', page)
     # In the email about a high alert: the same colours, inlined.
     with session_scope(engine, write=True) as s:
         subs.add(s, ctx.settings, subs.Request("board@qehkl.nhs.uk", "org", "RCX"))
