@@ -146,9 +146,11 @@ def test_trust_page_draws_its_chart(page: Any, base_url: str) -> None:
     points = chart.locator("polyline.monitor-chart__trust").get_attribute("points") or ""
     assert len(points.split()) == 12
     lines = chart.locator("line.monitor-chart__threshold")
-    rules = {lines.nth(i).get_attribute("data-rule") for i in range(lines.count())}
-    # The breached rule's level, and the pack's other levels on the same metric (78%).
-    assert {"ae_type1_below_60", "ae_type1_below_78"} <= rules
+    rules = [lines.nth(i).get_attribute("data-rule") for i in range(lines.count())]
+    # The breached rule's level (60%) once; the pack's 78% level is the target's line.
+    assert rules == ["ae-type1-below-60"]
+    assert chart.locator("line.monitor-chart__target").count() == 1
+    assert chart.locator("line.monitor-chart__mean").count() == 1
     assert chart.get_attribute("role") == "img"
     shot(page, "trust-RCX")
 

@@ -98,15 +98,15 @@ def series(engine: Engine, code: str, rules_dir: Path | None = None) -> list[Ser
     for mid, rows in by_metric.items():
         m = metrics.METRICS[mid]
         known = {t.rule for t in thresholds.get(mid, [])}
-        lines = [
-            Threshold(t.rule, book.title(t.rule, t.title or None), t.level)
-            for t in thresholds.get(mid, [])
-            if book.has_level(t.rule)
-        ] + [
-            Threshold(rule, book.title(rule), level)
-            for rule, level in book.levels.get(mid, [])
-            if rule not in known
-        ]
+        lines: dict[float, Threshold] = {}  # one line per level, the alerts' own first
+        for t in thresholds.get(mid, []):
+            if book.has_level(t.rule):
+                lines.setdefault(
+                    t.level, Threshold(t.rule, book.title(t.rule, t.title or None), t.level)
+                )
+        for rule, level in book.levels.get(mid, []):
+            if rule not in known:
+                lines.setdefault(level, Threshold(rule, book.title(rule), level))
         rate = _rate(rows) if m.unit == "count" else None
         eng = england.get(mid, [])
         eng_points = (_rate(eng) or []) if rate else [(o.period_start, o.value) for o in eng]
@@ -119,7 +119,7 @@ def series(engine: Engine, code: str, rules_dir: Path | None = None) -> list[Ser
                 granularity=m.granularity.value,
                 points=rate or [(o.period_start, o.value) for o in rows],
                 england=dict(eng_points),
-                thresholds=[] if rate else sorted(lines, key=lambda t: (t.level, t.title)),
+                thresholds=[] if rate else sorted(lines.values(), key=lambda t: (t.level, t.title)),
                 target=None if rate or m.target is None else m.target.value,
                 as_rate=bool(rate),
             )
