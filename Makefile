@@ -8,7 +8,7 @@ NPM ?= $(shell command -v npm)
 ASSETS := node_modules/.installed
 ASSETS_HINT := install Node.js with npm (e.g. apt-get install -y npm), then run make assets
 
-.PHONY: run test lint fmt bench clean help assets
+.PHONY: run test lint fmt bench clean help assets screenshots
 
 help:
 	@echo "make run    initialise var/monitor.db and run the monitor on config.toml"
@@ -16,6 +16,7 @@ help:
 	@echo "make lint   ruff, formatting and mypy"
 	@echo "make bench  run the benchmarks under bench/ (writes bench/results.json)"
 	@echo "make assets install nhsuk-frontend and axe-core from the npm registry (node_modules/)"
+	@echo "make screenshots  every page type at 390 and 1280 px, from the shipped data, into var/screenshots/"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +71,11 @@ endif
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/run.py
+
+# Every page type of the status page at phone and desktop width, seeded from data/real as
+# `make run` seeds, into var/screenshots/ (tools/screenshots.py; needs Debian's chromium).
+screenshots: $(VENV)/.installed-dev assets
+	$(BIN)/python -m tools.screenshots var/screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache node_modules

@@ -7,6 +7,7 @@ Source names are not here: the publisher registry is their one list.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -96,6 +97,28 @@ class Severity(StrEnum):
 # Least severe first, as declared; most severe first, for lists and filter choices.
 SEVERITIES: tuple[Severity, ...] = tuple(Severity)
 SEVERITIES_WORST_FIRST: tuple[Severity, ...] = tuple(reversed(SEVERITIES))
+
+
+@dataclass(frozen=True, slots=True)
+class TagColour:
+    """One NHS.UK tag colour (nhsuk-frontend's ``.nhsuk-tag--<name>``, as compiled in 10.6.1):
+    the class name the status page uses, and the same colours for the emails' inline CSS."""
+
+    name: str
+    text: str
+    background: str
+    border: str
+
+
+# Each severity's colour, the same on the status page and in every email: the NHS.UK tag
+# colours from grey (info) to red (critical).
+SEVERITY_COLOURS: dict[Severity, TagColour] = {
+    Severity.CRITICAL: TagColour("red", "#6b140e", "#f7d4d1", "#6b140e"),
+    Severity.HIGH: TagColour("orange", "#4d3708", "#ffdc8e", "#4d3708"),
+    Severity.MEDIUM: TagColour("yellow", "#4d4712", "#fff59d", "#4d4712"),
+    Severity.LOW: TagColour("blue", "#004281", "#ccdff1", "#004281"),
+    Severity.INFO: TagColour("grey", "#354550", "#dbe0e3", "#354550"),
+}
 
 
 class EventKind(StrEnum):

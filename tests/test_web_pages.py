@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html as html_module
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 
 import pytest
@@ -16,7 +16,9 @@ from web_seed import RCX_NAME
 from monitor.context import Context
 from monitor.db import session_scope
 from monitor.models import Alert, AlertEvent, Publication, SourceState
+from monitor.vocab import LONDON
 from monitor.web import assets, create_app
+from monitor.web.sources_status import age
 
 PAGES = ["/", "/orgs/RCX", "/league", "/sources", "/login"]
 
@@ -94,8 +96,10 @@ def test_home_sorts_by_severity_then_age_and_pages_at_100(
     severities = re.findall(r'data-severity="(\w+)"', first)
     # RCX: its critical alert first, then high, then the lows oldest first.
     assert severities[:2] == ["critical", "high"]
-    rules = re.findall(r'href="/alerts/\d+">([^<]+)</a>', first)
-    assert rules[2:4] == ["rule-148", "rule-147"]
+    shown = [int(i) for i in re.findall(r'data-alert="(\d+)"', first)]
+    with session_scope(engine) as s:
+        rules = [s.get_one(Alert, i).rule for i in shown[2:4]]
+    assert rules == ["rule-148", "rule-147"]
     second = client.get("/?page=2").get_data(as_text=True)
     assert second.count("data-alert=") == 52
     assert 'aria-label="Page 1"' in second and 'rel="prev"' in second
@@ -136,7 +140,7 @@ def test_trust_page_shows_alerts_chart_segment_rank_and_ratings(client: FlaskCli
     page = client.get("/orgs/rcx").get_data(as_text=True)
     words = text(page)
     assert RCX_NAME in words
-    assert "4 (Q1 2025/26)" in words and "133 of 134 (Q1 2025/26)" in words
+    assert "Q1 2025/26: segment 4, ranked 133 of 134 acute trusts" in words
     assert "Requires improvement" in words
     svg = re.search(r'<svg class="monitor-chart".*?</svg>', page, flags=re.S)
     assert svg is not None
@@ -173,28 +177,49 @@ def test_league_lists_trusts_by_rank(client: FlaskClient) -> None:
     assert "133 of 134" in text(page)
 
 
-def test_sources_page_and_banner_say_plainly_what_is_failing(client: FlaskClient) -> None:
+def test_sources_page_says_plainly_what_is_failing_and_how_old_the_figures_are(
+    client: FlaskClient,
+) -> None:
     page = text(client.get("/sources").get_data(as_text=True))
     assert "Cancer waiting times: checks have failed since" in page
     assert "(4 attempts in a row). The last one said: HTTP 503" in page
     assert "Monthly A&E July 2025 (CSV)" in page and "published 14 August 2025" in page
+    months_old = age(date(2025, 7, 31), datetime.now(LONDON).date())[1]
+    assert f"Newest figures July 2025 ({months_old})" in page
+    assert "A&E statistics: late. A publication expected on" in page
+    assert f"The newest figures are for July 2025, {months_old}." in page
+    # Schedules in words, and the publisher's own page rather than a file path.
+    assert "Second Thursday of each month at 09:30 (London time)" in page
+    assert "Every 30 minutes" in page
+    assert "day 2nd thu" not in page and "file://" not in page
     assert "Next scheduled poll" in page
+
+
+def test_every_page_says_in_one_line_that_sources_are_late(client: FlaskClient) -> None:
     for path in PAGES:
         html = client.get(path).get_data(as_text=True)
-        assert 'data-source-banner="true"' in html, path
+        found = re.search(r'<section class="monitor-notice".*?</section>', html, flags=re.S)
+        assert found, path
+        notice = found.group(0)
+        assert notice.count("<p") == 1 and "<li" not in notice, path
+        assert "2 sources are late or failing. Their newest figures are" in text(notice)
+        assert 'href="/sources"' in notice
 
 
-def test_the_banner_names_a_late_source_and_goes_when_all_is_well(
+def test_the_notice_names_one_late_source_and_goes_when_all_is_well(
     client: FlaskClient, engine: Engine
 ) -> None:
-    # A&E is expected on the second Thursday of each month; the seeded data ends in 2025.
-    assert "A&E statistics: late." in text(client.get("/").get_data(as_text=True))
     now = datetime.now(UTC)
     with session_scope(engine, write=True) as s:
         st = s.get(SourceState, "cancer")
         assert st is not None
         st.failing_since, st.consecutive_failures, st.last_success_at = None, 0, now
         s.add(st)
+    # A&E is expected on the second Thursday of each month; the seeded data ends in 2025.
+    words = text(client.get("/").get_data(as_text=True))
+    months_old = age(date(2025, 7, 31), datetime.now(LONDON).date())[1]
+    assert f"A&E statistics: late. The newest figures are for July 2025, {months_old}." in words
+    with session_scope(engine, write=True) as s:
         s.add(
             Publication(
                 source="ae",
@@ -204,7 +229,7 @@ def test_the_banner_names_a_late_source_and_goes_when_all_is_well(
                 published_at=now,
             )
         )
-    assert 'data-source-banner="true"' not in client.get("/").get_data(as_text=True)
+    assert 'data-source-notice="true"' not in client.get("/").get_data(as_text=True)
 
 
 def test_pages_load_nothing_from_other_sites(client: FlaskClient, ids: dict) -> None:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from monitor.config import Source
 from monitor.models import SourceState
 from monitor.sources.timetable import expectation
-from monitor.web.sources_status import PublicationInfo, assess
+from monitor.web.schedule_words import describe_schedule
+from monitor.web.sources_status import PublicationInfo, age, assess, notice
 
 
 def previous_expected(cfg: Source, now: datetime) -> datetime | None:
@@ -143,3 +144,75 @@ def test_a_file_fetched_today_does_not_make_an_old_publication_new() -> None:
     state = SourceState(source="ae", last_success_at=now)
     st = assess("ae", AE, state, old, now)
     assert (st.level, st.late) == ("late", True)
+
+
+@pytest.mark.parametrize(
+    ("end", "today", "words"),
+    [
+        (date(2025, 8, 31), date(2026, 12, 7), "15 months old"),  # A&E August 2025, seen today
+        (date(2025, 8, 31), date(2025, 9, 30), "1 month old"),
+        (date(2025, 8, 31), date(2025, 9, 12), "12 days old"),
+        (date(2026, 3, 31), date(2026, 3, 31), "current"),
+    ],
+)
+def test_the_age_of_the_newest_figure(end: date, today: date, words: str) -> None:
+    assert age(end, today)[1] == words
+
+
+def test_a_late_source_says_how_old_its_newest_figures_are() -> None:
+    # A&E figures for August 2025, published 9 October 2025; seen on 7 December 2026.
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    published = pub(datetime(2025, 10, 9, 8, 30, tzinfo=UTC))
+    st = assess(
+        "ae", AE, polled(now), published, now,
+        newest_period=(date(2025, 8, 1), date(2025, 8, 31)),
+    )  # fmt: skip
+    assert st.level == "late"
+    assert st.message == (
+        "A&E statistics: late. A publication expected on 13 November 2025 has not arrived. "
+        "The newest figures are for August 2025, 15 months old."
+    )
+    assert "3 days later" not in st.message
+    assert st.newest is not None and (st.newest.label, st.newest.months) == ("August 2025", 15)
+
+
+def test_the_notice_is_one_sentence_with_the_lag() -> None:
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    old = pub(datetime(2025, 10, 9, 8, 30, tzinfo=UTC))
+    ae = assess(
+        "ae", AE, polled(now), old, now, newest_period=(date(2025, 8, 1), date(2025, 8, 31))
+    )
+    rtt = assess(
+        "rtt", AE, polled(now), old, now, newest_period=(date(2026, 6, 1), date(2026, 6, 30))
+    )
+    ok = assess("cancer", AE, polled(now), pub(now), now)
+    assert notice([ok]) is None
+    one = notice([ae, ok])
+    assert one is not None and one.text == (
+        "A&E statistics: late. The newest figures are for August 2025, 15 months old."
+    )
+    two = notice([ae, rtt, ok])
+    assert two is not None
+    assert two.text == "2 sources are late or failing. Their newest figures are 5 to 15 months old."
+
+
+@pytest.mark.parametrize(
+    ("cfg", "words"),
+    [
+        (AE, "second Thursday of each month at 09:30 (London time)"),
+        (
+            Source(schedule={"month": "2,5,8,11", "day": "2nd thu", "hour": 9, "minute": 30}),
+            "second Thursday of February, May, August and November at 09:30 (London time)",
+        ),
+        (
+            Source(schedule={"day": "15", "hour": 9, "minute": 30}),
+            "the 15th of each month at 09:30 (London time)",
+        ),
+        (Source(schedule={"day_of_week": "mon", "hour": 7}), "every Monday at 07:00 (London time)"),
+        (Source(schedule={"day": "1-7", "hour": 9}), "on day 1-7 at 09:00 (London time)"),
+        (CQC, "every 30 minutes"),
+        (Source(every_minutes=1440), "once a day"),
+    ],
+)
+def test_schedules_are_said_in_words(cfg: Source, words: str) -> None:
+    assert describe_schedule(cfg) == words

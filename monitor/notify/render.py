@@ -23,12 +23,22 @@ from typing import Any
 
 import css_inline
 import jinja2
+from markupsafe import Markup
 
 from monitor.config import Settings
 from monitor.notify.contexts import TEMPLATES, RecipientPart, as_mapping
 from monitor.notify.mime import Rendered
+from monitor.vocab import SEVERITY_COLOURS
 
 RECIPIENT_MARK = "<!-- recipient -->"
+# The severity tags' colours: the status page's NHS.UK tag colours, declared in monitor.vocab.
+SEVERITY_CSS = Markup(
+    "\n".join(
+        f"  .severity-{severity} {{ background: {c.background}; color: {c.text}; "
+        f"border: 1px solid {c.border}; }}"
+        for severity, c in SEVERITY_COLOURS.items()
+    )
+)
 _STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.S | re.I)
 
 
@@ -58,6 +68,7 @@ def environment(templates: Path, override: Path | None = None) -> jinja2.Environ
         auto_reload=False,
     )
     env.filters["plural"] = _pluralise
+    env.globals["severity_css"] = SEVERITY_CSS
     return env
 
 

@@ -30,7 +30,9 @@ def alert_row(a: Alert, o: Organisation | None, ev: Evidence) -> dict[str, Any]:
     return {
         "id": a.id,
         "rule": a.rule,
-        "rule_title": ev.rule_title or a.rule,
+        # Readers see a rule by its title; an alert without recorded evidence by its measure.
+        "rule_title": ev.rule_title
+        or (f"Alert on {periods.metric_title(a.metric)}" if a.metric else "Alert"),
         "why": ev.why or None,
         "org": a.org,
         "org_name": o.name if o else a.org,
@@ -241,8 +243,21 @@ def choices(engine: Engine) -> dict[str, list[tuple[str, str]]]:
                 .order_by(col(Organisation.name))
             )
         )
+        # Each rule by its title (readers never see rule ids), as its newest alert recorded it.
+        newest = dict(
+            s.execute(
+                select(col(Alert.rule), func.max(Alert.id))
+                .where(col(Alert.state).in_(OPEN))
+                .group_by(col(Alert.rule))
+            ).all()
+        )
+        found = latest_evidence(s, list(newest.values()))
+        titles = {rule: found.get(i, Evidence()).rule_title for rule, i in newest.items()}
     trusts = sorted({(r.org, r.name or r.org) for r in rows}, key=lambda t: t[1])
-    rules = sorted({(r.rule, r.rule) for r in rows})
+    rules = sorted(
+        {(r.rule, titles.get(r.rule) or "A rule no longer in the rule pack") for r in rows},
+        key=lambda t: (t[1], t[0]),
+    )
     metric_ids = sorted({r.metric for r in rows if r.metric})
     return {
         "region": sorted(orgs.REGIONS.items(), key=lambda kv: kv[1]),

@@ -1,4 +1,5 @@
-"""The HTML pages: home (open alerts), a trust, an alert, the league tables, the sources."""
+"""The HTML pages: home (open alerts), the trusts, a trust, an alert, the league tables, the
+sources."""
 
 from __future__ import annotations
 
@@ -7,9 +8,20 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template, request, url_for
 
-from monitor.web import alerts_data, filters, league_data, orgs_data, sources_status
+from monitor import orgs
+from monitor.web import (
+    alerts_data,
+    filters,
+    league_data,
+    orgs_data,
+    present,
+    series,
+    sources_status,
+    spc_view,
+)
+from monitor.web import org_list as org_list_data
 from monitor.web.cache import cached
-from monitor.web.charts import line_chart
+from monitor.web.charts import alert_trend, spc_chart
 
 bp = Blueprint("pages", __name__)
 
@@ -19,19 +31,20 @@ def _state() -> Any:
 
 
 @bp.app_context_processor
-def _banner() -> dict[str, Any]:
-    """Every page names the sources that are failing or late, and a trust's page its league
-    position (each computed only when a template asks)."""
+def _notice() -> dict[str, Any]:
+    """Every page says in one line when sources are failing or late, and how old their newest
+    figures are, and a trust's page gives its league position (each computed only when a
+    template asks)."""
 
-    def source_problems() -> list[sources_status.SourceStatus]:
+    def source_notice() -> sources_status.Notice | None:
         st = _state()
-        return sources_status.problems(sources_status.statuses(st.ctx.engine, st.ctx.settings))
+        return sources_status.notice(sources_status.statuses(st.ctx.engine, st.ctx.settings))
 
     def league_position(code: str) -> league_data.TrustPosition | None:
         return league_data.position(_state().ctx.engine, code)
 
     return {
-        "source_problems": source_problems,
+        "source_notice": source_notice,
         "league_position": league_position,
         "now": datetime.now(UTC),
     }
@@ -73,9 +86,26 @@ def home() -> Any:
         listing=listing,
         groups=alerts_data.group(listing.rows),
         choices=alerts_data.choices(engine),
+        states=present.STATE_HELP,
         pagination=pagination("pages.home", f, listing.pages),
         csv_url=url_for("feeds.alerts_csv", **f.query_args(page=1)),
         api_url=url_for("api.alerts", **f.query_args(page=1)),
+    )
+
+
+@bp.get("/orgs")
+@cached()
+def org_list() -> Any:
+    rows = org_list_data.trusts(_state().ctx.engine)
+    types = org_list_data.trust_types(rows)
+    search = org_list_data.parse(request.args, types)
+    return render_template(
+        "orgs.jinja",
+        search=search,
+        rows=[r for r in rows if search.matches(r)],
+        total=len(rows),
+        types=types,
+        regions=sorted(orgs.REGIONS.items(), key=lambda kv: kv[1]),
     )
 
 
@@ -87,14 +117,21 @@ def org(code: str) -> Any:
     facts = orgs_data.org_facts(st.ctx.engine, code)
     if facts is None:
         abort(404, f"There is no organisation with the code {code[:16]}.")
-    series = orgs_data.series(st.ctx.engine, code, st.ctx.settings.paths.rules)
     name = facts["org"]["name"]
-    charts = [{"series": s, "svg": line_chart(s, name, f"chart-{s.metric}")} for s in series]
+    views = [
+        spc_view.view(s) for s in series.series(st.ctx.engine, code, st.ctx.settings.paths.rules)
+    ]
+    charts = [
+        {"view": v, "series": v.series, "svg": spc_chart(v, name, f"chart-{v.series.metric}")}
+        for v in views
+    ]
     return render_template(
         "org.jinja",
         facts=facts,
+        icb_name=org_list_data.icb_names(st.ctx.engine).get(facts["org"]["icb"] or ""),
         alerts=alerts_data.org_alerts(st.ctx.engine, code),
         charts=charts,
+        states=present.STATE_HELP,
     )
 
 
@@ -108,6 +145,8 @@ def render_alert(
     return render_template(
         "alert.jinja",
         **found,
+        trend=alert_trend(found["evidence"], found["alert"]["metric"], "alert-trend"),
+        states=present.STATE_HELP,
         silenced=alerts_data.is_silenced(found["alert"], datetime.now(UTC)),
         errors=errors or [],
         form=form or {},

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
@@ -19,10 +19,12 @@ from sqlmodel import col
 from monitor.config import Settings, Source
 from monitor.db import session_scope
 from monitor.models import Publication, SourceState
+from monitor.periods import day, metric_period
 from monitor.sources import registry
 from monitor.sources.timetable import expectation
 from monitor.vocab import LONDON, PublicationStatus
 from monitor.web.present import when
+from monitor.web.schedule_words import describe_schedule
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +34,24 @@ class PublicationInfo:
     url: str
     published_at: datetime
     fetched_at: datetime
+    trigger: str = ""  # poll | backfill | ingest | seed
+    filename: str = ""
+
+    @property
+    def from_snapshot(self) -> bool:
+        """Seeded from the real publications shipped with the project (data/real)."""
+        return self.trigger == "seed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Newest:
+    """The newest period a source's publications hold figures for, and how old it is."""
+
+    start: date
+    end: date
+    label: str  # "August 2025", "Q4 2025/26"
+    age: str  # "15 months old"
+    months: int  # whole months from the period's end to now
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +73,8 @@ class SourceStatus:
     late: bool
     level: str  # ok | failing | late | disabled | waiting | unconfigured
     message: str
+    newest: Newest | None = None
+    publisher_url: str | None = None  # the publisher's landing page (or the download)
 
     @property
     def failing(self) -> bool:
@@ -100,20 +122,6 @@ def _aware(v: datetime | None) -> datetime | None:
     return None if v is None else _utc(v)
 
 
-def describe_schedule(cfg: Source) -> str:
-    if cfg.every_minutes:
-        return f"every {cfg.every_minutes} minutes"
-    if cfg.schedule:
-        s = cfg.schedule
-        time = f"{int(s.get('hour', 0)):02d}:{int(s.get('minute', 0)):02d}"
-        parts = [
-            f"day {s['day']}" if "day" in s else "",
-            f"month {s['month']}" if "month" in s else "",
-        ]
-        return " ".join(p for p in [*parts, f"at {time}", "(London time)"] if p)
-    return "not scheduled"
-
-
 def next_poll(
     cfg: Source, state: SourceState | None, now: datetime, expected: datetime | None, new: bool
 ) -> datetime | None:
@@ -137,25 +145,58 @@ def next_poll(
     return scheduled
 
 
+def age(end: date, today: date) -> tuple[int, str]:
+    """How old a figure for a period ending ``end`` is on ``today``: (whole months, words)."""
+    # Counted from the day after the period, so the last day of a month is a month after the
+    # last day of the month before.
+    since, until = end + timedelta(days=1), today + timedelta(days=1)
+    months = (until.year - since.year) * 12 + until.month - since.month - (until.day < since.day)
+    if months >= 1:
+        return months, f"{months} month{'s' if months != 1 else ''} old"
+    days = (today - end).days
+    if days <= 0:
+        return 0, "current"
+    return 0, f"{days} day{'s' if days != 1 else ''} old"
+
+
+def newest(name: str, period: tuple[date, date] | None, now: datetime) -> Newest | None:
+    """The newest period of a source's figures, labelled by its metrics' own granularity."""
+    if period is None:
+        return None
+    metric_ids = registry.get(name).metrics
+    label = metric_period(period[0], metric_ids[0] if metric_ids else None)
+    months, words = age(period[1], now.astimezone(LONDON).date())
+    return Newest(start=period[0], end=period[1], label=label, age=words, months=months)
+
+
+def _lag(fresh: Newest | None) -> str:
+    return f" The newest figures are for {fresh.label}, {fresh.age}." if fresh else ""
+
+
 def assess(
     name: str,
     cfg: Source,
     state: SourceState | None,
     pub: PublicationInfo | None,
     now: datetime,
+    *,
+    newest_period: tuple[date, date] | None = None,
 ) -> SourceStatus:
-    """The status of one source at ``now`` (pure)."""
+    """The status of one source at ``now`` (pure). ``newest_period`` is the newest period its
+    publications hold figures for: how old the figures are is said beside late or failing."""
     last_success = _aware(state.last_success_at) if state else None
     failing_since = _aware(state.failing_since) if state else None
     failures = state.consecutive_failures if state else 0
     error = (state.last_error or "").strip()[:500] if state else ""
     watched = last_success is not None or pub is not None
+    fresh = newest(name, newest_period, now)
     # Lateness is the publisher's: its own publication date against its calendar (when a file
     # was fetched does not matter), as the runner and the late-publisher rules see it.
     exp = expectation(
         name, cfg, now, pub.published_at if pub else None, last_success_at=last_success
     )
     expected, new, late = exp.expected_at, exp.answered, exp.late
+    awaited = day(exp.awaited_at)
     short = registry.get(name).short
     if not cfg.enabled:
         level, message = "disabled", f"{short}: not polled (disabled in config.toml)."
@@ -173,18 +214,16 @@ def assess(
         )
         if error:
             message += f" The last one said: {error}"
-        if late and expected is not None:
-            message += f" A publication expected on {when(expected)} has not arrived: late."
+        if late:
+            message += f" A publication expected on {awaited} has not arrived: late."
+            message += _lag(fresh)
     elif late and cfg.every_minutes:
         level = "late"
         message = f"{short}: no successful check since {when(last_success)}."
     elif late:
         level = "late"
-        assert expected is not None
-        message = (
-            f"{short}: late. A new publication was expected on {when(expected)}; nothing new "
-            f"has appeared {cfg.grace_days} day{'s' if cfg.grace_days != 1 else ''} later."
-        )
+        message = f"{short}: late. A publication expected on {awaited} has not arrived."
+        message += _lag(fresh)
     elif not watched:
         level, message = "waiting", f"{short}: not checked yet."
     else:
@@ -205,16 +244,48 @@ def assess(
         late=late,
         level=level,
         message=message,
+        newest=fresh,
+        publisher_url=cfg.index_url or cfg.base_url or None,
     )
 
 
+def _newest_periods(session: Any) -> dict[str, tuple[date, date]]:
+    """source -> the newest period its ingested publications cover (from their ``periods``)."""
+    q = select(col(Publication.source), col(Publication.periods)).where(
+        col(Publication.status) == PublicationStatus.INGESTED,
+        col(Publication.source).in_(
+            [p.name for p in registry.PUBLISHERS if isinstance(p, registry.Statistics)]
+        ),
+    )
+    out: dict[str, tuple[date, date]] = {}
+    for source, covered in session.execute(q):
+        for text in covered or []:
+            start, _, end = str(text).partition("/")
+            try:
+                period = (date.fromisoformat(start), date.fromisoformat(end or start))
+            except ValueError:
+                continue  # a period this page cannot read says nothing about freshness
+            if source not in out or period[1] > out[source][1]:
+                out[source] = period
+    return out
+
+
 def statuses(engine: Engine, settings: Settings, now: datetime | None = None) -> list[SourceStatus]:
-    """Every source's status, in the registry's order."""
+    """Every source's status, in the registry's order. A source's last publication is its
+    newest by the publisher's date (as the publication calendar reads it), not the newest
+    fetched."""
     now = now or datetime.now(UTC)
-    latest = (
-        select(col(Publication.source), func.max(Publication.id).label("id"))
+    ranked = (
+        select(
+            col(Publication.id),
+            func.row_number()
+            .over(
+                partition_by=col(Publication.source),
+                order_by=(col(Publication.published_at).desc(), col(Publication.id).desc()),
+            )
+            .label("n"),
+        )
         .where(col(Publication.status) == PublicationStatus.INGESTED)
-        .group_by(col(Publication.source))
         .subquery()
     )
     with session_scope(engine) as s:
@@ -226,17 +297,66 @@ def statuses(engine: Engine, settings: Settings, now: datetime | None = None) ->
                 url=p.url,
                 published_at=_utc(p.published_at),
                 fetched_at=_utc(p.fetched_at),
+                trigger=p.trigger,
+                filename=p.filename,
             )
             for p in s.execute(
-                select(Publication).join(latest, col(Publication.id) == latest.c.id)
+                select(Publication)
+                .join(ranked, col(Publication.id) == ranked.c.id)
+                .where(ranked.c.n == 1)
             ).scalars()
         }
+        periods = _newest_periods(s)
     return [
-        assess(name, settings.source(name), states.get(name), pubs.get(name), now)
+        assess(
+            name,
+            settings.source(name),
+            states.get(name),
+            pubs.get(name),
+            now,
+            newest_period=periods.get(name),
+        )
         for name in registry.NAMES
     ]
 
 
 def problems(all_statuses: list[SourceStatus]) -> list[SourceStatus]:
-    """The sources the banner names: failing, late, or not configured to be polled."""
+    """The sources the notice names: failing, late, or not configured to be polled."""
     return [st for st in all_statuses if st.level in ("failing", "late", "unconfigured")]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """The one line at the top of every page when some figures may be out of date."""
+
+    text: str
+    levels: tuple[str, ...]
+
+
+def notice(all_statuses: list[SourceStatus]) -> Notice | None:
+    """One sentence: how many sources are late, failing or not polled, and how old their
+    newest figures are; None when every source is well."""
+    found = problems(all_statuses)
+    if not found:
+        return None
+    if len(found) == 1:
+        st = found[0]
+        what = {"failing": "failing", "late": "late", "unconfigured": "not polled"}
+        text = f"{registry.get(st.name).short}: {what[st.level]}."
+        if st.newest:
+            text += f" The newest figures are for {st.newest.label}, {st.newest.age}."
+        return Notice(text, (st.level,))
+    stale = [st for st in found if st.level != "unconfigured"]
+    parts = []
+    if stale:
+        n = len(stale)
+        parts.append(f"{n} source{'s are' if n != 1 else ' is'} late or failing")
+    unpolled = len(found) - len(stale)
+    if unpolled:
+        parts.append(f"{unpolled} {'is' if unpolled == 1 else 'are'} not polled")
+    text = " and ".join(parts) + "."
+    ages = sorted(st.newest.months for st in stale if st.newest)
+    if ages:
+        span = f"{ages[0]} to {ages[-1]}" if ages[0] != ages[-1] else f"{ages[0]}"
+        text += f" Their newest figures are {span} month{'s' if ages[-1] != 1 else ''} old."
+    return Notice(text[0].upper() + text[1:], tuple(st.level for st in found))
