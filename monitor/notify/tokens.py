@@ -1,9 +1,9 @@
-"""HMAC-signed tokens for unsubscribe and confirmation links, and the functions they call.
+"""HMAC-signed tokens for unsubscribe, confirmation and manage links; what the first two do.
 
 A link token is ``<subscription tokens joined by ~>.<signature>``: each subscription's own
 random token (``Subscription.token``), signed with the installation's secret and the purpose
-(``unsubscribe`` or ``confirm``), so a token made for one purpose cannot be used for the other
-and a forged or tampered token is recognised before the database is touched.
+(``unsubscribe``, ``confirm`` or ``manage``), so a token made for one purpose cannot be used
+for another and a forged or tampered token is recognised before the database is touched.
 
 The secret comes from the environment variable ``[security] secret_env`` names. Without it, one
 is generated on first use and kept in ``<var>/secret.key`` (mode 0600; monitor/secret.py), so
@@ -29,6 +29,7 @@ from monitor.secret import secret_for
 
 UNSUBSCRIBE = "unsubscribe"
 CONFIRM = "confirm"
+MANAGE = "manage"  # the subscriber's own page (monitor/notify/manage.py)
 _SEP = "~"
 _SIG_BYTES = 16  # 128 bits: forging one by guessing is out of reach
 
