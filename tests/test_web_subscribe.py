@@ -44,7 +44,7 @@ def text(r: Any) -> str:
 
 
 def form(**fields: str) -> dict[str, Any]:
-    data: dict[str, Any] = {"email": BOARD, "scope": "org", "org": "RCX"}
+    data: dict[str, Any] = {"email": BOARD, "scope": "org:RCX"}
     data["min_severity"] = "medium"
     return data | fields
 
@@ -101,8 +101,8 @@ def test_a_link_fills_in_the_scope_and_medium_is_the_default(
     r = client.get(f"/subscribe?{query}")
     page = text(r)
     assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
-    assert re.search(rf'name="scope" type="radio" value="{scope}" checked', page)
-    assert re.search(rf'<option value="{code}" selected >[^<]+\({code}\)</option>', page)
+    chosen = re.findall(r'<option value="([\w:]+)" selected>([^<]+)</option>', page)
+    assert [(v, n[-len(code) - 2 :]) for v, n in chosen] == [(f"{scope}:{code}", f"({code})")]
     assert len(re.findall(r'name="min_severity" type="radio" value="\w+" checked', page)) == 1
     assert 'name="min_severity" type="radio" value="medium" checked' in page
     assert 'name="csrf_token"' in page
@@ -113,10 +113,10 @@ def test_a_link_fills_in_the_scope_and_medium_is_the_default(
 def test_a_link_to_a_closed_trust_offers_its_successor(client: FlaskClient) -> None:
     page = text(client.get("/subscribe?org=RA4"))
     assert "Yeovil District Hospital NHS Foundation Trust (RA4) has closed" in page
-    assert re.search(r'<option value="RH5" selected >', page)
-    assert 'value="RA4"' not in page
+    assert '<option value="org:RH5" selected>' in page
+    assert 'value="org:RA4"' not in page
     page = text(client.get("/subscribe?org=ZZZ9"))
-    assert "There is no trust with the code ZZZ9" in page and " selected >" not in page
+    assert "There is no trust with the code ZZZ9" in page and " selected>" not in page
 
 
 def test_a_sign_up_always_waits_for_confirmation_and_the_page_never_tells(
@@ -159,14 +159,18 @@ def test_a_form_without_its_csrf_token_is_refused(client: FlaskClient, ctx: Cont
     [
         ({"email": ""}, "#email", "Enter your email address"),
         ({"email": "board at qehkl"}, "#email", "Enter an email address in the correct format"),
-        ({"scope": ""}, "#scope", "Choose what you want alerts for"),
-        ({"org": ""}, "#org", "Choose a trust"),
-        ({"scope": "region", "region": ""}, "#region", "Choose a region"),
-        ({"scope": "icb", "icb": ""}, "#icb", "Choose an integrated care board"),
-        ({"org": "ZZZ9"}, "#org", "unknown organisation 'ZZZ9'"),
-        ({"scope": "icb", "icb": "RCX"}, "#icb", "unknown ICB 'RCX'"),
-        ({"scope": "region", "region": "Y99"}, "#region", "unknown region 'Y99'"),
-        ({"org": "RA4"}, "#org", "RA4 (Yeovil District Hospital NHS Foundation Trust) closed"),
+        ({"scope": ""}, "#scope", "Choose a trust, region or integrated care board"),
+        ({"scope": "org:"}, "#scope", "Choose a trust, region or integrated care board"),
+        ({"scope": "RCX"}, "#scope", "Choose a trust, region or integrated care board"),
+        ({"scope": "ward:RCX"}, "#scope", "Choose a trust, region or integrated care board"),
+        ({"scope": "org:ZZZ9"}, "#scope", "unknown organisation 'ZZZ9'"),
+        ({"scope": "icb:RCX"}, "#scope", "unknown ICB 'RCX'"),
+        ({"scope": "region:Y99"}, "#scope", "unknown region 'Y99'"),
+        (
+            {"scope": "org:RA4"},
+            "#scope",
+            "RA4 (Yeovil District Hospital NHS Foundation Trust) closed",
+        ),
         ({"min_severity": "urgent"}, "#min_severity", "unknown severity 'urgent'"),
         ({"rules": ["no_such_rule"]}, "#rules", "no rule file for no_such_rule"),
         ({"rules": ["Bad Rule!"]}, "#rules", "not a rule id: Bad Rule!"),
@@ -284,15 +288,15 @@ def test_sign_ups_for_one_address_are_limited(client: FlaskClient, ctx: Context)
     engine = ctx.engine
     # Two waiting for confirmation at most...
     assert sign_up(client, ip="192.0.2.1").status_code == 200
-    assert sign_up(client, ip="192.0.2.2", scope="region", region="Y61").status_code == 200
-    r = sign_up(client, ip="192.0.2.3", scope="icb", icb="QMM")
+    assert sign_up(client, ip="192.0.2.2", scope="region:Y61").status_code == 200
+    r = sign_up(client, ip="192.0.2.3", scope="icb:QMM")
     assert r.status_code == 429 and "too many sign-ups for this email address" in text(r)
     assert len(rows(engine)) == 2 and queued(engine, BOARD) == ["confirm", "confirm"]
     # ...confirming one makes room, but three a day is the most.
     with session_scope(engine, write=True) as s:
         s.exec(select(Subscription)).first().confirmed_at = utcnow()  # type: ignore[union-attr]
-    assert sign_up(client, ip="192.0.2.4", scope="icb", icb="QMM").status_code == 200
-    r = sign_up(client, ip="192.0.2.5", scope="icb", icb="QJK")
+    assert sign_up(client, ip="192.0.2.4", scope="icb:QMM").status_code == 200
+    r = sign_up(client, ip="192.0.2.5", scope="icb:QJK")
     assert r.status_code == 429 and "try again tomorrow" in text(r)
     assert len(rows(engine)) == 3
 

@@ -36,20 +36,19 @@ bp = Blueprint("subscribe", __name__)
 class ScopeWords:
     """How the form speaks of one scope."""
 
-    choice: str  # the radio button: "One trust"
-    label: str  # its list's label: "Trust"
-    one: str  # "a trust"
+    group: str  # its group in the list: "Trusts"
     noun: str  # "trust"
+    kind: str  # Organisation.kind of its codes
 
 
-# The form's scopes, in the order it offers them; the keys are also the links' query parameters.
+# The form's scopes, in the order it lists them; the keys are also the links' query parameters
+# and, as "<scope>:<code>", the values the list sends.
 SCOPES = {
-    "org": ScopeWords("One trust", "Trust", "a trust", "trust"),
-    "region": ScopeWords("A region", "Region", "a region", "region"),
-    "icb": ScopeWords(
-        "An integrated care board", "Integrated care board", "an integrated care board", "ICB"
-    ),
+    "region": ScopeWords("Regions", "region", "region"),
+    "icb": ScopeWords("Integrated care boards", "integrated care board", "icb"),
+    "org": ScopeWords("Trusts", "trust", "trust"),
 }
+CHOOSE_SCOPE = "Choose a trust, region or integrated care board"
 DEFAULT_SEVERITY = Severity.MEDIUM
 MAX_EMAIL = 320  # RFC 5321's longest address
 BAD_EMAIL = "Enter an email address in the correct format, like name@example.nhs.uk"
@@ -120,32 +119,34 @@ class SignupForm:
 
     email: str = ""
     scope: str = ""
-    codes: dict[str, str] = field(default_factory=dict)
+    code: str = ""
     min_severity: str = DEFAULT_SEVERITY
     digest_only: bool = False
     rules: list[str] = field(default_factory=list)
 
     @property
-    def code(self) -> str:
-        return self.codes.get(self.scope, "")
+    def choice(self) -> str:
+        """The list's value for the scope: ``org:RCX``."""
+        return f"{self.scope}:{self.code}" if self.scope and self.code else ""
 
     @classmethod
     def from_link(cls, args: Any) -> SignupForm:
         """The first of ``?org=``, ``?region=`` or ``?icb=`` chooses the scope."""
-        for scope in SCOPES:
-            code = args.get(scope, "").strip().upper()[:16]
+        for scope in ("org", "region", "icb"):
+            code = args.get(scope, "").strip()[:64]
             if code:
                 if scope == "region":
                     code = orgs.code_for(code) or code
-                return cls(scope=scope, codes={scope: code})
+                return cls(scope=scope, code=code.upper()[:16])
         return cls()
 
     @classmethod
     def posted(cls, form: Any) -> SignupForm:
+        scope, _, code = form.get("scope", "").partition(":")
         return cls(
             email=form.get("email", "").strip()[:MAX_EMAIL],
-            scope=form.get("scope", ""),
-            codes={s: form.get(s, "").strip().upper()[:16] for s in SCOPES},
+            scope=scope,
+            code=code.strip().upper()[:16],
             min_severity=form.get("min_severity", ""),
             digest_only=form.get("digest_only") == "yes",
             rules=form.getlist("rules")[:100],
@@ -156,10 +157,8 @@ class SignupForm:
         out = []
         if not self.email:
             out.append(("email", "Enter your email address"))
-        if self.scope not in SCOPES:
-            out.append(("scope", "Choose what you want alerts for"))
-        elif not self.code:
-            out.append((self.scope, f"Choose {SCOPES[self.scope].one}"))
+        if self.scope not in SCOPES or not self.code:
+            out.append(("scope", CHOOSE_SCOPE))
         return out
 
     def request(self) -> subs.Request:
@@ -173,37 +172,35 @@ class SignupForm:
         )
 
 
-KINDS = {"org": "trust", "region": "region", "icb": "icb"}  # Organisation.kind of each scope
-
-
 def _link_problem(form: SignupForm, options: dict[str, list[tuple[str, str]]]) -> str | None:
     """Why a link's scope cannot be offered (unknown, or a closed trust), or None. A closed
     trust's open successor is chosen in its place."""
     if not form.scope or form.code in {c for c, _ in options[form.scope]}:
         return None
-    code, what = form.code, SCOPES[form.scope].noun
+    code, words = form.code, SCOPES[form.scope]
     with session_scope(_ctx().engine) as s:
         org = s.get(Organisation, code)
         successor = s.get(Organisation, org.successor) if org and org.successor else None
-    form.codes = {}
-    if org is None or org.kind != KINDS[form.scope]:
-        return f"There is no {what} with the code {code}: choose one from the list"
+    form.code = ""
+    if org is None or org.kind != words.kind:
+        return f"There is no {words.noun} with the code {code}: choose one from the list"
     if successor is not None and successor.code in {c for c, _ in options[form.scope]}:
-        form.codes = {form.scope: successor.code}
+        form.code = successor.code
         return f"{org.name} ({code}) has closed: its successor, {successor.name}, is chosen instead"
-    return f"{org.name} ({code}) has closed: choose another {what}"
+    return f"{org.name} ({code}) has closed: choose another {words.noun}"
 
 
 def _form_page(form: SignupForm, errors: list[tuple[str, str]], status: int = 200) -> Any:
     options = scope_options()
     problem = _link_problem(form, options) if not errors else None
     if problem:
-        errors = [(form.scope, problem)]
+        errors = [("scope", problem)]
     html = render_template(
         "subscribe.jinja",
         form=form,
         options=options,
         scopes=SCOPES,
+        choose_scope=CHOOSE_SCOPE,
         severities=list(reversed(SEVERITIES)),
         severity_choice=severity_choice,
         rules=rule_titles(),
@@ -241,7 +238,7 @@ def subscribe() -> Any:
     except signups.TooManySignups as e:
         return _form_page(form, [("email", str(e))], 429)
     except subs.InvalidSubscription as e:
-        where = form.scope if e.field == "code" else (e.field or "email")
+        where = "scope" if e.field == "code" else (e.field or "email")
         return _form_page(form, [(where, str(e))], 400)
     html = render_template("subscribe_sent.jinja", email=form.email, days=CONFIRM_WITHIN.days)
     return _no_store(current_app.make_response(html))
