@@ -18,7 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
-from web_fixtures import confirm_link, mailbox, make_ctx, path_of, unsubscribe_link
+from web_fixtures import confirm_link, mailbox, make_ctx, path_of, sign_in, unsubscribe_link
 
 from monitor.context import Context
 from monitor.db import session_scope
@@ -201,6 +201,17 @@ def test_a_medium_subscription_no_longer_hears_of_high_alerts_once_critical_only
     assert post(client, board.alert, "save", board.rcx, min_severity="critical").status_code == 200
     _, event = af.alert(ctx.engine, "RCX", af.publication(ctx.engine), rule="ae_all_below_60")
     assert af.route(ctx.engine, ctx.settings, [event]) == []
+
+
+def test_operators_see_a_subscription_the_subscriber_paused(
+    app: Flask, client: FlaskClient, board: Board, alice: None
+) -> None:
+    post(client, board.alert, "pause", board.rcx)
+    operator = app.test_client()
+    sign_in(operator)
+    page = text(operator.get("/admin/subscriptions"))
+    assert re.search(rf"{BOARD} org RCX, medium and above paused {signups.ORIGIN}", page)
+    assert re.search(rf"{BOARD} region Y61, medium and above awaiting confirmation", page)
 
 
 def test_pause_and_resume(ctx: Context, client: FlaskClient, board: Board) -> None:

@@ -318,6 +318,15 @@ def as_dict(sub: Subscription) -> dict[str, Any]:
     }
 
 
+def state_of(sub: Subscription) -> str:
+    """A subscription's state in words: ended, awaiting confirmation, paused or active."""
+    if sub.unsubscribed_at is not None:
+        return "ended"
+    if sub.confirmed_at is None:
+        return "awaiting confirmation"
+    return "paused" if sub.paused_at is not None else "active"
+
+
 def receiving(sub: Subscription) -> bool:
     """Whether ``sub`` is sent anything: confirmed, not ended and not paused."""
     return sub.confirmed_at is not None and sub.unsubscribed_at is None and sub.paused_at is None
