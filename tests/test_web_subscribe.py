@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import text as text_sql
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
@@ -26,6 +28,7 @@ from monitor.notify import digest, signups
 from monitor.notify import subscriptions as subs
 from monitor.web import create_app
 from tests import alert_fixtures as af
+from tests.test_leader import wait_until
 
 BOARD = "board@qehkl.nhs.uk"
 OFFICE = "192.0.2.10"  # one client's address (TEST-NET-1)
@@ -379,3 +382,37 @@ def test_nothing_but_the_confirmation_reaches_an_unconfirmed_address(
     _, event = af.alert(ctx.engine, "RCX", pub, rule="ae_all_below_60", severity="high")
     assert af.route(ctx.engine, ctx.settings, [event]) == [f"event:{event}:{BOARD}"]
     assert [m["To"] for m in mailbox(ctx)] == [BOARD, BOARD]
+
+
+@pytest.mark.parametrize("ctx", ["\nsignups_per_client_per_hour = 1\n"], indirect=True)
+def test_two_sign_ups_at_once_cannot_both_pass_a_limit(ctx: Context, engine: Engine) -> None:
+    """The first holds its transaction open; the second waits for it (PostgreSQL: on the
+    advisory lock, seen in pg_locks; SQLite: on BEGIN IMMEDIATE), then counts its attempt."""
+    outcome: dict[str, Any] = {}
+    started = threading.Event()
+
+    def second() -> None:
+        started.set()
+        try:
+            with session_scope(engine, write=True) as s:
+                req = subs.Request("chair@qehkl.nhs.uk", "org", "RCX")
+                signups.sign_up(s, ctx.settings, req, client=OFFICE)
+            outcome["second"] = "added"
+        except signups.TooManySignups as e:
+            outcome["second"] = str(e)
+
+    with session_scope(engine, write=True) as s:
+        signups.sign_up(s, ctx.settings, subs.Request(BOARD, "org", "RCX"), client=OFFICE)
+        thread = threading.Thread(target=second)
+        thread.start()
+        assert started.wait(30)
+        if engine.dialect.name == "postgresql":
+            waiting = text_sql(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            )
+            with engine.connect() as c:
+                wait_until(lambda: c.execute(waiting).scalar() == 1, 30, "the second sign-up")
+    thread.join(60)
+    assert not thread.is_alive()
+    assert "too many sign-ups from your network" in outcome["second"]
+    assert [r[0] for r in rows(engine)] == [BOARD]
