@@ -161,7 +161,7 @@ def test_a_trust_board_subscribes_confirms_changes_and_unsubscribes(
         card.get_by_label("Critical only").check()
         card.get_by_role("button", name="Save changes").click()
         page.wait_for_load_state()
-        assert "Saved: org RCX, critical and above." in page.locator("main").inner_text()
+        assert "Saved: org RCX, critical only." in page.locator("main").inner_text()
         assert site.subscription().min_severity == "critical"
         assert (
             page.locator(f"section[data-subscription='{sub.id}']")

@@ -26,6 +26,7 @@ from monitor.db import session_scope
 from monitor.models import Subscription, utcnow
 from monitor.notify.subscriptions import CONFIRM_WITHIN, confirmation_expired
 from monitor.secret import secret_for
+from monitor.vocab import Severity
 
 UNSUBSCRIBE = "unsubscribe"
 CONFIRM = "confirm"
@@ -78,13 +79,18 @@ class TokenResult:
     subscriptions: list[str] = field(default_factory=list)  # descriptions, e.g. "region Y61"
 
 
+def minimum_in_words(severity: str) -> str:
+    """A minimum severity in words: "high and above", "critical only"."""
+    return "critical only" if severity == Severity.CRITICAL else f"{severity} and above"
+
+
 def describe_subscription(sub: Subscription) -> str:
     """A short human description: ``region Y61, acute trusts, high and above``."""
     parts = [f"{sub.scope} {sub.code}"]
     if sub.trust_type:
         parts.append(f"{sub.trust_type} trusts")
     if sub.min_severity != "info":
-        parts.append(f"{sub.min_severity} and above")
+        parts.append(minimum_in_words(sub.min_severity))
     if sub.rules:
         parts.append("rules " + ", ".join(sub.rules))
     if sub.digest_only:

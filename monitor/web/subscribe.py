@@ -25,6 +25,7 @@ from monitor.models import Organisation, utcnow
 from monitor.notify import manage, signups
 from monitor.notify import subscriptions as subs
 from monitor.notify.subscriptions import CONFIRM_WITHIN
+from monitor.notify.tokens import minimum_in_words
 from monitor.vocab import SEVERITIES, Severity
 from monitor.web.auth import check_csrf
 from monitor.web.email_links import MAX_TOKEN
@@ -56,11 +57,9 @@ BAD_EMAIL = "Enter an email address in the correct format, like name@example.nhs
 
 def severity_choice(severity: str) -> str:
     """A minimum severity as the forms offer it: "High and above", "Critical only"."""
-    if severity == Severity.CRITICAL:
-        return "Critical only"
     if severity == Severity.INFO:
         return "Everything (info and above)"
-    return f"{severity.capitalize()} and above"
+    return minimum_in_words(severity).capitalize()
 
 
 @bp.app_context_processor
@@ -95,7 +94,7 @@ def _closed(org: Organisation, today: date) -> bool:
     return org.closed is not None and org.closed <= today
 
 
-@functools.cache
+@functools.lru_cache(maxsize=4)
 def _rule_titles(folder: Path, stamp: tuple[float, ...]) -> tuple[tuple[str, str], ...]:
     from monitor.rules.load import load_rules
 
@@ -123,11 +122,6 @@ class SignupForm:
     min_severity: str = DEFAULT_SEVERITY
     digest_only: bool = False
     rules: list[str] = field(default_factory=list)
-
-    @property
-    def choice(self) -> str:
-        """The list's value for the scope: ``org:RCX``."""
-        return f"{self.scope}:{self.code}" if self.scope and self.code else ""
 
     @classmethod
     def from_link(cls, args: Any) -> SignupForm:
