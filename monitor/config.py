@@ -178,6 +178,9 @@ class Web(_Section):
     base_url: str = "http://127.0.0.1:8000"
     admin_users_env: str | None = "MONITOR_ADMIN_USERS"
     threads: int = Field(8, ge=1)
+    trusted_proxies: int = Field(
+        0, ge=0, le=5, description="reverse proxies in front that set X-Forwarded-For"
+    )
 
     _check_env = field_validator("admin_users_env")(_env_name)
 
@@ -210,8 +213,37 @@ class Digest(_Section):
         return v
 
 
+# A domain of an email address: labels of letters, digits and hyphens, at least two labels.
+_DOMAIN = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
+
+
 class Subscriptions(_Section):
     double_opt_in: bool = False
+    # Self-service sign-ups (/subscribe); operators and the CLI are not limited.
+    allowed_domains: tuple[str, ...] = Field(
+        (), description="email domains that may sign up (and their subdomains); empty: any"
+    )
+    pending_per_address: int = Field(
+        3, ge=1, description="sign-ups an address may have awaiting confirmation at once"
+    )
+    signups_per_address_per_day: int = Field(5, ge=1)
+    signups_per_client_per_hour: int = Field(20, ge=1)
+
+    @field_validator("allowed_domains", mode="before")
+    @classmethod
+    def _domains(cls, v: Any) -> Any:
+        if not isinstance(v, list | tuple):
+            return v
+        out = []
+        for d in v:
+            name = str(d).strip().lower()
+            if not _DOMAIN.match(name):
+                raise ValueError(
+                    f'{d!r} is not an email domain; write it like "nhs.net" (no @, no dots '
+                    "at either end)"
+                )
+            out.append(name)
+        return tuple(out)
 
 
 class SubscriberSeed(_Section):

@@ -282,7 +282,17 @@ class Subscription(SQLModel, table=True):
     confirmed_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     unsubscribed_at: datetime | None = None
-    origin: str = "cli"  # cli | config | web
+    origin: str = "cli"  # cli | config | web | self-service
+    paused_at: datetime | None = None  # set: the subscriber paused it; nothing is sent
+
+
+class SignupAttempt(SQLModel, table=True):
+    """One self-service sign-up, kept a short while so that limits hold across processes."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(index=True)  # the address as normalised
+    client: str = Field(index=True, max_length=64)  # the client's IP (IPv6: its /64)
+    at: datetime = Field(default_factory=utcnow, index=True)
 
 
 class Outbox(SQLModel, table=True):

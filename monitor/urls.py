@@ -46,6 +46,10 @@ class Urls:
         """The double opt-in confirmation link of a signed token."""
         return f"{self.base}/confirm/{_part(token)}"
 
+    def manage(self, token: str) -> str:
+        """A subscriber's page for changing, pausing or ending their subscriptions."""
+        return f"{self.base}/subscriptions/{_part(token)}"
+
     def region_feed(self, code: str) -> str:
         """The Atom feed of a region's alert events."""
         return f"{self.base}/feeds/regions/{_part(code)}.atom"

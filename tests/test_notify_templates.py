@@ -29,6 +29,7 @@ from tests import alert_fixtures as af
 
 BASE = "http://127.0.0.1:8000"
 UNSUB = f"{BASE}/unsubscribe/abc.def"
+MANAGE = f"{BASE}/subscriptions/ghi.jkl"
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ def subscriber_email(
     """A body rendered once, then given one recipient's part, as the sender does."""
     env = render.env_for(settings)
     body = render.render(env, name, ctx)
-    part = RecipientPart(to, list(subscribed), UNSUB, f"{BASE}/")
+    part = RecipientPart(to, list(subscribed), UNSUB, f"{BASE}/", MANAGE)
     return render.personalise(env, body, part)
 
 
@@ -94,7 +95,7 @@ def test_it_renders_a_fired_alert_with_the_evidence_in_both_parts(settings: Any)
         "Sent to east@example.nhs.uk because of your subscription to: region Y61",
     )
     # Links: the alert, the publication and unsubscribe, in both parts.
-    for url in (f"{BASE}/alerts/42", af.JULY_URL, UNSUB, f"{BASE}/orgs/RCX"):
+    for url in (f"{BASE}/alerts/42", af.JULY_URL, UNSUB, MANAGE, f"{BASE}/orgs/RCX"):
         assert url in r.text
         assert f'href="{url}"' in r.html
     # The plain-text trend is a sparkline; the HTML one a table of bars without images.
@@ -219,10 +220,13 @@ def test_it_renders_operator_and_confirmation_emails(settings: Any) -> None:
         status_url=f"{BASE}/sources",
     )
     assert_both(render.render(env, "operator_incident", op), "HTTP 503", "The ae source is failing")
-    conf = ConfirmEmail(["region Y61"], f"{BASE}/confirm/x.y", "a@example.nhs.uk", f"{BASE}/")
+    conf = ConfirmEmail(
+        ["region Y61"], f"{BASE}/confirm/x.y", "a@example.nhs.uk", f"{BASE}/", MANAGE
+    )
     r = render.render(env, "subscription_confirm", conf)
-    assert_both(r, "region Y61", "Confirm")
+    assert_both(r, "region Y61", "Confirm", "Manage your subscriptions")
     assert f"{BASE}/confirm/x.y" in r.text and f'href="{BASE}/confirm/x.y"' in r.html
+    assert MANAGE in r.text and f'href="{MANAGE}"' in r.html
 
 
 def test_a_template_using_an_undefined_variable_fails_instead_of_sending_a_blank(

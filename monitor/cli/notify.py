@@ -101,13 +101,7 @@ def subscribers_list_cmd(
     if not found:
         print("no subscriptions")
     for x in found:
-        state = (
-            "ended"
-            if x.unsubscribed_at
-            else "awaiting confirmation"
-            if x.confirmed_at is None
-            else "active"
-        )
+        state = subs.state_of(x)
         print(f"#{x.id:<5} {x.email:<40} {describe_subscription(x)} [{state}; {x.origin}]")
 
 

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from monitor import metrics, orgs
 from monitor.config import Settings
 from monitor.models import Alert, AlertEvent, Organisation, Outbox, Subscription
-from monitor.notify import mime, render, tokens
+from monitor.notify import mime, render, subscriptions, tokens
 from monitor.notify.contexts import (
     AlertEmail,
     AlertGroupEmail,
@@ -122,6 +122,7 @@ class Composer:
                 subscribed_to=[tokens.describe_subscription(s) for s in subs],
                 unsubscribe_url=unsubscribe,
                 status_url=self.urls.home(),
+                manage_url=self._manage(subs),
             )
             body = render.personalise(self.env, body, part)
         data = mime.build(
@@ -144,6 +145,9 @@ class Composer:
     def _unsubscribe(self, subs: Sequence[Subscription]) -> str:
         token = tokens.sign(self.secret, tokens.UNSUBSCRIBE, [s.token for s in subs])
         return self.urls.unsubscribe(token)
+
+    def _manage(self, subs: Sequence[Subscription]) -> str:
+        return self.urls.manage(tokens.sign(self.secret, tokens.MANAGE, [s.token for s in subs]))
 
     def _context(
         self, row: Outbox, batch: Batch
@@ -173,10 +177,12 @@ class Composer:
                 confirm_url=self.urls.confirm(token),
                 recipient=row.recipient,
                 status_url=status_url,
+                manage_url=self._manage(pending),
             )
             return "subscription_confirm", ctx, None, None
+        subs = [s for s in subs if subscriptions.receiving(s)]  # a paused one gets nothing
         if not subs:
-            raise Cancelled("every subscription it was for has ended")
+            raise Cancelled("every subscription it was for has ended or is paused")
         if row.kind == OutboxKind.DIGEST:
             ctx = DigestEmail(
                 week=p["week"],

@@ -92,6 +92,7 @@ class RecipientPart:
     subscribed_to: list[str] = doc('why they receive it: "region Y61, high and above", ...')
     unsubscribe_url: str = doc("one-click unsubscribe from the subscriptions that matched")
     status_url: str = doc("the status page's front page")
+    manage_url: str = doc("the subscriber's own page: change, pause or leave subscriptions")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,6 +115,7 @@ class ConfirmEmail:
     confirm_url: str = doc("the link that confirms")
     recipient: str = doc("the address to confirm")
     status_url: str = doc("the status page's front page")
+    manage_url: str = doc("the subscriber's own page: change or leave before confirming")
 
 
 TEMPLATES: dict[str, type] = {

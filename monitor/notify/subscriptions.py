@@ -155,13 +155,19 @@ def _same(sub: Subscription, req: Request) -> bool:
 
 
 def add(
-    session: Session, settings: Settings, req: Request, *, origin: str = "cli"
+    session: Session,
+    settings: Settings,
+    req: Request,
+    *,
+    origin: str = "cli",
+    double_opt_in: bool | None = None,
 ) -> tuple[Subscription, bool]:
     """Add a subscription (validated). Returns (subscription, created).
 
     An identical active subscription is returned unchanged, unless it still awaits a
     confirmation whose link has expired: that one is ended and replaced, so adding it again
-    sends a new link. With double opt-in on, the new subscription waits for confirmation and a
+    sends a new link. With double opt-in on (``[subscriptions] double_opt_in``, unless
+    ``double_opt_in`` says otherwise), the new subscription waits for confirmation and a
     confirmation email is queued.
     """
     req = validate(session, settings, req)
@@ -188,7 +194,7 @@ def add(
         rules=list(req.rules),
         digest_only=req.digest_only,
         token=secrets.token_urlsafe(12),
-        confirmed_at=None if settings.subscriptions.double_opt_in else now,
+        confirmed_at=None if _opt_in(settings, double_opt_in) else now,
         created_at=now,
         origin=origin,
     )
@@ -207,6 +213,10 @@ def add(
             )
         )
     return sub, True
+
+
+def _opt_in(settings: Settings, asked: bool | None) -> bool:
+    return settings.subscriptions.double_opt_in if asked is None else asked
 
 
 def seed(session: Session, settings: Settings) -> dict[str, int]:
@@ -304,13 +314,31 @@ def as_dict(sub: Subscription) -> dict[str, Any]:
         "created_at": sub.created_at,
         "unsubscribed_at": sub.unsubscribed_at,
         "origin": sub.origin,
+        "paused": sub.paused_at is not None,
     }
 
 
+def state_of(sub: Subscription) -> str:
+    """A subscription's state in words: ended, awaiting confirmation, paused or active."""
+    if sub.unsubscribed_at is not None:
+        return "ended"
+    if sub.confirmed_at is None:
+        return "awaiting confirmation"
+    return "paused" if sub.paused_at is not None else "active"
+
+
+def receiving(sub: Subscription) -> bool:
+    """Whether ``sub`` is sent anything: confirmed, not ended and not paused."""
+    return sub.confirmed_at is not None and sub.unsubscribed_at is None and sub.paused_at is None
+
+
 def active(session: Session, ids: Sequence[int] | None = None) -> list[Subscription]:
-    """Confirmed subscriptions not ended (all, or those of ``ids``)."""
+    """Subscriptions that are sent alerts and digests: confirmed, not ended, not paused (all,
+    or those of ``ids``)."""
     q = select(Subscription).where(
-        col(Subscription.unsubscribed_at).is_(None), col(Subscription.confirmed_at).is_not(None)
+        col(Subscription.unsubscribed_at).is_(None),
+        col(Subscription.confirmed_at).is_not(None),
+        col(Subscription.paused_at).is_(None),
     )
     if ids is not None:
         q = q.where(col(Subscription.id).in_(ids))

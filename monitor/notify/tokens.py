@@ -1,9 +1,9 @@
-"""HMAC-signed tokens for unsubscribe and confirmation links, and the functions they call.
+"""HMAC-signed tokens for unsubscribe, confirmation and manage links; what the first two do.
 
 A link token is ``<subscription tokens joined by ~>.<signature>``: each subscription's own
 random token (``Subscription.token``), signed with the installation's secret and the purpose
-(``unsubscribe`` or ``confirm``), so a token made for one purpose cannot be used for the other
-and a forged or tampered token is recognised before the database is touched.
+(``unsubscribe``, ``confirm`` or ``manage``), so a token made for one purpose cannot be used
+for another and a forged or tampered token is recognised before the database is touched.
 
 The secret comes from the environment variable ``[security] secret_env`` names. Without it, one
 is generated on first use and kept in ``<var>/secret.key`` (mode 0600; monitor/secret.py), so
@@ -26,9 +26,11 @@ from monitor.db import session_scope
 from monitor.models import Subscription, utcnow
 from monitor.notify.subscriptions import CONFIRM_WITHIN, confirmation_expired
 from monitor.secret import secret_for
+from monitor.vocab import Severity
 
 UNSUBSCRIBE = "unsubscribe"
 CONFIRM = "confirm"
+MANAGE = "manage"  # the subscriber's own page (monitor/notify/manage.py)
 _SEP = "~"
 _SIG_BYTES = 16  # 128 bits: forging one by guessing is out of reach
 
@@ -77,13 +79,18 @@ class TokenResult:
     subscriptions: list[str] = field(default_factory=list)  # descriptions, e.g. "region Y61"
 
 
+def minimum_in_words(severity: str) -> str:
+    """A minimum severity in words: "high and above", "critical only"."""
+    return "critical only" if severity == Severity.CRITICAL else f"{severity} and above"
+
+
 def describe_subscription(sub: Subscription) -> str:
     """A short human description: ``region Y61, acute trusts, high and above``."""
     parts = [f"{sub.scope} {sub.code}"]
     if sub.trust_type:
         parts.append(f"{sub.trust_type} trusts")
     if sub.min_severity != "info":
-        parts.append(f"{sub.min_severity} and above")
+        parts.append(minimum_in_words(sub.min_severity))
     if sub.rules:
         parts.append("rules " + ", ".join(sub.rules))
     if sub.digest_only:

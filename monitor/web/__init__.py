@@ -16,6 +16,7 @@ from typing import Any
 from flask import Flask, Response, render_template, request
 from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemLoader, PackageLoader
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter, IntegerConverter
 
 from monitor.context import Context
@@ -78,7 +79,7 @@ def _inline_script_hashes() -> list[str]:
 
 def create_app(ctx: Context) -> Flask:
     """The status page and JSON API over the database ``ctx`` names."""
-    from monitor.web import admin, api, email_links, feeds, health, pages
+    from monitor.web import admin, api, email_links, feeds, health, pages, subscribe
 
     app = Flask(__name__, static_folder="static", static_url_path="/static")
     # Before any route is added, so that every route's parameters use them.
@@ -97,11 +98,15 @@ def create_app(ctx: Context) -> Flask:
         service_name="NHS trust risk alerts",
     )
     app.extensions["monitor"] = WebState(ctx, DataVersion(ctx.engine), PageCache())
+    if ctx.settings.web.trusted_proxies:
+        # request.remote_addr is then the client's address from X-Forwarded-For (the limits
+        # on sign-ups count by it), trusting only as many entries as there are proxies.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=ctx.settings.web.trusted_proxies)  # type: ignore[method-assign]
     auth.configure(app, secret(ctx), https=ctx.settings.web.base_url.startswith("https://"))
     frontend = assets.find(ctx.settings)
     assets.install(app, frontend)
     app.jinja_env.globals["frontend"] = frontend
-    for module in (pages, api, feeds, health, admin, email_links):
+    for module in (pages, api, feeds, health, admin, email_links, subscribe):
         app.register_blueprint(module.bp)
     csp = "; ".join(
         [

@@ -213,5 +213,6 @@ def subscriptions() -> Any:
         error_field=error_field,
         form=request.form if errors and request.form.get("action") != "remove" else {},
         describe=describe_subscription,
+        state=subs.state_of,
         severities=SEVERITIES,
     ), (400 if errors else 200)
