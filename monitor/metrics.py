@@ -42,6 +42,9 @@ class Metric:
     granularity: Granularity
     publisher: str  # the source name in config.toml ([sources.<name>])
     description: str = ""
+    # What the figure's numerator and denominator count, for "3,678 of 7,060 attendances":
+    # empty where the publisher gives no counts.
+    counted: str = ""
 
     @property
     def higher_is_better(self) -> bool:
@@ -73,6 +76,7 @@ _CATALOGUE: tuple[Metric, ...] = (
         granularity=M,
         publisher="ae",
         description="All A&E types including booked appointments: NHS England's headline figure.",
+        counted="attendances",
     ),
     Metric(
         id="ae_4hr_type1_pct",
@@ -84,6 +88,7 @@ _CATALOGUE: tuple[Metric, ...] = (
         description=(
             "Major emergency departments only: the figure the league tables and the press quote."
         ),
+        counted="attendances",
     ),
     Metric(
         id="ae_12hr_dta_count",
@@ -102,6 +107,7 @@ _CATALOGUE: tuple[Metric, ...] = (
         granularity=M,
         publisher="cancer",
         description="Told cancer diagnosed or ruled out within 28 days of referral.",
+        counted="patients",
     ),
     Metric(
         id="cancer_31d_pct",
@@ -111,6 +117,7 @@ _CATALOGUE: tuple[Metric, ...] = (
         granularity=M,
         publisher="cancer",
         description="31-day combined standard: decision to treat to treatment.",
+        counted="patients",
     ),
     Metric(
         id="cancer_62d_pct",
@@ -122,6 +129,7 @@ _CATALOGUE: tuple[Metric, ...] = (
         description=(
             "62-day combined standard: urgent referral, screening or upgrade to first treatment."
         ),
+        counted="patients",
     ),
     Metric(
         id="rtt_18wk_pct",
@@ -131,6 +139,7 @@ _CATALOGUE: tuple[Metric, ...] = (
         granularity=M,
         publisher="rtt",
         description="Incomplete referral-to-treatment pathways waiting 18 weeks or less.",
+        counted="patients waiting",
     ),
     Metric(
         id="rtt_52wk_count",
@@ -149,6 +158,7 @@ _CATALOGUE: tuple[Metric, ...] = (
         granularity=M,
         publisher="rtt",
         description="52-week waits as a percentage of the waiting list.",
+        counted="patients waiting",
     ),
     Metric(
         id="rtt_waiting_list",
@@ -167,6 +177,7 @@ _CATALOGUE: tuple[Metric, ...] = (
         granularity=M,
         publisher="ambulance",
         description="Life-threatening calls; standard 7 minutes.",
+        counted="incidents",
     ),
     Metric(
         id="amb_c1_p90_s",
@@ -185,6 +196,7 @@ _CATALOGUE: tuple[Metric, ...] = (
         granularity=M,
         publisher="ambulance",
         description="Emergency calls; standard 18 minutes, 30 minutes in the 2025/26 plan.",
+        counted="incidents",
     ),
     Metric(
         id="amb_c2_p90_s",
@@ -214,6 +226,7 @@ _CATALOGUE: tuple[Metric, ...] = (
         granularity=Q,
         publisher="oversight",
         description="Rank within the peer group; the denominator is the size of the peer group.",
+        counted="trusts",
     ),
     Metric(
         id="nof_average_score",

@@ -15,6 +15,7 @@ from monitor.metrics import Granularity
 from monitor.vocab import LONDON
 
 MISSING = "not published"
+SAME_DAY = "the same day"
 # Units whose figure is a code with words in the observation's label ("Inadequate",
 # "Segment 4", "Yes"): the words are shown, not the code.
 WORDED_UNITS = ("rating", "segment", "flag")
@@ -120,12 +121,37 @@ def figure(value: float | None, unit: str, label: str | None = None) -> str:
     return f"{value:,.2f}".rstrip("0").rstrip(".")
 
 
+def count(value: float) -> str:
+    """A count behind a figure: "7,060"; halves kept ("63.5": cancer shares a patient treated
+    by two trusts between them)."""
+    return f"{value:,.1f}".removesuffix(".0")
+
+
+def age(then: date | datetime | str, on: date | datetime | str) -> str:
+    """How long before ``on`` a day was: "the same day", "3 days", "5 weeks", "20 months",
+    "2 years"."""
+    a, b = _as_date(then), _as_date(on)
+    days = (b - a).days
+    months = (b.year - a.year) * 12 + b.month - a.month - (1 if b.day < a.day else 0)
+    if days <= 0:
+        return SAME_DAY
+    if days < 14:
+        return f"{days} day{'s' if days != 1 else ''}"
+    if months < 2:
+        return f"{days // 7} weeks"
+    if months < 24:
+        return f"{months} months"
+    return f"{months // 12} years"
+
+
 def threshold(value: float | None, unit: str) -> str | None:
     """A threshold in its unit, whole percentages without decimals ("60%"); None for none."""
     if value is None:
         return None
     if unit == "%" and float(value).is_integer():
         return f"{value:.0f}%"
+    if unit == "seconds" and value >= 60 and float(value / 60).is_integer():
+        return f"{value / 60:.0f} min"  # a standard in whole minutes: "7 min", not "7 min 0 s"
     return figure(value, unit)
 
 

@@ -146,6 +146,7 @@ def evidence(
             "why": WHY,
             "severity": severity,
             "rule_version": "3f1c0de",
+            "kind": "threshold",
             "metric": "ae_4hr_type1_pct",
             "metric_title": "A&E: seen within 4 hours (type 1)",
             "unit": "%",
@@ -170,13 +171,19 @@ def evidence(
                 {"period_start": m.isoformat(), "value": v}
                 for m, v in zip(MONTHS, values, strict=True)
             ],
+            "granularity": "month",
+            "counted": "attendances",
             "consecutive_periods": n,
             "first_period": MONTHS[len(values) - n].isoformat() if n else None,
+            "last_breach_period": "2025-07-01" if n else None,
+            "episode_periods": n,
+            "episode_span": n,
             "episode": "first" if n <= 1 else "persistent",
             "publication_id": pub_id,
             "publication_url": JULY_URL,
             "publication_title": "Monthly A&E July 2025 (CSV, 27KB)",
             "published_at": PUBLISHED.isoformat(),
+            "evaluated_on": PUBLISHED.date().isoformat(),
             "superseded_by": superseded_by,
         }
     )
@@ -217,6 +224,7 @@ def alert(
         name=name,
     )
     ev["rule"] = rule
+    ev["revised"] = kind == "withdrawn"  # a revised publication withdrew it
     state = {"fired": "firing", "resolved": "resolved", "withdrawn": "withdrawn"}.get(
         kind, "firing"
     )
@@ -270,6 +278,7 @@ def route(engine: Engine, settings: config.Settings, event_ids: list[int]) -> li
 def unsaved(org: str, *, kind: str = "fired", alert_id: int = 42) -> tuple[AlertEvent, Alert]:
     """An event and its alert as plain objects, for rendering without a database."""
     ev = evidence(org, 7)
+    ev["revised"] = kind == "withdrawn"  # a revised publication withdrew it
     a = Alert(
         id=alert_id,
         rule=RULE,

@@ -351,12 +351,14 @@ def test_the_recovery_support_alert_resolves_where_the_file_says_so(
     ingest_and_evaluate(ctx, quarter_file(data, b"Q2 2025/26"), "q2.csv")
     state, _ = alert_state(ctx, "nof_recovery_support", "RXV")
     assert state not in OPEN
-    # From Q3 the file gives OF5007 for no trust at all, and the Q4 league table has no such
-    # column: RW1's alert keeps its Q2 figure rather than resolving on a 0 never published.
+    # From Q3 the file gives OF5007 for no trust at all: the parser infers nothing there, and
+    # the rule's [absent] key reads a quarter that positions the trust without the flag as
+    # "not in the programme" (docs/rules.md), so RW1's alert resolves at Q3, the evidence
+    # naming the figure it was inferred from.
     ingest_and_evaluate(ctx, quarter_file(data, b"Q3 2025/26"), "q3.csv")
     ingest_and_evaluate(ctx, (REAL / "oversight" / LEAGUE).read_bytes(), LEAGUE)
     state, period = alert_state(ctx, "nof_recovery_support", "RW1")
-    assert state in OPEN and period == "2025-07-01"
+    assert state not in OPEN and period == "2025-10-01"
 
 
 def test_derived_acute_positions_do_not_make_acute_trusts_missing_later_quarters(

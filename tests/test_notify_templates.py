@@ -82,8 +82,10 @@ def test_it_renders_a_fired_alert_with_the_evidence_in_both_parts(settings: Any)
         r,
         "The Queen Elizabeth Hospital, King's Lynn, NHS Foundation Trust",
         "52.1%",  # the value ...
-        "60%",  # ... against the threshold
-        "7.9 percentage points below the threshold",
+        "3,678 of 7,060 attendances",  # ... its numerator and denominator ...
+        "below 60%",  # ... against the threshold
+        "52.1%: 7.9 percentage points below the 60% threshold",
+        "Below 60% since November 2024",  # the first breaching period
         "higher is better",  # which direction is good
         "62.7%",  # England, July 2025
         "East of England",
@@ -120,7 +122,9 @@ def test_it_renders_a_resolved_and_a_withdrawn_alert(settings: Any) -> None:
     assert_both(r, "no longer breach the threshold", "59.4%", "62.7%", "Resolved after")
     withdrawn = AlertEmail(view("RC9", kind="withdrawn"), f"{BASE}/")
     r = subscriber_email(settings, "alert_resolved", withdrawn)
-    assert_both(r, "were revised", "Withdrawn after a revision")
+    assert_both(
+        r, "A revised publication no longer shows this breach", "Withdrawn after a revision"
+    )
 
 
 def test_it_groups_a_regions_alerts_from_one_publication_into_one_email(settings: Any) -> None:

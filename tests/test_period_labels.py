@@ -85,7 +85,8 @@ def test_figures_are_written_in_their_unit(
     [
         (60.0, "%", "60%"),  # whole percentages without decimals
         (62.5, "%", "62.5%"),
-        (420.0, "seconds", "7 min 0 s"),
+        (420.0, "seconds", "7 min"),  # a standard in whole minutes
+        (450.0, "seconds", "7 min 30 s"),
         (1000.0, "count", "1,000"),
         (None, "%", None),
     ],

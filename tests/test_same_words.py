@@ -96,7 +96,7 @@ def test_a_response_time_reads_the_same_in_the_email_and_on_the_page(ctx: Contex
     assert alert.value is not None and alert.threshold == 1800
     words = [
         periods.figure(alert.value, "seconds"),  # e.g. "47 min 16 s", never "47 min 06 s"
-        periods.threshold(alert.threshold, "seconds"),  # "30 min 0 s"
+        periods.threshold(alert.threshold, "seconds"),  # "30 min"
         periods.period_label(alert.period_start, "month"),
     ]
     assert re.fullmatch(r"\d+ min \d{1,2} s", words[0])

@@ -160,7 +160,7 @@ def test_alert_page_shows_evidence_timeline_and_source(client: FlaskClient, ids:
     words = text(page)
     assert "A&amp;E type 1: under 60% seen within 4 hours" in page
     assert "52.1% in July 2025" in words and "England 63.1%" in words
-    assert "9 (since November 2024)" in words
+    assert "9th consecutive month in breach, since November 2024" in words
     assert (
         'href="https://www.england.nhs.uk/statistics/wp-content/uploads/sites/2/2025/08/'
         'July-2025-CSV-9jfy4.csv"' in page

@@ -64,6 +64,16 @@ def pct(within: int, total: int) -> float:
     return round(100 * within / total, 1)
 
 
+def _run_below_60(last12: list[dict[str, Any]]) -> int:
+    """The months below 60% in a row ending with the latest."""
+    n = 0
+    for p in reversed(last12):
+        if p["value"] >= 60:
+            break
+        n += 1
+    return n
+
+
 def evidence(period: date, value: float, england: float, last12: list[dict[str, Any]]) -> dict:
     return stored(
         {
@@ -90,7 +100,7 @@ def evidence(period: date, value: float, england: float, last12: list[dict[str, 
             "england": england,
             "region_value": None,
             "last12": last12,
-            "consecutive_periods": len([p for p in last12 if p["value"] < 60]),
+            "consecutive_periods": _run_below_60(last12),
             "first_period": "2024-11-01",
             "episode": "persistent",
             "publication_url": JULY_URL,

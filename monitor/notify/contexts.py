@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from monitor.notify.views import AlertView, TrendPoint, doc
+from monitor.notify.views import AlertView, PartView, TrendPoint, doc
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ TEMPLATES: dict[str, type] = {
 }
 
 # Objects reachable from a context, whose attributes templates read.
-VIEWS: tuple[type, ...] = (AlertView, TrendPoint, DigestItem, TrustRow)
+VIEWS: tuple[type, ...] = (AlertView, TrendPoint, PartView, DigestItem, TrustRow)
 
 
 def as_mapping(context: Any) -> dict[str, Any]:

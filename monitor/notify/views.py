@@ -2,23 +2,26 @@
 
 Everything here is built from an event's evidence (docs/evidence.md, read through
 :class:`monitor.rules.evidence.Evidence`), which is fixed when the event happens, so an email
-rendered later still says what was known then. Figures and periods are written by
-monitor/periods.py, as on the status page. Every field carries its help text;
+rendered later still says what was known then. The sentences about the figure come from
+monitor/rules/explain.py and figures and periods from monitor/periods.py, as on the status
+page. Every field carries its help text;
 tests/test_notify_templates.py checks the templates use every documented field and no
 undocumented one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from monitor import periods
 from monitor.models import Alert, AlertEvent
+from monitor.rules import explain
 from monitor.rules.conditions import breaches
 from monitor.rules.evidence import Evidence, TrendValue
 from monitor.urls import Urls
-from monitor.vocab import Episode, EventKind
+from monitor.vocab import EventKind
 
 SPARK = "▁▂▃▄▅▆▇█"
 KIND_TEXT: dict[str, str] = {EventKind.FIRED: "New alert", EventKind.RESOLVED: "Resolved"}
@@ -42,12 +45,26 @@ class TrendPoint:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PartView:
+    """One rule a combined rule (all_of, any_of) combines, at the period the email is about."""
+
+    title: str = doc('the rule\'s title, e.g. "Finance: flagged as in financial deficit"')
+    measure: str = doc('what it measures and when: "In financial deficit, Q4 2025/26"')
+    figure: str = doc('its figure: "yes", "-1.2%", or "not published"')
+    state: str = doc('"firing", "not firing" or "no figure" (nothing published that period)')
+    condition: str = doc('when it is in breach: "worse than -0.2% the quarter before"; or ""')
+    source: str = doc('the title of the publication of its figure, or ""')
+    url: str = doc('where that publication was published, or ""')
+    published: str = doc('the publisher\'s date of it, "11 June 2026", or ""')
+
+
+@dataclass(frozen=True, kw_only=True)
 class AlertView:
     """One alert event, ready to print."""
 
     alert_id: int = doc("the alert's id on the status page")
-    kind: str = doc("fired, resolved or withdrawn (withdrawn: a revised figure removed it)")
-    kind_text: str = doc('"New alert", "Resolved" or "Withdrawn after a revision"')
+    kind: str = doc("fired, resolved or withdrawn (withdrawn: re-evaluated, no longer a breach)")
+    kind_text: str = doc('"New alert", "Resolved", "Withdrawn after a revision" or "Withdrawn"')
     rule: str = doc("the rule's id (its file name)")
     rule_title: str = doc('the rule\'s title, e.g. "A&E type 1 below 60%"')
     why: str = doc("why it matters: the rule's own words")
@@ -55,58 +72,35 @@ class AlertView:
     org_code: str = doc("ODS code of the organisation")
     org_name: str = doc("the organisation's name")
     region_name: str = doc('its region, e.g. "East of England" ("" when it has none)')
-    metric_title: str = doc("what is measured, from the metric catalogue")
-    direction_text: str = doc('"higher is better" or "lower is better"')
-    period_label: str = doc('the period evaluated, e.g. "July 2025"')
-    value_text: str = doc('the figure, formatted: "52.1%", "1,204", "9 min 5 s", "Inadequate"')
-    threshold_text: str | None = doc('the threshold in force, formatted ("60%"); None if none')
-    gap_text: str | None = doc('how far from the threshold: "7.9 percentage points below"')
-    england_text: str = doc('England\'s figure for the same period, or "not published"')
-    region_text: str = doc('the region\'s figure for the same period, or "not published"')
+    metric_title: str = doc(
+        "what is measured, from the metric catalogue (a combined rule: its parts')"
+    )
+    direction_text: str = doc('"higher is better" or "lower is better" ("" for a combined rule)')
+    period_label: str = doc('the period evaluated, e.g. "July 2025", "Q3 2025/26"')
+    value_text: str = doc('the figure: "52.1%", "9 min 5 s", "Inadequate", "both conditions met"')
+    counts_text: str = doc('the counts behind it: "3,678 of 7,060 attendances"; or ""')
+    condition_text: str = doc('when the rule is in breach: "below 60%; clears at 62%"; or ""')
+    status_text: str = doc(
+        'the figure against the threshold and the clear level: "60.8%: above the 60% '
+        'threshold but not yet at the 62% needed to clear"; or ""'
+    )
+    since_text: str = doc('when the breach began: "Below 60% since September 2024"; or ""')
+    inferred_text: str = doc('why a figure was counted from another metric\'s publication; or ""')
+    england_text: str = doc('England\'s figure for the same period, "not published"; or ""')
+    region_text: str = doc('the region\'s figure for the same period, "not published"; or ""')
     trend: list[TrendPoint] = doc("up to 12 periods ending with this one, oldest first")
     sparkline: str = doc('the trend as block characters for plain text, e.g. "▆▅▃▂▁▁"')
-    persistence_text: str = doc('"First breach", "3rd consecutive month in breach, since ..."')
+    persistence_text: str = doc(
+        '"14th consecutive month in breach, since September 2023", "In breach in 14 of the 24 '
+        'months since ... (no figure for 10 of them)", "Resolved after 14 months in breach"'
+    )
+    parts: list[PartView] = doc("a combined rule's parts, each with its figure and source")
     publication_title: str = doc("the published file's title (or its source and period)")
     publication_url: str = doc("where the figure was published")
     published_text: str = doc('when it was published, e.g. "14 August 2025"')
+    age_text: str = doc('how old the figure was when evaluated: "16 months old on 7 December 2026"')
     alert_url: str = doc("the alert on the status page")
     org_url: str = doc("the organisation's page on the status page")
-
-
-def _gap(value: float | None, threshold: float | None, unit: str, ev: Evidence) -> str | None:
-    if value is None or threshold is None or ev.comparison is None:
-        return None
-    if value == threshold:
-        return "exactly at the threshold"
-    side = "below" if value < threshold else "above"
-    diff = abs(value - threshold)
-    amount = f"{diff:.1f} percentage points" if unit == "%" else periods.figure(diff, unit)
-    return f"{amount} {side} the threshold"
-
-
-def _ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
-def _persistence(ev: Evidence, kind: str, granularity: str) -> str:
-    if kind == EventKind.WITHDRAWN:
-        return "A revised publication no longer shows this breach"
-    n = ev.consecutive_periods
-    word = {"quarter": "quarter", "month": "month"}.get(granularity, "report")
-    since = (
-        f", since {periods.period_label(ev.first_period, granularity)}"
-        if ev.first_period and n > 1
-        else ""
-    )
-    if kind == EventKind.RESOLVED:
-        return f"Resolved after {n} {word}{'s' if n != 1 else ''} in breach{since}"
-    if ev.episode == Episode.REBREACH:
-        lead = "In breach again after an earlier episode ended"
-        return lead if n <= 1 else f"{lead}: {_ordinal(n)} consecutive {word}{since}"
-    if n <= 1:
-        return "First breach"
-    return f"{_ordinal(n)} consecutive {word} in breach{since}"
 
 
 def _breach(v: float, ev: Evidence) -> bool:
@@ -132,7 +126,7 @@ def _trend(ev: Evidence, unit: str, granularity: str) -> tuple[list[TrendPoint],
     points = [
         TrendPoint(
             label=periods.period_label(p.period_start, granularity, short=True),
-            value_text=periods.figure(p.value, unit),
+            value_text=periods.figure(p.value, unit, p.label),
             bar_width=0 if p.value is None else max(0, min(100, round(100 * p.value / top))),
             breach=p.value is not None and _breach(p.value, ev),
             current=i == len(raw) - 1,
@@ -142,23 +136,28 @@ def _trend(ev: Evidence, unit: str, granularity: str) -> tuple[list[TrendPoint],
     return points, "".join(_spark(p.value, lo, hi) for p in raw)
 
 
+def _kind_text(kind: str, ev: Evidence) -> str:
+    if kind == EventKind.WITHDRAWN:
+        return WITHDRAWN_TEXT if ev.revised else "Withdrawn"
+    return KIND_TEXT.get(kind, kind.capitalize())
+
+
 def alert_view(event: AlertEvent, alert: Alert, urls: Urls) -> AlertView:
     """The template view of one event, from its evidence (falling back to the alert row)."""
     ev = Evidence.from_json(event.evidence)
+    words = ev.explain(event.kind)
     metric_id = ev.metric or alert.metric or ""
     unit = ev.unit or periods.unit_of(metric_id)
-    granularity = periods.granularity_of(metric_id)
-    direction = ev.direction or "higher"
+    granularity = explain.granularity(ev)
+    combined = ev.kind in explain.COMBINED
     label = ev.period_label or periods.period_label(
         ev.period_start or alert.period_start, granularity
     )
-    value = ev.value if ev.value is not None else event.value
-    threshold = ev.threshold if ev.threshold is not None else event.threshold
     trend, spark = _trend(ev, unit, granularity)
     return AlertView(
         alert_id=alert.id or 0,
         kind=event.kind,
-        kind_text=KIND_TEXT.get(event.kind, WITHDRAWN_TEXT),
+        kind_text=_kind_text(event.kind, ev),
         rule=ev.rule or alert.rule,
         rule_title=ev.rule_title or alert.rule,
         why=ev.why,
@@ -167,19 +166,26 @@ def alert_view(event: AlertEvent, alert: Alert, urls: Urls) -> AlertView:
         org_name=ev.org_name or alert.org,
         region_name=ev.region_name or "",
         metric_title=ev.metric_title or periods.metric_title(metric_id),
-        direction_text=f"{direction} is better",
+        direction_text=f"{ev.direction or 'higher'} is better" if not combined else "",
         period_label=label,
-        value_text=periods.figure(value, unit, ev.label),
-        threshold_text=periods.threshold(threshold, unit),
-        gap_text=_gap(value, threshold, unit, ev),
-        england_text=periods.figure(ev.england, unit),
-        region_text=periods.figure(ev.region_value, unit),
+        value_text=words.figure
+        if ev.value is not None or combined
+        else periods.figure(event.value, unit, ev.label),
+        counts_text=words.counts,
+        condition_text=words.condition,
+        status_text=words.status,
+        since_text=words.since,
+        inferred_text=words.inferred,
+        england_text="" if combined else periods.figure(ev.england, unit),
+        region_text="" if combined else periods.figure(ev.region_value, unit),
         trend=trend,
         sparkline=spark,
-        persistence_text=_persistence(ev, event.kind, granularity),
-        publication_title=ev.publication_title or f"{metric_id} {label}".strip(),
+        persistence_text=words.persistence,
+        parts=[PartView(**dataclasses.asdict(p)) for p in words.parts],
+        publication_title=ev.publication_title or f"{ev.metric_title or metric_id} {label}".strip(),
         publication_url=ev.publication_url or urls.sources(),
-        published_text=periods.day(ev.published_at),
+        published_text=words.published,
+        age_text=words.age,
         alert_url=urls.alert(alert.id),
         org_url=urls.org(alert.org),
     )

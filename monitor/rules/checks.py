@@ -53,6 +53,12 @@ def semantic_problems(rule: Rule) -> list[Problem]:
         out += _rating(rule)
     elif isinstance(rule, RankRule):
         out += _rank(rule)
+    elif (
+        isinstance(rule, StaleRule)
+        and rule.mode == "late"
+        and "reported_for" in rule.model_fields_set
+    ):
+        out.append(("reported_for", 'only used with mode = "missing"'))
     elif isinstance(rule, AllOfRule | AnyOfRule):
         if rule.id in rule.rules:
             out.append(("rules", "a rule cannot combine itself"))
@@ -126,6 +132,7 @@ def _threshold(rule: ThresholdRule) -> Iterator[Problem]:
     else:
         assert rule.value is not None
         pairs = [("value", rule.value, None)]
+    yield from _absent(rule, m)
     for key, value, own_clear in pairs:
         yield from _unit_range(m, value, key if key == "value" else f"{key}.value")
         clear = own_clear if own_clear is not None else rule.clear
@@ -133,6 +140,23 @@ def _threshold(rule: ThresholdRule) -> Iterator[Problem]:
         if clear is not None and not wrong_way and m.is_worse(clear, value):
             side = "above" if m.higher_is_better else "below"
             yield where, f"hysteresis level {clear:g} must be at or {side} the threshold {value:g}"
+
+
+def _absent(rule: ThresholdRule, m: Metric) -> Iterator[Problem]:
+    if rule.absent is None:
+        return
+    other = metrics.METRICS.get(rule.absent.metric)
+    if other is None:
+        yield "absent.metric", unknown_metric(rule.absent.metric)
+    elif other.id == m.id:
+        yield "absent.metric", "must be another metric than the rule's own"
+    elif other.granularity != m.granularity:
+        yield (
+            "absent.metric",
+            f"{other.id} is published by {other.granularity} and {m.id} by {m.granularity}: "
+            "their periods must be the same",
+        )
+    yield from _unit_range(m, rule.absent.value, "absent.value")
 
 
 def _rating(rule: RatingRule) -> Iterator[Problem]:

@@ -37,9 +37,17 @@ def shift_months(d: date, months: int) -> date:
     return d.replace(year=d.year + y, month=m + 1)
 
 
+_MONTHS: dict[str, int] = {Granularity.MONTH: 1, Granularity.QUARTER: 3}
+
+
+def months_of(granularity: str) -> int:
+    """Months in one period of ``granularity`` (0 for dated events such as CQC reports)."""
+    return _MONTHS.get(granularity, 0)
+
+
 def period_months(metric: Metric) -> int:
     """Months in one period of ``metric`` (0 for dated events such as CQC reports)."""
-    return {Granularity.MONTH: 1, Granularity.QUARTER: 3}.get(metric.granularity, 0)
+    return months_of(metric.granularity)
 
 
 def _ops(when: str, level: float, clear: float) -> tuple[Callable[[float], bool], ...]:

@@ -3,7 +3,8 @@
 For every rule and every organisation in its scope with data for the rule's metric, one
 ``Finding`` with the state per period: each kind turns figures into a code per period
 (conditions.py), and the state machine (states.py) turns codes into ok / pending / firing.
-Missing data never resolves, and a missing period neither counts nor breaks a run.
+Missing data never resolves, and a missing period neither counts nor breaks a run. Stale rules
+live in stale.py and combined rules in combined.py.
 
 ``history`` must be built with ``History.from_points(..., as_of=as_of)`` (or without ``as_of``
 from current figures only): the evaluator trusts it to hold what was known on ``as_of``.
@@ -11,16 +12,14 @@ from current figures only): the evaluator trusts it to hold what was known on ``
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 from monitor import metrics
-from monitor import orgs as orgs_ref
+from monitor.rules import combined, stale
 from monitor.rules import conditions as cond
-from monitor.rules.findings import Finding, KindFacts
+from monitor.rules.findings import Finding, found, series_finding
 from monitor.rules.inputs import History, OrgContext, Point, Series, SourceCalendar, context_for
 from monitor.rules.model import (
     AllOfRule,
@@ -34,8 +33,7 @@ from monitor.rules.model import (
     ThresholdRule,
     TrendRule,
 )
-from monitor.rules.states import FIRING, run_states
-from monitor.vocab import AlertState
+from monitor.rules.states import FIRING
 
 Pair = tuple[str, str]  # (metric, organisation)
 
@@ -135,14 +133,14 @@ def evaluate(
     for rule in ordered:
         metric = rule.catalogue
         if isinstance(rule, AllOfRule | AnyOfRule):
-            _combined(rule, ev, scopes, targets.get(rule.id))
+            combined.combine(rule, ev, scopes, targets.get(rule.id))
         elif metric is None:
             raise ValueError(f"rule {rule.id!r}: unknown metric {rule.metric!r}")
         elif isinstance(rule, StaleRule):
             if rule.mode == "late":
-                _late(rule, metric, cal.get(metric.publisher), ev)
+                stale.late(rule, metric, cal.get(metric.publisher), ev)
             else:
-                _missing(rule, history, ev, scopes, targets.get(rule.id))
+                stale.missing(rule, history, ev, scopes, targets.get(rule.id))
         elif isinstance(rule, RatingRule):
             _ratings(rule, metric, history, ev, scopes, targets.get(rule.id))
         else:
@@ -166,7 +164,11 @@ def _targets(
         elif isinstance(rule, StaleRule) and rule.mode == "missing" and rule.metric in by_metric:
             out[rule.id] = by_metric[rule.metric] | _behind(history, rule.metric)
         else:
-            out[rule.id] = set(by_metric.get(rule.metric or "", ()))
+            orgs = set(by_metric.get(rule.metric or "", ()))
+            if isinstance(rule, ThresholdRule) and rule.absent is not None:
+                # A companion's figure without one of the rule's own is a figure too.
+                orgs |= by_metric.get(rule.absent.metric, set())
+            out[rule.id] = orgs
     for rule in reversed(ordered):  # a combined rule needs its parts for the same orgs
         for dep in rule.depends_on():
             mine, theirs = out[rule.id], out[dep]
@@ -180,49 +182,6 @@ def _behind(history: History, metric: str) -> set[str]:
     series = history.by_metric.get(metric, {})
     latest = max((s.starts[-1] for s in series.values()), default=None)
     return {org for org, s in series.items() if s.starts[-1] != latest}
-
-
-def _found(
-    rule: Rule,
-    org: str,
-    periods: Sequence[date],
-    codes: str,
-    values: Sequence[float | None],
-    **context: Any,
-) -> Finding:
-    """The finding of ``rule`` for ``org`` from one condition code per period; ``context``
-    holds the finding's other fields (points, series, history, region, extra, ratings)."""
-    states, run, first = run_states(codes, rule.for_periods)
-    return Finding(
-        rule=rule,
-        org=org,
-        periods=periods,
-        states=states,
-        consecutive=run,
-        first=first,
-        values=values,
-        **context,
-    )
-
-
-def _finding(
-    rule: Rule,
-    ctx: OrgContext,
-    history: History,
-    series: Series,
-    codes: str,
-) -> Finding:
-    return _found(
-        rule,
-        ctx.code,
-        series.starts,
-        codes,
-        series.values,
-        points=series.points,
-        series=series,
-        history=history,
-        region=ctx.region,
-    )
 
 
 def _series_rule(
@@ -243,6 +202,8 @@ def _series_rule(
         series = by_org[org]
         ev.touched.add((metric.id, org))
         if isinstance(rule, ThresholdRule):
+            if rule.absent is not None:
+                series = _with_absent(rule, series, history)
             codes = cond.threshold_codes(rule, series, levels)
         elif isinstance(rule, TrendRule):
             codes = cond.trend_codes(rule, metric, series)
@@ -252,66 +213,38 @@ def _series_rule(
             codes = cond.rank_codes(rule, metric, series)
         else:  # pragma: no cover - every kind is dispatched in evaluate()
             raise TypeError(rule.kind)
-        ev.add(_finding(rule, ctx, history, series, codes))
+        ev.add(series_finding(rule, ctx, history, series, codes))
 
 
-def _missing(
-    rule: StaleRule, history: History, ev: Evaluation, scopes: _Scopes, target: set[str] | None
-) -> None:
-    """No figure for a period that was published for other organisations of the same trust
-    type (a publisher may release one type's figures without another's, as the Oversight
-    Framework's league tables are)."""
-    assert rule.metric is not None
-    by_org = history.by_metric.get(rule.metric, {})
-    by_type: dict[str | None, set[date]] = {}
-    for code, s in by_org.items():
-        by_type.setdefault(context_for(code, scopes.orgs).trust_type, set()).update(s.starts)
-    orgs = by_org if target is None else [o for o in target if o in by_org]
-    for org in orgs:
-        ctx = scopes.context(rule.scope, org)
-        if ctx is None:
-            continue
-        series = by_org[org]
-        ev.touched.add((rule.metric, org))
-        published = sorted(by_type[ctx.trust_type])
-        expected = published[bisect_left(published, series.starts[0]) :]
-        if len(expected) == len(series.starts):  # a figure for every period
-            ev.add(_finding(rule, ctx, history, series, "C" * len(expected)))
-            continue
-        have = set(series.starts)
-        codes = "".join(cond.CLEAR if p in have else cond.BREACH for p in expected)
-        idx = {s: i for i, s in enumerate(series.starts)}
-        points: list[Point | None] = [series.points[idx[p]] if p in idx else None for p in expected]
-        values = [p.value if p else None for p in points]
-        facts = KindFacts(last_figure_period=series.starts[-1], missing_periods=codes.count("B"))
-        ev.add(
-            _found(
-                rule, org, expected, codes, values, points=points, series=series,
-                history=history, region=ctx.region, extra=facts,
-            )
-        )  # fmt: skip
-
-
-def _late(
-    rule: StaleRule,
-    metric: metrics.Metric,
-    calendar: SourceCalendar | None,
-    ev: Evaluation,
-) -> None:
-    """A publisher late against its calendar (as the caller's ``calendar`` says): one finding
-    for England, at the date of the publication awaited."""
-    if calendar is None or calendar.expected_next is None:
-        return
-    due = calendar.expected_next
-    extra = KindFacts(
-        publisher=metric.publisher,
-        expected_next=due,
-        grace_days=calendar.grace_days,
-        latest_period=calendar.latest_period,
-        days_late=calendar.days_late,
+def _with_absent(rule: ThresholdRule, series: Series, history: History) -> Series:
+    """``series`` with the rule's ``absent.value`` for every period after its first figure in
+    which the organisation has a figure for the companion metric and none of its own."""
+    assert rule.absent is not None
+    companion = history.series(rule.absent.metric, series.org)
+    if companion is None:
+        return series
+    have = set(series.starts)
+    inferred = [
+        Point(
+            org=series.org,
+            metric=series.metric,
+            period_start=p.period_start,
+            period_end=p.period_end,
+            value=rule.absent.value,
+            publication_id=p.publication_id,
+            published_at=p.published_at,
+            inferred_from=p.metric,
+        )
+        for p in companion.points
+        if p.period_start > series.starts[0] and p.period_start not in have
+    ]
+    if not inferred:
+        return series
+    points = sorted([*series.points, *inferred], key=lambda p: p.period_start)
+    revised = {series.starts[i] for i in series.revised}
+    return Series.of(
+        points, frozenset(i for i, p in enumerate(points) if p.period_start in revised)
     )
-    code = cond.BREACH if calendar.late else cond.CLEAR
-    ev.add(_found(rule, orgs_ref.ENGLAND, [due], code, [None], extra=extra))
 
 
 def _ratings(
@@ -333,45 +266,9 @@ def _ratings(
             continue
         ev.touched.add((metric.id, org))
         values = [None if d.ordinal is None else float(d.ordinal) for d in deciding]
-        found = _found(
-            rule, org, dates, codes, values, history=history, region=ctx.region, ratings=deciding
-        )
-        ev.add(found)
-
-
-def _combined(
-    rule: AllOfRule | AnyOfRule, ev: Evaluation, scopes: _Scopes, target: set[str] | None
-) -> None:
-    """Firing while all (or any) of the named rules are firing, period by period."""
-    parts_by_org: dict[str, list[Finding]] = {}
-    for part in rule.rules:
-        for org, f in ev.by_rule.get(part, {}).items():
-            if target is None or org in target:
-                parts_by_org.setdefault(org, []).append(f)
-    for org, parts in parts_by_org.items():
-        ctx = scopes.context(rule.scope, org)
-        if ctx is None:
-            continue
-        periods = sorted(set().union(*(f.periods for f in parts)))
-        codes = []
-        for p in periods:
-            firing = [_firing_as_of(f, p) for f in parts]
-            if rule.kind == "all_of":
-                hit = len(firing) == len(rule.rules) and all(firing)
-            else:
-                hit = any(firing)
-            codes.append(cond.BREACH if hit else cond.CLEAR)
-        extra = KindFacts(components={f.rule.id: _latest_state(f, periods[-1]) for f in parts})
-        values = [None] * len(periods)
-        ev.add(_found(rule, org, periods, "".join(codes), values, region=ctx.region, extra=extra))
-
-
-def _firing_as_of(f: Finding, start: date) -> bool:
-    i = bisect_left(f.periods, start)
-    if i < len(f.periods) and f.periods[i] == start:
-        return f.states[i] == FIRING
-    return i > 0 and f.states[i - 1] == FIRING
-
-
-def _latest_state(f: Finding, start: date) -> str:
-    return AlertState.FIRING if _firing_as_of(f, start) else "not firing"
+        ev.add(
+            found(
+                rule, org, dates, codes, values, history=history, region=ctx.region,
+                ratings=deciding,
+            )
+        )  # fmt: skip

@@ -11,7 +11,6 @@ adds (the organisation, the publication). It is stored as JSON in ``AlertEvent.e
 from __future__ import annotations
 
 import dataclasses
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -20,9 +19,11 @@ from typing import Any
 from monitor import orgs as orgs_ref
 from monitor import periods
 from monitor.rules import conditions as cond
-from monitor.rules.findings import LAST_N, Finding
-from monitor.rules.lifecycle import PlannedEvent
+from monitor.rules import explain as wording
+from monitor.rules import plainjson
+from monitor.rules.findings import LAST_N, PART_STATES, Finding
 from monitor.rules.model import ThresholdRule
+from monitor.rules.plans import PlannedEvent
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -31,6 +32,28 @@ class TrendValue:
 
     period_start: date
     value: float | None
+    label: str | None = None  # the figure's words (a rating, a segment, a flag)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Part:
+    """One rule a combined rule (``all_of``, ``any_of``) combines, at the period evaluated."""
+
+    rule: str
+    rule_title: str = ""
+    kind: str = ""
+    state: str = ""  # firing, not firing, or no figure (nothing published for the period)
+    metric: str | None = None
+    metric_title: str = ""
+    unit: str | None = None
+    period_start: date | None = None
+    value: float | None = None
+    label: str | None = None
+    threshold: float | None = None  # the level in force (a trend rule: the figure before)
+    comparison: str | None = None
+    publication_url: str | None = None
+    publication_title: str | None = None
+    published_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -53,6 +76,7 @@ class Evidence:
     unit: str | None = None
     direction: str | None = None
     comparison: str | None = None
+    granularity: str = ""  # month, quarter or point: how the periods are named
     # Where.
     org: str = ""
     org_name: str = ""
@@ -65,8 +89,10 @@ class Evidence:
     period_label: str = ""
     value: float | None = None
     label: str | None = None
+    inferred_from: str | None = None
     numerator: float | None = None
     denominator: float | None = None
+    counted: str = ""  # what numerator and denominator count: "attendances"
     threshold: float | None = None
     clear: float | None = None
     threshold_source: str | None = None
@@ -76,6 +102,9 @@ class Evidence:
     # Persistence.
     consecutive_periods: int = 0
     first_period: date | None = None
+    last_breach_period: date | None = None
+    episode_periods: int = 0
+    episode_span: int = 0
     episode: str | None = None
     previous_episodes: int = 0
     previous_episode_end: date | None = None
@@ -86,6 +115,7 @@ class Evidence:
     publication_url: str | None = None
     publication_title: str | None = None
     published_at: datetime | None = None
+    evaluated_on: date | None = None
     # CQC ratings (rating rules).
     subject: str | None = None
     subject_type: str | None = None
@@ -102,20 +132,25 @@ class Evidence:
     grace_days: int | None = None
     latest_period: date | None = None
     days_late: int | None = None
-    # Combined rules (all_of, any_of): each part's state, "firing" or "not firing".
+    # Combined rules (all_of, any_of): each part's state ("firing", "not firing", "no
+    # figure"), and each part's figure and publication.
     components: dict[str, str] | None = None
+    parts: tuple[Part, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         """The JSON stored in ``AlertEvent.evidence``: dates as ISO strings."""
-        return {f.name: _to_json(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        return dict(plainjson.to_json(self))
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> Evidence:
         """Stored evidence read back; keys it lacks take their defaults, unknown keys are
         ignored (an operator's acknowledgement copies the evidence it was given)."""
-        data = data or {}
-        kinds = _field_kinds()
-        return cls(**{k: _from_json(kinds[k], v) for k, v in data.items() if k in kinds})
+        return plainjson.read(cls, data or {}, nested=(TrendValue, Part))
+
+    def explain(self, kind: str = "") -> wording.Explanation:
+        """The evidence in words, as emails and the alert page write it (rules/explain.py);
+        ``kind`` is the event's (fired, resolved ...)."""
+        return wording.explain(self, kind)
 
 
 def stored_keys() -> list[str]:
@@ -123,154 +158,248 @@ def stored_keys() -> list[str]:
     return [f.name for f in dataclasses.fields(Evidence)]
 
 
-def _to_json(v: Any) -> Any:
-    if isinstance(v, date):  # datetimes too
-        return v.isoformat()
-    if isinstance(v, TrendValue):
-        return {"period_start": v.period_start.isoformat(), "value": v.value}
-    if isinstance(v, tuple):
-        return [_to_json(x) for x in v]
-    return v
+def part_keys() -> list[str]:
+    """Every key of an item of ``parts`` (combined rules)."""
+    return [f.name for f in dataclasses.fields(Part)]
 
 
-_KINDS: dict[str, str] = {}
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Published:
+    """A publication as the evidence names it."""
 
-
-def _field_kinds() -> dict[str, str]:
-    """Field name -> "date", "datetime", "trend" or "plain" (what reading it back needs)."""
-    if not _KINDS:
-        for name, hint in typing.get_type_hints(Evidence).items():
-            args = set(typing.get_args(hint)) | {hint}
-            if TrendValue in args:
-                _KINDS[name] = "trend"
-            elif datetime in args:
-                _KINDS[name] = "datetime"
-            elif date in args:
-                _KINDS[name] = "date"
-            else:
-                _KINDS[name] = "plain"
-    return _KINDS
-
-
-def _from_json(kind: str, v: Any) -> Any:
-    if kind == "trend":
-        return tuple(
-            TrendValue(
-                period_start=date.fromisoformat(str(p["period_start"])[:10]), value=p["value"]
-            )
-            for p in v or ()
-            if isinstance(p, Mapping) and p.get("period_start")
-        )
-    if not isinstance(v, str) or kind == "plain":
-        return v
-    return datetime.fromisoformat(v) if kind == "datetime" else date.fromisoformat(v[:10])
+    url: str | None = None
+    title: str | None = None  # the link text of the file, else its file name
+    published_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Names:
-    """What the database adds to an event's evidence: the organisation and the publication."""
+    """What the database and the clock add to an event's evidence: the organisation, the
+    publications it cites and the day it was evaluated."""
 
     org_name: str | None = None
     org_region: str | None = None  # the organisation's region, when the finding has none
     publication_url: str | None = None
     publication_title: str | None = None
     published_at: datetime | None = None
+    # The publications of a combined rule's parts, by id.
+    publications: Mapping[int, Published] = dataclasses.field(default_factory=dict)
+    evaluated_on: date | None = None
+
+
+def cited(event: PlannedEvent) -> set[int]:
+    """Every publication an event's evidence names: its own and its parts' (combined rules)."""
+    f = event.finding
+    ids = {event.publication_id} if event.publication_id else set()
+    return ids | {
+        p.publication_id for p in f.parts_at(event.period_start) if p and p.publication_id
+    }
 
 
 def build(event: PlannedEvent, names: Names | None = None) -> Evidence:
-    """The evidence of a planned event: its finding's latest period, and the event's facts."""
+    """The evidence of a planned event: its finding at the event's period, and the event's
+    facts (persistence, episode, revision, supersession)."""
     names = names or Names()
     f = event.finding
-    rule, metric, point = f.rule, f.rule.catalogue, f.point
-    threshold, clear = f.threshold_at(len(f.periods) - 1)
-    region, region_value = _region(f)
-    region = region or names.org_region
-    rating = f.ratings[-1] if f.ratings else None
-    episodes = f.episodes()
-    earlier = [e for e in episodes if not (f.first >= 0 and e.first == f.first_period)]
-    extra = f.extra or {}
+    i = f.index(event.period_start)
+    i = len(f.periods) - 1 if i is None else i
     return Evidence(
-        rule=rule.id,
-        rule_title=rule.title,
-        why=rule.why,
-        severity=rule.severity,
-        rule_version=rule.version,
-        kind=rule.kind,
-        metric=rule.metric,
-        metric_title=metric.title if metric else (rule.metric or ""),
-        unit=metric.unit if metric else None,
-        direction=metric.direction.value if metric else None,
-        comparison=rule.when if isinstance(rule, ThresholdRule) else None,
-        org=f.org,
-        org_name=names.org_name or f.org,
-        region=region,
-        region_name=orgs_ref.REGIONS.get(region or ""),
-        state=f.state,
-        period_start=f.period_start,
-        period_end=point.period_end if point else None,
-        period_label=periods.period_label(f.period_start, periods.granularity_of(rule.metric)),
-        value=f.value,
-        label=rating.rating if rating else (point.label if point else None),
-        numerator=point.numerator if point else None,
-        denominator=point.denominator if point else None,
-        threshold=threshold,
-        clear=clear,
-        threshold_source=_threshold_source(f),
-        england=_england(f),
-        region_value=region_value,
-        last12=tuple(
-            TrendValue(period_start=p, value=v)
-            for p, v in zip(f.periods[-LAST_N:], f.values[-LAST_N:], strict=True)
-        ),
-        consecutive_periods=event.consecutive_periods,
-        first_period=event.first_period,
-        episode=event.episode,
-        previous_episodes=len(earlier),
-        previous_episode_end=earlier[-1].last if earlier else None,
-        revised=event.revised,
-        superseded_by=event.superseded_by,
-        publication_id=f.publication_id,
+        **_rule_facts(f),
+        **_figure_facts(f, i, names),
+        **_persistence_facts(event, f),
+        publication_id=event.publication_id,
         publication_url=names.publication_url,
         publication_title=names.publication_title,
         published_at=names.published_at,
-        subject=rating.subject if rating else None,
-        subject_type=rating.subject_type if rating else None,
-        service=rating.service if rating else None,
-        domain=rating.domain if rating else None,
-        inherited=rating.inherited if rating else None,
-        report_date=rating.report_date if rating else None,
-        last_figure_period=extra.get("last_figure_period"),
-        missing_periods=extra.get("missing_periods"),
-        publisher=extra.get("publisher"),
-        expected_next=extra.get("expected_next"),
-        grace_days=extra.get("grace_days"),
-        latest_period=extra.get("latest_period"),
-        days_late=extra.get("days_late"),
-        components=dict(extra["components"]) if "components" in extra else None,
+        evaluated_on=names.evaluated_on,
+        **_rating_facts(f, i),
+        **_kind_facts(f, i, names),
     )
 
 
-def _threshold_source(f: Finding) -> str | None:
+def _rule_facts(f: Finding) -> dict[str, Any]:
+    """The rule and what it measures."""
+    rule, metric = f.rule, f.rule.catalogue
+    titles = dict.fromkeys(p.rule.catalogue.title for p in f.parts if p.rule.catalogue)
+    return {
+        "rule": rule.id,
+        "rule_title": rule.title,
+        "why": rule.why,
+        "severity": rule.severity,
+        "rule_version": rule.version,
+        "kind": rule.kind,
+        "metric": rule.metric,
+        "metric_title": metric.title if metric else ("; ".join(titles) or rule.metric or ""),
+        "unit": metric.unit if metric else None,
+        "direction": metric.direction.value if metric else None,
+        "comparison": rule.when if isinstance(rule, ThresholdRule) else None,
+        "granularity": str(f.granularity),
+        "counted": metric.counted if metric else "",
+    }
+
+
+def _figure_facts(f: Finding, i: int, names: Names) -> dict[str, Any]:
+    """Period ``i``: where, when, the figure, its level, England and the region."""
+    point = f.points[i] if f.points else None
+    start = f.periods[i]
+    threshold, clear = f.threshold_at(i)
+    region, region_value = _region(f, start)
+    region = region or names.org_region
+    rating = f.ratings[i] if f.ratings else None
+    return {
+        "org": f.org,
+        "org_name": names.org_name or f.org,
+        "region": region,
+        "region_name": orgs_ref.REGIONS.get(region or ""),
+        "state": f.state_names()[i],
+        "period_start": start,
+        "period_end": point.period_end if point else None,
+        "period_label": periods.period_label(start, f.granularity),
+        "value": f.values[i],
+        "label": rating.rating if rating else (point.label if point else None),
+        "inferred_from": point.inferred_from if point else None,
+        "numerator": point.numerator if point else None,
+        "denominator": point.denominator if point else None,
+        "threshold": threshold,
+        "clear": clear,
+        "threshold_source": _threshold_source(f, start),
+        "england": _england(f, start),
+        "region_value": region_value,
+        "last12": _last12(f, i),
+    }
+
+
+def _persistence_facts(event: PlannedEvent, f: Finding) -> dict[str, Any]:
+    """How long the episode has lasted, and the episodes before it."""
+    p = event.persistence
+    earlier = [e for e in f.episodes() if event.first_period is None or e.last < event.first_period]
+    return {
+        "consecutive_periods": event.consecutive_periods,
+        "first_period": event.first_period,
+        "last_breach_period": p.last if p else None,
+        "episode_periods": p.periods if p else 0,
+        "episode_span": p.span if p else 0,
+        "episode": event.episode,
+        "previous_episodes": len(earlier),
+        "previous_episode_end": earlier[-1].last if earlier else None,
+        "revised": event.revised,
+        "superseded_by": event.superseded_by,
+    }
+
+
+def _rating_facts(f: Finding, i: int) -> dict[str, Any]:
+    rating = f.ratings[i] if f.ratings else None
+    if rating is None:
+        return {}
+    return {
+        "subject": rating.subject,
+        "subject_type": rating.subject_type,
+        "service": rating.service,
+        "domain": rating.domain,
+        "inherited": rating.inherited,
+        "report_date": rating.report_date,
+    }
+
+
+def _kind_facts(f: Finding, i: int, names: Names) -> dict[str, Any]:
+    """What only stale and combined rules find."""
+    extra = f.extra or {}
+    out: dict[str, Any] = {
+        k: extra.get(k)
+        for k in (
+            "last_figure_period",
+            "missing_periods",
+            "publisher",
+            "expected_next",
+            "grace_days",
+            "latest_period",
+            "days_late",
+        )
+    }
+    if "components" in extra:
+        out["components"] = dict(extra["components"])
+        out["parts"] = _parts(f, f.periods[i], names)
+    return out
+
+
+def _parts(f: Finding, start: date, names: Names) -> tuple[Part, ...]:
+    """Each combined part at the period starting ``start``: its state, figure and source."""
+    out = []
+    for part, point in zip(f.parts, f.parts_at(start), strict=True):
+        k = part.index(start)
+        metric = part.rule.catalogue
+        pub = names.publications.get(point.publication_id or 0) if point else None
+        out.append(
+            Part(
+                rule=part.rule.id,
+                rule_title=part.rule.title,
+                kind=part.rule.kind,
+                state=PART_STATES[part.firing_at(start)],
+                metric=part.rule.metric,
+                metric_title=metric.title if metric else "",
+                unit=metric.unit if metric else None,
+                period_start=start if k is not None else None,
+                value=point.value if point else None,
+                label=point.label if point else None,
+                threshold=part.threshold_at(k)[0] if k is not None else None,
+                comparison=part.rule.when if isinstance(part.rule, ThresholdRule) else None,
+                publication_url=pub.url if pub else None,
+                publication_title=pub.title if pub else None,
+                published_at=pub.published_at if pub else None,
+            )
+        )
+    return tuple(out)
+
+
+def _last12(f: Finding, i: int) -> tuple[TrendValue, ...]:
+    """Up to 12 periods ending with period ``i``, oldest first: every period of the metric,
+    with no figure (None) where none was published; for dated points, the last 12 points."""
+    if not f.points and not f.ratings:
+        return ()  # no figures of its own: a combined rule (see ``parts``), a late publisher
+    step = cond.months_of(f.granularity)
+    figures = [
+        TrendValue(period_start=p, value=v, label=_label(f, k))
+        for k, (p, v) in enumerate(zip(f.periods[: i + 1], f.values[: i + 1], strict=True))
+    ]
+    if not step:
+        return tuple(figures[-LAST_N:])
+    by_start = {t.period_start: t for t in figures}
+    end, first = f.periods[i], f.periods[0]
+    starts = [cond.shift_months(end, -step * k) for k in range(LAST_N - 1, -1, -1)]
+    return tuple(
+        by_start.get(p) or TrendValue(period_start=p, value=None) for p in starts if p >= first
+    )
+
+
+def _label(f: Finding, k: int) -> str | None:
+    """The words of period ``k``'s figure, where it has them."""
+    if f.ratings:
+        return f.ratings[k].rating
+    point = f.points[k] if f.points else None
+    return point.label if point else None
+
+
+def _threshold_source(f: Finding, start: date) -> str | None:
     """Where the level in force comes from (threshold rules): the level's source, else the
     rule's."""
     rule = f.rule
     if not isinstance(rule, ThresholdRule):
         return None
-    level = cond.threshold_at(rule, f.period_start)[0]
+    level = cond.threshold_at(rule, start)[0]
     sources = [lv.source for lv in rule.effective_levels() if lv.value == level]
     return sources[-1] if sources else rule.source
 
 
-def _england(f: Finding) -> float | None:
+def _england(f: Finding, start: date) -> float | None:
     if f.history is None or f.rule.metric is None:
         return None
     eng = f.history.series(f.rule.metric, orgs_ref.ENGLAND)
-    return eng.value_at(f.period_start) if eng else None
+    return eng.value_at(start) if eng else None
 
 
-def _region(f: Finding) -> tuple[str | None, float | None]:
+def _region(f: Finding, start: date) -> tuple[str | None, float | None]:
     """(the finding's region, the region's figure for the same period)."""
     if f.history is None or f.rule.metric is None or not f.region:
         return None, None
     s = f.history.series(f.rule.metric, f.region)
-    return f.region, s.value_at(f.period_start) if s else None
+    return f.region, s.value_at(start) if s else None

@@ -12,15 +12,22 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TypedDict
+from typing import Any, TypedDict
 
+from monitor.metrics import Granularity
 from monitor.rules import conditions as cond
-from monitor.rules.inputs import History, Point, RatingRecord, Series
-from monitor.rules.model import ChangeRule, RankRule, Rule, ThresholdRule, TrendRule
-from monitor.rules.states import FIRING, OK, PENDING
+from monitor.rules.inputs import History, OrgContext, Point, RatingRecord, Series
+from monitor.rules.model import ChangeRule, RankRule, Rule, StaleRule, ThresholdRule, TrendRule
+from monitor.rules.states import FIRING, OK, PENDING, run_states
 from monitor.vocab import FindingState
 
 STATE_NAMES = {OK: FindingState.OK, PENDING: FindingState.PENDING, FIRING: FindingState.FIRING}
+# A combined rule's part for one period, in words: firing, not firing, or no figure published.
+PART_STATES: dict[bool | None, str] = {
+    True: FindingState.FIRING,
+    False: "not firing",
+    None: "no figure",
+}
 LAST_N = 12
 _EPISODES = re.compile(r"[pf]+")
 
@@ -35,6 +42,22 @@ class Episode:
     fired: bool
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Persistence:
+    """How long an episode has lasted, counted at one of its breaching periods.
+
+    A period without a figure neither counts nor ends an episode (missing data never resolves
+    an alert), but it does end a run of ``consecutive`` periods: "in breach for 14 months" over
+    a year with 10 unpublished months is 14 of 24, not 14 in a row.
+    """
+
+    first: date  # the episode's first breaching period
+    last: date  # the breaching period it is counted at
+    periods: int  # breaching periods in the episode up to ``last``
+    consecutive: int  # adjacent breaching periods ending with ``last``
+    span: int  # the metric's periods from ``first`` to ``last``, with or without a figure
+
+
 class KindFacts(TypedDict, total=False):
     """What only some rule kinds find, for the evidence (docs/evidence.md)."""
 
@@ -46,6 +69,8 @@ class KindFacts(TypedDict, total=False):
     latest_period: date | None
     days_late: int
     components: dict[str, str]  # all_of / any_of: each part's state
+    parts: tuple[Finding, ...]  # all_of / any_of: the findings of the rules combined
+    publication_id: int  # the publication behind the finding when no figure of its own is
 
 
 @dataclass(slots=True, eq=False, kw_only=True)
@@ -93,13 +118,79 @@ class Finding:
 
     @property
     def publication_id(self) -> int | None:
-        """The publication behind the latest figure (or rating)."""
-        if self.points:
-            p = self.points[-1]
-            return p.publication_id if p else None
+        """The publication behind the latest figure (see :meth:`publication_at`)."""
+        return self.publication_at(-1)
+
+    def publication_at(self, i: int) -> int | None:
+        """The publication behind period ``i``'s figure (or rating); for a combined rule, the
+        latest-published one of its parts' figures for the period; for a missing figure, the
+        publication that published the latest period for others."""
+        i %= len(self.periods)
+        point = self.points[i] if self.points else None
+        if point is not None:
+            return point.publication_id
+        if self.extra and "publication_id" in self.extra:
+            return self.extra["publication_id"]
         if self.ratings:
-            return self.ratings[-1].publication_id
+            return self.ratings[i].publication_id
+        figures = [p for p in self.parts_at(self.periods[i]) if p is not None]
+        if figures:
+            latest = max(figures, key=lambda p: (p.published_at or date.min, p.publication_id or 0))
+            return latest.publication_id
         return None
+
+    @property
+    def parts(self) -> tuple[Finding, ...]:
+        """The findings a combined rule combines (empty for other kinds)."""
+        return self.extra.get("parts", ()) if self.extra else ()
+
+    def parts_at(self, start: date) -> list[Point | None]:
+        """Each part's figure for the period starting ``start`` (None: no figure)."""
+        out: list[Point | None] = []
+        for part in self.parts:
+            k = part.index(start)
+            out.append(part.points[k] if k is not None and part.points else None)
+        return out
+
+    @property
+    def granularity(self) -> Granularity:
+        """The length of the finding's periods: its metric's, its parts' for a combined rule,
+        a day for a late publisher (a month when none says)."""
+        if isinstance(self.rule, StaleRule) and self.rule.mode == "late":
+            return Granularity.POINT  # the day the awaited publication was due
+        metric = self.rule.catalogue or next((p.rule.catalogue for p in self.parts), None)
+        return metric.granularity if metric else Granularity.MONTH
+
+    def persistence(self, i: int = -1) -> Persistence | None:
+        """The episode that period ``i`` belongs to, counted up to ``i``; None when ok."""
+        i %= len(self.periods)
+        if self.states[i] == OK:
+            return None
+        start = i
+        while start > 0 and self.states[start - 1] != OK:
+            start -= 1
+        periods = i - start + 1
+        if i == len(self.periods) - 1 and self.consecutive:
+            # The state machine's own count: held-over periods with no assessable figure
+            # (too small a denominator) carry the state but do not count.
+            periods = min(periods, self.consecutive)
+        step = cond.months_of(self.granularity)
+        run = 1
+        while (
+            step
+            and run < periods
+            and cond.shift_months(self.periods[i - run], step) == self.periods[i - run + 1]
+        ):
+            run += 1
+        first, last = self.periods[start], self.periods[i]
+        months = (last.year - first.year) * 12 + last.month - first.month
+        return Persistence(
+            first=first,
+            last=last,
+            periods=periods,
+            consecutive=run if step else periods,
+            span=months // step + 1 if step else periods,
+        )
 
     @property
     def revised(self) -> bool:
@@ -116,6 +207,11 @@ class Finding:
             if self.periods[i] < start:
                 return None
         return None
+
+    def firing_at(self, start: date) -> bool | None:
+        """Whether the finding fires for the period starting ``start``; None without a figure."""
+        i = self.index(start)
+        return None if i is None else self.states[i] == FIRING
 
     def first_clear_after(self, start: date) -> date | None:
         """The first ok period after ``start``: the data that cleared an episode."""
@@ -162,3 +258,43 @@ class Finding:
     def threshold(self) -> float | None:
         """The threshold in force at the latest period."""
         return self.threshold_at(len(self.periods) - 1)[0]
+
+
+def found(
+    rule: Rule,
+    org: str,
+    periods: Sequence[date],
+    codes: str,
+    values: Sequence[float | None],
+    **context: Any,
+) -> Finding:
+    """The finding of ``rule`` for ``org`` from one condition code per period; ``context``
+    holds the finding's other fields (points, series, history, region, extra, ratings)."""
+    states, run, first = run_states(codes, rule.for_periods)
+    return Finding(
+        rule=rule,
+        org=org,
+        periods=periods,
+        states=states,
+        consecutive=run,
+        first=first,
+        values=values,
+        **context,
+    )
+
+
+def series_finding(
+    rule: Rule, ctx: OrgContext, history: History, series: Series, codes: str
+) -> Finding:
+    """The finding of a rule over one organisation's series of figures."""
+    return found(
+        rule,
+        ctx.code,
+        series.starts,
+        codes,
+        series.values,
+        points=series.points,
+        series=series,
+        history=history,
+        region=ctx.region,
+    )

@@ -32,6 +32,9 @@ class Point:
     label: str | None = None
     publication_id: int | None = None
     published_at: date | None = None  # the publication's date (a date, not a datetime)
+    # Set when the organisation had no figure for the period and the rule's ``absent`` key
+    # made one from the companion metric published for it (the companion's publication).
+    inferred_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,6 +46,7 @@ class OrgContext:
     trust_type: str | None = None
     region: str | None = None  # Y56..Y63
     name: str = ""
+    closed: date | None = None  # no figures are expected for periods after it closed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

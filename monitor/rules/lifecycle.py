@@ -10,7 +10,9 @@ At most one open alert per (rule, organisation); each episode is its own alert:
 - A revised publication that removes the breach behind an open alert withdraws it; one that
   creates a breach opens an alert whose event says ``revised``.
 - A breach after a recovery opens a new alert linked to the previous one (a re-breach).
-- Evaluating the same data twice plans nothing the second time.
+- Evaluating the same data twice plans nothing the second time, and neither does a finding
+  built from figures published before the ones the alert already saw for its latest period (an
+  older file fetched after its revision changes no alert).
 - Emails: an event is emailed (``notify``) only when the publication behind it was fetched live
   after its source's first complete ingest (the quiet first run), the alert is not silenced, an
   acknowledged alert's monthly updates stay quiet, pending is never emailed, and an event of a
@@ -21,134 +23,14 @@ At most one open alert per (rule, organisation); each episode is its own alert:
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date
-from typing import Any
 
 from monitor.rules.findings import Finding
 from monitor.rules.model import Rule
+from monitor.rules.plans import AlertChange, AlertView, Plan, PlannedEvent
 from monitor.rules.states import FIRING, OK
-from monitor.vocab import OPEN, AlertState, Episode, EventKind, Severity
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AlertView:
-    """The latest alert of one (rule, organisation), open or closed, as a plain value."""
-
-    id: int
-    rule: str
-    org: str
-    state: AlertState
-    period_start: date | None  # the latest evaluated period
-    first_period: date | None  # the episode's first breaching period
-    consecutive_periods: int = 0
-    value: float | None = None
-    threshold: float | None = None
-    acknowledged: bool = False
-    silenced_until: date | None = None
-    rule_version: str = ""
-    previous_alert_id: int | None = None  # set when this episode is a re-breach
-
-    @property
-    def is_open(self) -> bool:
-        return self.state in OPEN
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PlannedEvent:
-    """One AlertEvent to write; its evidence is built from ``finding`` (rules/evidence.py)."""
-
-    kind: EventKind
-    period_start: date
-    value: float | None
-    threshold: float | None
-    consecutive_periods: int
-    first_period: date | None
-    episode: Episode
-    revised: bool  # caused by a revised publication of a period already evaluated
-    notify: bool
-    rule_version: str
-    publication_id: int | None
-    finding: Finding
-    superseded_by: str | None = None
-    note: str | None = None  # why, in words, when the event is not plain new data
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AlertChange:
-    """An alert row to create (``alert_id`` None) or update, with the events it gets."""
-
-    alert_id: int | None
-    previous_alert_id: int | None
-    rule: str
-    org: str
-    metric: str | None
-    severity: Severity
-    state: AlertState  # the alert's state after the events
-    first_period: date | None
-    period_start: date
-    value: float | None
-    threshold: float | None
-    consecutive_periods: int
-    rule_version: str
-    events: tuple[PlannedEvent, ...]
-    superseded_by: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """Everything to write for one (rule, organisation); empty when nothing changed."""
-
-    rule: str
-    org: str
-    changes: tuple[AlertChange, ...] = ()
-
-    @property
-    def empty(self) -> bool:
-        return not self.changes
-
-    @property
-    def events(self) -> list[PlannedEvent]:
-        return [e for c in self.changes for e in c.events]
-
-    def as_json(self) -> list[dict[str, Any]]:
-        """The events as JSON-ready rows (``monitor evaluate --dry-run --json``)."""
-        return [
-            {
-                "rule": c.rule,
-                "org": c.org,
-                "alert_id": c.alert_id,
-                "previous_alert_id": c.previous_alert_id,
-                "state": c.state,
-                "severity": c.severity,
-                "event": e.kind,
-                "episode": e.episode,
-                "period_start": e.period_start.isoformat(),
-                "value": e.value,
-                "threshold": e.threshold,
-                "consecutive_periods": e.consecutive_periods,
-                "revised": e.revised,
-                "notify": e.notify,
-                "superseded_by": e.superseded_by,
-                "note": e.note,
-                "rule_version": e.rule_version,
-            }
-            for c in self.changes
-            for e in c.events
-        ]
-
-    def lines(self) -> list[str]:
-        """One line per event, for ``monitor evaluate --dry-run``."""
-        out = []
-        for row in self.as_json():
-            how = "email" if row["notify"] else "quiet"
-            if row["superseded_by"]:
-                how += f", under {row['superseded_by']}"
-            out.append(
-                f"{row['event']:<9} {row['rule']:<32} {row['org']:<6} {row['period_start'][:7]} "
-                f"value {row['value']} threshold {row['threshold']} ({how})"
-            )
-        return out
+from monitor.vocab import OPEN, AlertState, Episode, EventKind
 
 
 def _muted(view: AlertView | None, today: date) -> bool:
@@ -164,6 +46,8 @@ def plan(current: AlertView | None, finding: Finding, *, live: bool, today: date
     """
     rule, org = finding.rule, finding.org
     latest = finding.states[-1]
+    if _older_than_known(current, finding):
+        return Plan(rule.id, org)
     if current is None or not current.is_open:
         if latest == OK:
             return Plan(rule.id, org)
@@ -189,6 +73,20 @@ def plan(current: AlertView | None, finding: Finding, *, live: bool, today: date
     return Plan(rule.id, org, (closing, _open(current, finding, live)))
 
 
+def _older_than_known(current: AlertView | None, finding: Finding) -> bool:
+    """True when the finding's figure for the alert's latest period was published before the
+    one the alert last saw: an older publication, not a revision, and no reason to act."""
+    if current is None or current.published_on is None or current.period_start is None:
+        return False
+    k = finding.index(current.period_start)
+    point = finding.points[k] if k is not None and finding.points else None
+    return (
+        point is not None
+        and point.published_at is not None
+        and (point.published_at < current.published_on)
+    )
+
+
 def _cleared_at(current: AlertView, finding: Finding) -> date | None:
     """The first ok period after the alert's last pending/firing period, as evaluated now."""
     assert current.first_period is not None and current.period_start is not None
@@ -209,19 +107,21 @@ def _event(
     i: int = -1,
 ) -> PlannedEvent:
     i = i % len(finding.periods)
+    persistence = finding.persistence(i)
     return PlannedEvent(
         kind=kind,
         period_start=finding.periods[i],
         value=finding.values[i],
         threshold=finding.threshold_at(i)[0],
-        consecutive_periods=finding.consecutive if kind != EventKind.RESOLVED else 0,
+        consecutive_periods=persistence.consecutive if persistence else 0,
         first_period=finding.first_period,
         episode=episode,
         revised=revised,
         notify=notify,
         rule_version=finding.rule.version,
-        publication_id=finding.publication_id,
+        publication_id=finding.publication_at(i),
         finding=finding,
+        persistence=persistence,
     )
 
 
@@ -271,12 +171,13 @@ def _open(previous: AlertView | None, finding: Finding, live: bool) -> AlertChan
 
 def _update(current: AlertView, finding: Finding, live: bool, today: date) -> AlertChange | None:
     state = AlertState.FIRING if finding.states[-1] == FIRING else AlertState.PENDING
+    persistence = finding.persistence()
     same = (
         finding.period_start == current.period_start
         and state == current.state
         and finding.value == current.value
         and finding.threshold == current.threshold
-        and finding.consecutive == current.consecutive_periods
+        and (persistence.consecutive if persistence else 0) == current.consecutive_periods
         and finding.first_period == current.first_period
     )
     if same:
@@ -326,14 +227,29 @@ def _close(
         else:
             note = "no longer a breach when re-evaluated"
         event = _event(finding, EventKind.WITHDRAWN, Episode.FIRST, revised=revised, notify=told)
-        event = replace(event, first_period=current.first_period, consecutive_periods=0, note=note)
+        event = replace(
+            event,
+            first_period=current.first_period,
+            consecutive_periods=0,
+            note=note,
+            persistence=None,
+        )
         return _change(finding, current.id, None, AlertState.WITHDRAWN, event)
     assert cleared is not None  # plan() closes an episode only on a period that clears it
     i = list(finding.periods).index(cleared)
     revised = cleared <= current.period_start
     event = _event(finding, EventKind.RESOLVED, Episode.FIRST, revised=revised, notify=told, i=i)
     note = "a revised publication cleared the breach" if revised else None
-    event = replace(event, first_period=current.first_period, note=note)
+    # The episode that ended, counted at its last breaching period (the resolving period is
+    # ok and counts nothing).
+    ended = finding.persistence(i - 1) if i > 0 else None
+    event = replace(
+        event,
+        first_period=current.first_period,
+        note=note,
+        persistence=ended,
+        consecutive_periods=ended.consecutive if ended else current.consecutive_periods,
+    )
     return _change(finding, current.id, None, AlertState.RESOLVED, event)
 
 

@@ -149,6 +149,17 @@ class _RuleBase(_Strict):
         return ()
 
 
+class Absent(_Strict):
+    """What a period without a figure means when another metric was published for it.
+
+    The Oversight Framework flags a trust's Recovery Support Programme membership only while it
+    is in the programme: a later quarter with the trust's segment but no flag means it has left.
+    """
+
+    metric: str  # the companion metric, published for every organisation the rule watches
+    value: float  # the figure a period with the companion's figure but none of its own counts as
+
+
 class ThresholdRule(_RuleBase):
     """The value is below/above a level; levels may change on effective dates."""
 
@@ -156,6 +167,7 @@ class ThresholdRule(_RuleBase):
     when: Literal["below", "above", "at_or_below", "at_or_above"]
     value: float | None = None
     levels: tuple[Level, ...] = ()
+    absent: Absent | None = None
 
     def effective_levels(self) -> tuple[Level, ...]:
         """The levels in date order; a single ``value`` is one level in force from the start."""
@@ -207,6 +219,10 @@ class StaleRule(_RuleBase):
 
     kind: Literal["stale"]
     mode: Literal["missing", "late"]
+    # mode "missing": an organisation is watched once it has had a figure for this many
+    # published periods in a row; one that appears now and then (a mental-health trust with a
+    # shared cancer patient) is not missing when it does not appear.
+    reported_for: int = Field(3, ge=1, le=24)
 
 
 class AllOfRule(_RuleBase):

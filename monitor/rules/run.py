@@ -36,9 +36,10 @@ from monitor.models import (
 )
 from monitor.rules.evaluate import evaluate
 from monitor.rules.inputs import History, OrgContext, Point, RatingRecord, SourceCalendar
-from monitor.rules.lifecycle import Plan, plan_all
+from monitor.rules.lifecycle import plan_all
 from monitor.rules.load import RulePack, load_or_raise
 from monitor.rules.model import Rule
+from monitor.rules.plans import Plan
 from monitor.rules.store import Directory, apply, latest_alerts
 from monitor.sources import registry, timetable
 from monitor.vocab import LONDON, STATE_FILTERS
@@ -150,7 +151,12 @@ def read_ratings(session: Session) -> list[RatingRecord]:
 def read_orgs(session: Session) -> dict[str, OrgContext]:
     return {
         o.code: OrgContext(
-            code=o.code, kind=o.kind, trust_type=o.trust_type, region=o.region, name=o.name
+            code=o.code,
+            kind=o.kind,
+            trust_type=o.trust_type,
+            region=o.region,
+            name=o.name,
+            closed=o.closed,
         )
         for o in session.exec(select(Organisation))
     }

@@ -16,8 +16,8 @@ from sqlmodel import Session, col, select
 
 from monitor.models import Alert, AlertEvent, Organisation, Publication, utcnow
 from monitor.rules import evidence
-from monitor.rules.lifecycle import AlertChange, AlertView, Plan
-from monitor.vocab import ENDED, AlertState
+from monitor.rules.plans import AlertChange, AlertView, Plan, PlannedEvent
+from monitor.vocab import ENDED, EVALUATION_KINDS, LONDON, AlertState
 
 
 def latest_alerts(
@@ -28,10 +28,24 @@ def latest_alerts(
     ``pairs`` limits the lookup; None reads every pair.
     """
     newest = select(func.max(Alert.id)).group_by(col(Alert.rule), col(Alert.org))
-    query = select(Alert).where(col(Alert.id).in_(newest))
+    # The publisher's date of the figure each alert last evaluated (its latest evaluation
+    # event's publication), so that an older file fetched late changes nothing.
+    published = (
+        select(Publication.published_at)
+        .join(AlertEvent, col(AlertEvent.publication_id) == col(Publication.id))
+        .where(
+            col(AlertEvent.alert_id) == col(Alert.id),
+            col(AlertEvent.kind).in_(EVALUATION_KINDS),
+        )
+        .order_by(col(AlertEvent.id).desc())
+        .limit(1)
+        .correlate(Alert)
+        .scalar_subquery()
+    )
+    query = select(Alert, published).where(col(Alert.id).in_(newest))
     wanted = set(pairs) if pairs is not None else None
     out = {}
-    for a in session.exec(query).all():
+    for a, published_at in session.exec(query).all():
         if a.id is None or (wanted is not None and (a.rule, a.org) not in wanted):
             continue
         out[(a.rule, a.org)] = AlertView(
@@ -48,6 +62,7 @@ def latest_alerts(
             silenced_until=a.silenced_until.date() if a.silenced_until else None,
             rule_version=a.rule_version,
             previous_alert_id=a.previous_alert_id,
+            published_on=published_at.astimezone(LONDON).date() if published_at else None,
         )
     return out
 
@@ -66,7 +81,7 @@ class Directory:
     @classmethod
     def load(cls, session: Session, plans: Sequence[Plan]) -> Directory:
         codes = sorted({p.org for p in plans})
-        pub_ids = sorted({e.publication_id for p in plans for e in p.events if e.publication_id})
+        pub_ids = sorted({i for p in plans for e in p.events for i in evidence.cited(e)})
         out = cls()
         for i in range(0, len(codes), _CHUNK):
             q = select(Organisation).where(col(Organisation.code).in_(codes[i : i + _CHUNK]))
@@ -76,15 +91,27 @@ class Directory:
             out.publications.update({p.id: p for p in session.exec(q2) if p.id is not None})
         return out
 
-    def names(self, org: str, publication_id: int | None) -> evidence.Names:
+    def names(self, org: str, event: PlannedEvent, now: datetime) -> evidence.Names:
+        """The names ``event``'s evidence cites, and the London day it is evaluated on."""
         o = self.orgs.get(org)
-        pub = self.publications.get(publication_id) if publication_id else None
+        cited = {i: p for i in evidence.cited(event) if (p := self._published(i)) is not None}
+        own = cited.get(event.publication_id or 0)
         return evidence.Names(
             org_name=o.name if o else None,
             org_region=o.region if o else None,
-            publication_url=pub.url if pub else None,
-            publication_title=(pub.title or pub.filename) if pub else None,
-            published_at=pub.published_at if pub else None,
+            publication_url=own.url if own else None,
+            publication_title=own.title if own else None,
+            published_at=own.published_at if own else None,
+            publications=cited,
+            evaluated_on=now.astimezone(LONDON).date(),
+        )
+
+    def _published(self, publication_id: int) -> evidence.Published | None:
+        pub = self.publications.get(publication_id)
+        if pub is None:
+            return None
+        return evidence.Published(
+            url=pub.url, title=pub.title or pub.filename, published_at=pub.published_at
         )
 
 
@@ -145,7 +172,7 @@ def apply(
                 threshold=e.threshold,
                 rule_version=e.rule_version,
                 publication_id=e.publication_id,
-                evidence=evidence.build(e, directory.names(change.org, e.publication_id)).as_json(),
+                evidence=evidence.build(e, directory.names(change.org, e, now)).as_json(),
                 notify=e.notify,
                 note=e.note,
             )

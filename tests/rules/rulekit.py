@@ -11,8 +11,8 @@ from monitor.rules.evaluate import Evaluation, evaluate
 from monitor.rules.evidence import Evidence, build
 from monitor.rules.findings import Finding
 from monitor.rules.inputs import History, OrgContext, Point, RatingRecord
-from monitor.rules.lifecycle import PlannedEvent
 from monitor.rules.model import CQC_RATINGS, Rule, parse_rule
+from monitor.rules.plans import PlannedEvent
 from monitor.vocab import Episode, EventKind
 
 FAR = date(2030, 1, 1)

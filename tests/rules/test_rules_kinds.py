@@ -202,7 +202,7 @@ def test_rank(extra: str, metric: str, values: str, peers: str, expected: str) -
 
 
 def test_stale_missing_counts_periods_published_for_other_trusts() -> None:
-    r = rule(metric=A4, kind="stale", mode="missing", for_periods=2)
+    r = rule(metric=A4, kind="stale", mode="missing", for_periods=2, reported_for=1)
     points = [
         *series("RGT", A4, "2025-04", [70, 70, 70, 70, 70]),
         *series("RCX", A4, "2025-04", [55, "_", "_", 56, "_"]),
@@ -213,6 +213,9 @@ def test_stale_missing_counts_periods_published_for_other_trusts() -> None:
     f = ev.get("r", "RCX")
     assert f is not None and f.value is None
     assert evidence_of(f).last_figure_period == date(2025, 7, 1)
+    # By default only a trust that had a figure for 3 published periods in a row is watched.
+    default = rule(metric=A4, kind="stale", mode="missing", for_periods=2)
+    assert states(run([default], points), "r", "RCX") == "ok ok ok ok ok"
 
 
 def test_stale_late_against_the_calendar() -> None:
@@ -238,6 +241,13 @@ def test_stale_late_against_the_calendar() -> None:
     on_time = run([r], [], as_of=date(2025, 9, 14), calendars=calendar(False)).get("r", "ENG")
     assert late is not None and late.state == "firing" and evidence_of(late).days_late == 1
     assert late.periods == [due] and evidence_of(late).expected_next == due
+    # The publication awaited is a day, named as one, and the words say how late it is.
+    ev = evidence_of(late)
+    assert (ev.period_label, ev.last12) == ("11 September 2025", ())
+    assert ev.explain().persistence == (
+        "Due 11 September 2025 (with 3 days' grace): 1 day late; "
+        "the latest period it published is July 2025"
+    )
     assert on_time is not None and on_time.state == "ok"
 
 

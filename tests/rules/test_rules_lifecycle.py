@@ -15,8 +15,9 @@ from monitor.rules import evidence
 from monitor.rules.conditions import shift_months
 from monitor.rules.evaluate import evaluate
 from monitor.rules.inputs import History, Point
-from monitor.rules.lifecycle import AlertChange, AlertView, plan, plan_all
+from monitor.rules.lifecycle import plan, plan_all
 from monitor.rules.model import Rule
+from monitor.rules.plans import AlertChange, AlertView
 from monitor.vocab import AlertState
 
 A4 = "ae_4hr_type1_pct"
