@@ -80,6 +80,9 @@ class Paths(_Section):
     snapshot: Path | None = Field(
         None, description="real publications to seed an empty database from (the embedded default)"
     )
+    node_modules: Path | None = Field(
+        None, description="where `make assets` installed nhsuk-frontend (default: searched)"
+    )
 
 
 class Http(_Section):

@@ -6,13 +6,16 @@ import html as html_module
 import re
 from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
+from web_fixtures import make_ctx
 from web_seed import RCX_NAME
 
+from monitor import config
 from monitor.context import Context
 from monitor.db import session_scope
 from monitor.models import Alert, AlertEvent, Publication, SourceState
@@ -285,9 +288,18 @@ def test_assets_are_served_by_the_app_without_external_fonts(app: Flask) -> None
 
 
 def test_without_the_npm_assets_pages_are_plain_html(
-    ctx: Context, ids: dict, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, engine: Engine, ids: dict, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(assets, "candidates", lambda settings: [])
+    # An installation whose node_modules folder holds no nhsuk-frontend (npm was not there).
+    empty = tmp_path / "node_modules"
+    empty.mkdir()
+    (tmp_path / "conf").mkdir()
+    ctx = make_ctx(tmp_path / "conf", engine)
+    text = ctx.settings.config_path.read_text().replace(
+        "[paths]\n", f'[paths]\nnode_modules = "{empty}"\n', 1
+    )
+    ctx = Context(config.parse(text, ctx.settings.config_path), engine)
+    assert assets.candidates(ctx.settings) == [empty]
     app = create_app(ctx)
     assert "nhsuk-frontend 10.6.1 is not installed" in caplog.text
     client = app.test_client()

@@ -49,7 +49,10 @@ class Frontend:
 
 
 def candidates(settings: Settings) -> list[Path]:
-    """node_modules folders to look in: beside config.toml, then the project root."""
+    """node_modules folders to look in: `paths.node_modules` alone when it is set; otherwise
+    beside config.toml, then the project root."""
+    if settings.paths.node_modules is not None:
+        return [settings.paths.node_modules]
     out = []
     if settings.config_path is not None:
         out.append(settings.config_path.parent / "node_modules")
