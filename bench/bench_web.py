@@ -1,14 +1,17 @@
-"""The status page under load: the home page and /api/v1/alerts with 5,000 open alerts.
+"""The status page under load: the home page, /api/v1/alerts and a trust page, 5,000 open alerts.
 
-1. Seed a SQLite database (bench/out/web/) with the reference trusts and 5,000 open alerts
-   over 24 rules, each with its evidence.
+1. Seed a SQLite database (bench/out/web/) with the reference trusts, 5,000 open alerts over
+   24 rules, each with its evidence, and the real A&E files from August 2024 to August 2025
+   (so that a trust page draws its SPC charts over 13 months of real figures).
 2. Start the status page (`monitor serve`'s make_server, waitress) in its own process, with
    one extra route that sends saved copies of its own pages as static files: the baseline.
-3. For the home page and /api/v1/alerts, then for their static copies, run the load
-   generator (bench/load.py: 32 keep-alive connections, Python asyncio) in another process
-   on 127.0.0.1, and report requests per second and p99 latency.
+3. For the home page, /api/v1/alerts and The Queen Elizabeth Hospital's page (/orgs/RCX,
+   with its SPC charts), then for their static copies, run the load generator
+   (bench/load.py: 32 keep-alive connections, Python asyncio) in another process on
+   127.0.0.1, and report requests per second and p99 latency.
 
-Targets (the issue's): at least 0.5x the static file's rate, and p99 at most 100 ms.
+Targets: each page at least 0.5x the static file's rate; the home page's p99 at most 20 ms,
+the others' at most 100 ms.
 """
 
 from __future__ import annotations
@@ -143,6 +146,11 @@ def seed(folder: Path) -> Path:
     with session_scope(ctx.engine, write=True) as s:
         s.execute(insert(Alert), alerts)
         s.execute(insert(AlertEvent), events)
+    from monitor.sources.files import ingest_paths
+
+    ae = sorted((ROOT / "data" / "real" / "ae").glob("*.csv"))
+    reports = ingest_paths(ctx, "ae", [f for f in ae if "2023" not in f.name], trigger="seed")
+    assert all(r.status != "rejected" for r in reports), [r.error for r in reports]
     with ctx.engine.connect() as c:
         c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     ctx.close()
@@ -186,9 +194,10 @@ def run() -> list[Result]:
     results: list[Result] = []
     try:
         base = f"http://127.0.0.1:{port}"
-        for name, path, copy in (
-            ("home page", "/", "home.html"),
-            ("/api/v1/alerts", "/api/v1/alerts", "alerts.json"),
+        for name, path, copy, p99 in (
+            ("home page", "/", "home.html", 20),
+            ("/api/v1/alerts", "/api/v1/alerts", "alerts.json", 100),
+            ("trust page (SPC charts)", "/orgs/RCX", "rcx.html", 100),
         ):
             started = time.perf_counter()
             with urllib.request.urlopen(base + path) as r:  # renders once: the cold page
@@ -222,8 +231,8 @@ def run() -> list[Result]:
                     "ms",
                     "same server, static file",
                     static["p99"],
-                    "p99 <= 100 ms",
-                    dynamic["p99"] <= 100,
+                    f"p99 <= {p99} ms",
+                    dynamic["p99"] <= p99,
                 ),
             ]
     finally:
