@@ -122,7 +122,8 @@ def test_the_alert_trend_shows_red_breach_bars_on_the_page_and_in_the_email(
     (msg,) = [m for m in mailbox(ctx) if m["To"] == "board@qehkl.nhs.uk"]
     html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert html.count('bgcolor="#d5281b"') == below_60
-    assert "red: in breach of 60%" in html
+    legend = re.search(r"red: in breach, ([^)]*)\)", html)
+    assert legend is not None and "60%" in legend.group(1), "no legend for the red bars"
     page = client.get(f"/alerts/{alert_id}").get_data(as_text=True)
     assert page.count("monitor-trend__bar--breach") == below_60
     assert "red where the figure breached 60%" in text(page)
