@@ -62,7 +62,12 @@ def _period(text: str, *, file: str, row: int) -> tuple[date, date]:
             row=row,
             column=PERIOD,
         )
-    return month_bounds(int(m.group(2)), MONTHS[m.group(1).upper()])
+    try:
+        return month_bounds(int(m.group(2)), MONTHS[m.group(1).upper()])
+    except ValueError as e:  # e.g. year 0
+        raise ParseError(
+            f"no such month as {text!r} ({e})", file=file, row=row, column=PERIOD
+        ) from None
 
 
 def parse(data: bytes, *, filename: str, region_of: Mapping[str, str] | None = None) -> Parsed:

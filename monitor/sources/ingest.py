@@ -4,8 +4,10 @@ The same steps run for a polled file, a back-filled one and ``monitor ingest FIL
 
 1. Hash the bytes. If this source already ingested the same bytes, report "unchanged" and write
    nothing.
-2. Parse outside any transaction. A ParseError records the publication as rejected (with file,
-   row, column and reason) and nothing else.
+2. Parse outside any transaction. Any failure (a ParseError, or any other exception a damaged
+   file provokes) records the publication as rejected (with file, row, column where known, and
+   reason) and nothing else; the same bytes rejected again for the same reason are the same
+   rejected publication.
 3. Archive the bytes under var/publications/ so evidence links survive the publisher's URL
    changing (by content: a copy left by a failed attempt is reused).
 4. In one write transaction: record the Publication with its archived copy, add organisations
@@ -36,6 +38,7 @@ from monitor import orgs
 from monitor.db import session_scope
 from monitor.models import Observation, Publication, SourceState, utcnow
 from monitor.sources.base import Figure, Parsed, ParseError
+from monitor.sources.tabular import forget_row, row_being_read
 
 log = logging.getLogger(__name__)
 
@@ -151,10 +154,15 @@ def ingest_file(
             return report
         region_of = orgs.region_map(s)
     try:
+        forget_row()
         parsed = parser(item.data, filename=item.filename, region_of=region_of)
         _check_one_figure_per_key(parsed)
     except ParseError as e:
         return _reject(engine, item, sha, size, report, e.located(item.filename))
+    except Exception as e:  # any failure of one file is that file's rejection
+        log.exception("unexpected error parsing %s %s", item.source, item.filename)
+        err = ParseError(f"{type(e).__name__}: {e}", file=item.filename, row=row_being_read())
+        return _reject(engine, item, sha, size, report, err)
     # Before the transaction, so that the row records its copy in the same commit.
     archived = _archive(item, sha, archive_dir) if archive_dir is not None else None
     with session_scope(engine, write=True) as s:
@@ -309,7 +317,16 @@ def _reject(
     engine: Engine, item: FileInput, sha: str, size: int, report: IngestReport, err: ParseError
 ) -> IngestReport:
     with session_scope(engine, write=True) as s:
-        pub = _publication(item, sha, size, status="rejected", reason=str(err))
+        # The same bad bytes again (every poll until the publisher corrects them) are the same
+        # rejection: one row, so operators are told once.
+        pub = s.exec(
+            select(Publication).where(
+                Publication.source == item.source,
+                Publication.sha256 == sha,
+                Publication.status == "rejected",
+                Publication.reason == str(err),
+            )
+        ).first() or _publication(item, sha, size, status="rejected", reason=str(err))
         s.add(pub)
         s.flush()
         report.publication_id = pub.id

@@ -199,7 +199,12 @@ def _fetch_and_ingest(
             trigger=trigger,
             quiet=quiet,
         )
-        result = ingest_file(ctx.engine, item, pub.parse, archive_dir=ctx.var / "publications")
+        try:
+            result = ingest_file(ctx.engine, item, pub.parse, archive_dir=ctx.var / "publications")
+        except Exception as e:  # e.g. the database refused the write: the others still go
+            report.errors.append(f"{filename}: {type(e).__name__}: {e}")
+            log.exception("%s: could not ingest %s", pub.name, filename)
+            return
     report.ingested.append(result)
     if result.status != "rejected":
         with session_scope(ctx.engine, write=True) as s:

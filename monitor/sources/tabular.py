@@ -12,6 +12,7 @@ import math
 import zipfile
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import replace
 from typing import Any
 
@@ -23,6 +24,20 @@ from monitor.sources.base import Figure, ParseError
 # An HTML page served in place of a file (a login wall, a "page not found", a CDN error) is the
 # commonest bad download; say so plainly rather than complain about its columns.
 _HTML_MARKERS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml")
+
+# The row csv_rows last handed over, while its reader is still reading: an unexpected error in
+# a parser is then reported at that row (ingest.py), not only against the file.
+_reading: ContextVar[int | None] = ContextVar("reading", default=None)
+
+
+def row_being_read() -> int | None:
+    """The 1-based row a CSV parser is working on, or None outside a row loop."""
+    return _reading.get()
+
+
+def forget_row() -> None:
+    """Before a parser starts: no row is being read yet."""
+    _reading.set(None)
 
 
 def reject_html(data: bytes, filename: str, expected: str) -> None:
@@ -47,6 +62,7 @@ def csv_rows(
         raise ParseError("the file is empty", file=filename)
     text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
     reader = csv.reader(text)
+    _reading.set(None)
     try:
         header = [h.strip() for h in next(reader)]
         named = [i for i, h in enumerate(header) if h]
@@ -75,6 +91,7 @@ def csv_rows(
                     column=header[len(fields)] if len(fields) < len(header) else None,
                 )
             if pending is not None:
+                _reading.set(pending[0])
                 yield pending
             pending = line_no, {header[i]: fields[i].strip() for i in named}
         if pending is not None:
@@ -84,11 +101,15 @@ def csv_rows(
                     file=filename,
                     row=pending[0],
                 )
+            _reading.set(pending[0])
             yield pending
+        _reading.set(None)
     except UnicodeDecodeError as exc:
-        raise ParseError(f"not UTF-8 text ({exc.reason})", file=filename) from None
+        raise ParseError(
+            f"not UTF-8 text ({exc.reason})", file=filename, row=reader.line_num + 1
+        ) from None
     except csv.Error as exc:
-        raise ParseError(f"malformed CSV: {exc}", file=filename) from None
+        raise ParseError(f"malformed CSV: {exc}", file=filename, row=reader.line_num) from None
 
 
 def open_workbook(data: bytes, *, filename: str) -> CalamineWorkbook:
