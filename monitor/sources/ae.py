@@ -22,7 +22,7 @@ from monitor.orgs import ENGLAND, REGIONS, code_for
 from monitor.sources import discover as disc
 from monitor.sources.base import MONTHS, Figure, Parsed, ParseError, Skipped, month_bounds
 from monitor.sources.discover import Link
-from monitor.sources.tabular import csv_rows, derive_aggregates, number, percent
+from monitor.sources.tabular import count, csv_rows, derive_aggregates, percent
 
 SOURCE = "ae"
 
@@ -130,15 +130,23 @@ def parse(data: bytes, *, filename: str, region_of: Mapping[str, str] | None = N
 def _figures(
     rec: dict[str, str], org: str, bounds: tuple[date, date], *, file: str, row: int
 ) -> tuple[list[Figure], list[Skipped]]:
-    att = [number(rec[c], file=file, row=row, column=c) for c in ATTENDANCES]
-    over = [number(rec[c], file=file, row=row, column=c) for c in OVER_4H]
-    dta = number(rec[DTA_12H], file=file, row=row, column=DTA_12H)
+    att = [count(rec[c], file=file, row=row, column=c) for c in ATTENDANCES]
+    over = [count(rec[c], file=file, row=row, column=c) for c in OVER_4H]
+    dta = count(rec[DTA_12H], file=file, row=row, column=DTA_12H)
+    for a_col, o_col, a, o in zip(ATTENDANCES, OVER_4H, att, over, strict=True):
+        if o > a:
+            raise ParseError(
+                f"{o:g} attendances over 4 hours but only {a:g} in {a_col!r}",
+                file=file,
+                row=row,
+                column=o_col,
+            )
     start, end = bounds
     name = rec[NAME] or None
     out: list[Figure] = []
     skipped: list[Skipped] = []
 
-    def pct(metric: str, attendances: float, over_4h: float, what: str) -> None:
+    def pct(metric: str, attendances: float, over_4h: float, what: str, column: str) -> None:
         if attendances <= 0:
             skipped.append(Skipped(row, f"{org}: no {what} attendances, so no {metric}"))
             return
@@ -154,11 +162,13 @@ def _figures(
                 numerator=within,
                 denominator=attendances,
                 org_name=name,
+                row=row,
+                column=column,
             )
         )
 
-    pct(ALL_TYPES, sum(att), sum(over), "A&E")
-    pct(TYPE1, sum(att[i] for i in _TYPE1), sum(over[i] for i in _TYPE1), "type 1")
+    pct(ALL_TYPES, sum(att), sum(over), "A&E", "Attendances over 4hrs (all types)")
+    pct(TYPE1, sum(att[i] for i in _TYPE1), sum(over[i] for i in _TYPE1), "type 1", OVER_4H[0])
     out.append(
         Figure(
             org=org,
@@ -168,6 +178,8 @@ def _figures(
             granularity=Granularity.MONTH,
             value=dta,
             org_name=name,
+            row=row,
+            column=DTA_12H,
         )
     )
     return out, skipped

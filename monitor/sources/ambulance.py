@@ -99,6 +99,8 @@ def _figures(
                 numerator=numerator,
                 denominator=denominator,
                 org_name=name,
+                row=row,
+                column=col,
             )
         )
     return out

@@ -33,6 +33,10 @@ class Figure:
     label: str | None = None
     org_name: str | None = None
     derived: bool = False
+    # Where the figure was read (1-based row, header = 1; the column of its value), so that an
+    # implausible figure is rejected naming both. Not stored.
+    row: int | None = None
+    column: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from monitor import orgs
+from monitor import metrics, orgs
 from monitor.db import session_scope
 from monitor.models import Observation, Publication, SourceState, utcnow
 from monitor.sources.base import Figure, Parsed, ParseError
@@ -157,6 +157,7 @@ def ingest_file(
         forget_row()
         parsed = parser(item.data, filename=item.filename, region_of=region_of)
         _check_one_figure_per_key(parsed)
+        check_plausible(parsed)
     except ParseError as e:
         return _reject(engine, item, sha, size, report, e.located(item.filename))
     except Exception as e:  # any failure of one file is that file's rejection
@@ -294,6 +295,30 @@ def _check_one_figure_per_key(parsed: Parsed) -> None:
                 f"two figures for {f.org} {f.metric} {f.period_start.isoformat()} in one file"
             )
         seen.add(key)
+
+
+def check_plausible(parsed: Parsed) -> None:
+    """ParseError for the first figure outside its metric's valid range (metrics.Range), naming
+    its row and column: the publisher's own figures first, then those summed from them."""
+    for f in sorted(parsed.figures, key=lambda f: f.derived):
+        if f.value is None or (isinstance(f.value, float) and math.isnan(f.value)):
+            continue
+        valid = metrics.get(f.metric).valid
+        if f.value not in valid or not math.isfinite(f.value):
+            raise ParseError(
+                f"{f.org} {f.metric} {f.period_start:%b %Y} is {f.value:g}, outside its valid "
+                f"range ({valid}): not a plausible figure, so nothing from the file is stored",
+                row=f.row,
+                column=f.column,
+            )
+        for what, count in (("numerator", f.numerator), ("denominator", f.denominator)):
+            if count is not None and (count < 0 or not math.isfinite(count)):
+                raise ParseError(
+                    f"{f.org} {f.metric} {f.period_start:%b %Y}: the {what} is {count:g}, "
+                    "a negative count",
+                    row=f.row,
+                    column=f.column,
+                )
 
 
 def _publication(item: FileInput, sha: str, size: int, **fields: Any) -> Publication:

@@ -106,6 +106,8 @@ def _parse_data(data: bytes, *, filename: str) -> Parsed:
             value=value,
             label=f"Segment {value:g}" if metric in _SEGMENT_UNITS else None,
             org_name=rec["Trust_name"] or None,
+            row=row,
+            column="Value",
         )
         parsed.figures.append(figure)
         if metric_id == SEGMENT_ID:
@@ -113,7 +115,7 @@ def _parse_data(data: bytes, *, filename: str) -> Parsed:
                 parsed.skipped.append(Skipped(row, f"{org} {rec['Quarter']}: no rank published"))
                 continue
             rank = number(rec["Rank"], file=filename, row=row, column="Rank")
-            figure = replace(figure, metric="nof_rank", value=rank, label=None)
+            figure = replace(figure, metric="nof_rank", value=rank, label=None, column="Rank")
             ranked.append(((rec["Quarter"], rec["Trust_type"]), figure))
     if not parsed.rows_read:
         raise ParseError("no data rows", file=filename, row=2)

@@ -164,6 +164,16 @@ def number(value: Any, *, file: str, row: int, column: str) -> float:
     return result
 
 
+def count(value: Any, *, file: str, row: int, column: str) -> float:
+    """A cell that counts something (patients, attendances): a number, never negative."""
+    result = number(value, file=file, row=row, column=column)
+    if result < 0:
+        raise ParseError(
+            f"a count cannot be negative, found {value!r}", file=file, row=row, column=column
+        )
+    return result
+
+
 def percent(numerator: float, denominator: float) -> float:
     """``100 * numerator / denominator``; callers make sure the denominator is not zero."""
     return 100.0 * numerator / denominator

@@ -236,6 +236,7 @@ def _org_figures(t: ProviderTotal, *, derived: bool) -> list[Figure]:
             denominator=None if num is None else t.waiting,
             org_name=t.name,
             derived=derived,
+            row=t.row or None,
         )
 
     out = [figure(WAITING_LIST, t.waiting), figure(OVER_52, t.over_52)]
