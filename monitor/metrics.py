@@ -46,8 +46,11 @@ class Range:
         return above and value <= self.high
 
     def __str__(self) -> str:
-        low = f"{self.low:g}" if self.low_inclusive else f"more than {self.low:g}"
-        return f"{low} to {self.high:g}"
+        def num(v: float) -> str:
+            return f"{v:,.0f}" if v == int(v) else f"{v:g}"
+
+        low = num(self.low) if self.low_inclusive else f"more than {num(self.low)}"
+        return f"{low} to {num(self.high)}"
 
 
 # Every unit's valid values; a metric whose scale differs says so in its ``valid_range``.

@@ -120,7 +120,7 @@ CASES = [
         "nof_segment",
     ),
     # 1e16 attendances waiting 12 hours.
-    ("ae", AE_JULY, {"Org Code": "RCX"}, DTA, "1e16", "ae_12hr_dta_count"),
+    ("ae", AE_JULY, {"Org Code": "RCX"}, DTA, "1e16", "valid range of a count (0 to 100,000,000)"),
 ]
 
 

@@ -47,6 +47,7 @@ DTA_12H = "Patients who have waited 12+ hrs from DTA to admission"
 # Positions within ATTENDANCES / OVER_4H of the type 1 columns (walk-in and booked).
 _TYPE1 = (0, 3)
 REQUIRED = (PERIOD, CODE, PARENT, NAME, *ATTENDANCES, *OVER_4H, DTA_12H)
+COUNTED = (*ATTENDANCES, *OVER_4H, DTA_12H)  # TOTAL holds the providers' sum of each
 
 ALL_TYPES, TYPE1, DTA = "ae_4hr_pct", "ae_4hr_type1_pct", "ae_12hr_dta_count"
 
@@ -79,12 +80,13 @@ def parse(data: bytes, *, filename: str, region_of: Mapping[str, str] | None = N
     3. Regions are summed from ``Parent Org`` (falling back to ``region_of``), derived.
     4. England comes from the TOTAL row; a file without one is rejected as truncated.
     """
-    parsed = Parsed()
+    parsed = Parsed(layout="A&E monthly provider CSV")
     region_of = region_of or {}
     providers: list[Figure] = []
     provider_region: dict[str, str] = {}
     total: tuple[int, dict[str, str]] | None = None
     bounds: tuple[date, date] | None = None
+    sums: dict[str, float] = dict.fromkeys(COUNTED, 0.0)
     for row, rec in csv_rows(data, filename=filename, required=REQUIRED):
         parsed.rows_read += 1
         code = rec[CODE].upper()
@@ -107,6 +109,8 @@ def parse(data: bytes, *, filename: str, region_of: Mapping[str, str] | None = N
         if region in REGIONS:
             provider_region[code] = region
         figures, skipped = _figures(rec, code, bounds, file=filename, row=row)
+        for c in COUNTED:
+            sums[c] += count(rec[c], file=filename, row=row, column=c)
         providers.extend(figures)
         parsed.skipped.extend(skipped)
     if total is None:
@@ -118,6 +122,7 @@ def parse(data: bytes, *, filename: str, region_of: Mapping[str, str] | None = N
         )
     if bounds is None:
         raise ParseError("no provider rows", file=filename, row=total[0])
+    _check_total(total, sums, filename)
     parsed.figures.extend(providers)
     parsed.figures.extend(
         derive_aggregates(providers, provider_region, counts=frozenset({DTA}), england=False)
@@ -125,6 +130,22 @@ def parse(data: bytes, *, filename: str, region_of: Mapping[str, str] | None = N
     england, _ = _figures(total[1], ENGLAND, bounds, file=filename, row=total[0])
     parsed.figures.extend(replace(f, org_name="England") for f in england)
     return parsed
+
+
+def _check_total(total: tuple[int, dict[str, str]], sums: dict[str, float], file: str) -> None:
+    """The TOTAL row is England: each of its counts is the sum of the providers' (so in every
+    real file); a file missing providers is incomplete."""
+    row, rec = total
+    for c in COUNTED:
+        value = count(rec[c], file=file, row=row, column=c)
+        if abs(value - sums[c]) > 0.5:
+            raise ParseError(
+                f"the TOTAL row's {value:g} is not the sum of the providers' {sums[c]:g}: "
+                "providers are missing (incomplete file?)",
+                file=file,
+                row=row,
+                column=c,
+            )
 
 
 def _figures(

@@ -87,7 +87,7 @@ def _parse_extract(rows: list[list[Any]], *, filename: str, region_of: Mapping[s
     3. A provider-month with nobody treated has no percentage (a skipped reason).
     4. England (all providers) and regions (providers whose region is known) are derived.
     """
-    parsed = Parsed()
+    parsed = Parsed(layout="cancer provider extract")
     sums = _ExtractSums(*_columns(rows, filename), filename)
     for row, cells in enumerate(rows[1:], start=2):
         if any(str(c).strip() for c in cells):
@@ -207,7 +207,7 @@ def _parse_national(rows: list[list[Any]], *, filename: str) -> Parsed:
     Total, Within Standard, Outside Standard, Performance (%)" under a title naming the
     standard. Months before a standard existed are blank: skipped, never zero.
     """
-    parsed = Parsed()
+    parsed = Parsed(layout="cancer national time series")
     header_row = next(
         (i for i, r in enumerate(rows[:20]) if sum(str(c).strip() == "Monthly" for c in r) >= 3),
         None,

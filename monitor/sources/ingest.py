@@ -14,8 +14,11 @@ The same steps run for a polled file, a back-filled one and ``monitor ingest FIL
    the reference list lacks (kind ``other``), and write only the figures that are new or
    different. An identical figure creates nothing; a different one is a revision: a new
    Observation row, with the old row marked superseded by this publication (both stay
-   queryable). A derived figure never replaces the publisher's own, and the publisher's own
-   replaces a derived one even when the two agree.
+   queryable). Which is current follows the publisher's date, not the order of ingest: a
+   figure from a publication dated before the current figure's is stored already superseded
+   (an old file fetched late changes no current figure and no alert). A derived figure never
+   replaces the publisher's own, and the publisher's own replaces a derived one even when the
+   two agree.
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ Parser = Callable[..., Parsed]
 # Figures are compared with this tolerance so that re-reading "52.1" from another file format
 # is not a revision.
 _REL_TOL = 1e-9
+# A file of a layout read before may have this many fewer rows per period than the previous
+# publication of that layout (a trust merging, a provider closing); more is a truncated file.
+ROWS_TOLERANCE = 0.1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,6 +164,8 @@ def ingest_file(
         parsed = parser(item.data, filename=item.filename, region_of=region_of)
         _check_one_figure_per_key(parsed)
         check_plausible(parsed)
+        with session_scope(engine) as s:
+            check_whole(s, item.source, parsed)
     except ParseError as e:
         return _reject(engine, item, sha, size, report, e.located(item.filename))
     except Exception as e:  # any failure of one file is that file's rejection
@@ -204,6 +212,7 @@ def _store(
     pub.quiet = quiet if quiet is not None else pub.trigger != "poll" or first_ingest
     pub.periods = sorted({_period_key(f) for f in parsed.figures})
     pub.rows_read = parsed.rows_read
+    pub.layout = parsed.layout
     pub.orgs = len(parsed.orgs)
     pub.skipped = [{"row": k.row, "reason": k.reason} for k in parsed.skipped]
     s.add(pub)
@@ -212,7 +221,9 @@ def _store(
     report.new_orgs = orgs.ensure_orgs(
         s, {f.org: f.org_name for f in parsed.figures if f.org_name or f.org}
     )
-    written, revised, report.affected = _write_figures(s, pub.id, parsed.figures)
+    written, revised, report.affected = _write_figures(
+        s, pub.id, parsed.figures, published_at=pub.published_at
+    )
     pub.observations_written = written
     state.last_success_at = utcnow()
     state.last_publication_id = pub.id
@@ -225,23 +236,37 @@ def _store(
     report.skipped = pub.skipped
 
 
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
 def _write_figures(
-    s: Session, publication_id: int, figures: Iterable[Figure]
+    s: Session, publication_id: int, figures: Iterable[Figure], *, published_at: datetime
 ) -> tuple[int, int, set[tuple[str, str]]]:
-    """Write new and revised figures; return (written, revisions, affected pairs)."""
+    """Write new and revised figures; return (written, revisions, affected pairs).
+
+    The current figure is the one of the latest publication by the publisher's date, whatever
+    the order of ingest: a figure from a publication older than the current figure's is kept
+    as history (already superseded by the current one's publication), and changes nothing.
+    """
     figures = list(figures)
     if not figures:
         return 0, 0, set()
     metrics = {f.metric for f in figures}
     starts = {f.period_start for f in figures}
-    current: dict[tuple[str, str, Any], Observation] = {}
-    q = select(Observation).where(
-        col(Observation.superseded_by).is_(None),
-        col(Observation.metric).in_(metrics),
-        col(Observation.period_start).in_(starts),
+    current: dict[tuple[str, str, Any], tuple[Observation, datetime]] = {}
+    q = (
+        select(Observation, Publication.published_at)
+        .join(Publication, col(Publication.id) == col(Observation.publication_id))
+        .where(
+            col(Observation.superseded_by).is_(None),
+            col(Observation.metric).in_(metrics),
+            col(Observation.period_start).in_(starts),
+        )
     )
-    for o in s.exec(q):
-        current[(o.org, o.metric, o.period_start)] = o
+    for o, when in s.exec(q):
+        current[(o.org, o.metric, o.period_start)] = (o, _aware(when))
+    published_at = _aware(published_at)
 
     new_rows: list[dict[str, Any]] = []
     superseded: list[int] = []
@@ -250,14 +275,20 @@ def _write_figures(
         key = (f.org, f.metric, f.period_start)
         if f.value is None or (isinstance(f.value, float) and math.isnan(f.value)):
             continue
-        old = current.get(key)
-        if old is not None:
+        held = current.get(key)
+        superseded_by = None
+        if held is not None:
+            old, old_published = held
             # A figure read from the publisher's file replaces a derived one (summed by the
             # monitor or a third party's) even when they agree, and is never replaced by one.
             if _unchanged(old, f) or (f.derived and not old.derived):
                 continue
-            assert old.id is not None
-            superseded.append(old.id)
+            if published_at < old_published and not (old.derived and not f.derived):
+                # Published before the figure held: history, never current again.
+                superseded_by = old.publication_id
+            else:
+                assert old.id is not None
+                superseded.append(old.id)
         new_rows.append(
             {
                 "org": f.org,
@@ -271,9 +302,11 @@ def _write_figures(
                 "denominator": f.denominator,
                 "derived": f.derived,
                 "publication_id": publication_id,
+                "superseded_by": superseded_by,
             }
         )
-        affected.add((f.metric, f.org))
+        if superseded_by is None:
+            affected.add((f.metric, f.org))
     # Mark the old versions first: the partial unique index allows one current row per key.
     for i in range(0, len(superseded), 500):
         s.execute(
@@ -295,6 +328,38 @@ def _check_one_figure_per_key(parsed: Parsed) -> None:
                 f"two figures for {f.org} {f.metric} {f.period_start.isoformat()} in one file"
             )
         seen.add(key)
+
+
+def _rows_per_period(rows: int, periods: int) -> float:
+    return rows / max(periods, 1)
+
+
+def check_whole(s: Session, source: str, parsed: Parsed) -> None:
+    """ParseError when the file has fewer rows per period than the previous publication of the
+    same source and layout, by more than ROWS_TOLERANCE: a file cut short at a line end looks
+    whole to its parser. (Each parser checks what it can within the file: totals rows, England
+    against the sum of providers.)"""
+    if parsed.layout is None or not parsed.rows_read:
+        return
+    prev = s.exec(
+        select(Publication)
+        .where(
+            Publication.source == source,
+            Publication.layout == parsed.layout,
+            Publication.status == "ingested",
+        )
+        .order_by(col(Publication.published_at).desc(), col(Publication.id).desc())
+    ).first()
+    if prev is None or not prev.rows_read:
+        return
+    was = _rows_per_period(prev.rows_read, len(prev.periods))
+    now = _rows_per_period(parsed.rows_read, len(parsed.periods))
+    if now < was * (1 - ROWS_TOLERANCE):
+        raise ParseError(
+            f"only {now:g} rows per period where the previous {parsed.layout} "
+            f"({prev.filename}, publication {prev.id}) had {was:g}: the file is incomplete "
+            "(truncated?)"
+        )
 
 
 def check_plausible(parsed: Parsed) -> None:

@@ -158,6 +158,8 @@ def parse_league_table(data: bytes, *, filename: str) -> Parsed:
     if not parsed.rows_read:
         raise ParseError("no data rows", file=filename, row=2)
     parsed.figures.extend(with_peer_group(ranked))
+    leagues = sorted({str(key[1]) for key, _ in ranked if isinstance(key, tuple)})
+    parsed.layout = f"league table CSV ({', '.join(leagues)})"
     return parsed
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from python_calamine import CalamineWorkbook
 
+from monitor.metrics import UNIT_RANGES
 from monitor.orgs import ENGLAND, REGIONS, name_for
 from monitor.sources.base import Figure, ParseError
 
@@ -165,11 +166,19 @@ def number(value: Any, *, file: str, row: int, column: str) -> float:
 
 
 def count(value: Any, *, file: str, row: int, column: str) -> float:
-    """A cell that counts something (patients, attendances): a number, never negative."""
+    """A cell that counts something (patients, attendances): a number in the valid range of a
+    count (metrics.UNIT_RANGES), never negative."""
     result = number(value, file=file, row=row, column=column)
     if result < 0:
         raise ParseError(
             f"a count cannot be negative, found {value!r}", file=file, row=row, column=column
+        )
+    if result not in UNIT_RANGES["count"]:
+        raise ParseError(
+            f"{value!r} is outside the valid range of a count ({UNIT_RANGES['count']})",
+            file=file,
+            row=row,
+            column=column,
         )
     return result
 

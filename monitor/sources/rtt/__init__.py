@@ -101,12 +101,15 @@ def parse(
         if rtt_derived.is_clean_csv(head):
             totals, rows = rtt_derived.clean_csv_totals(fh, name)
             parsed = _figures(totals, region_of or {}, derive=True)
-            parsed.rows_read = rows
+            parsed.rows_read, parsed.layout = rows, "RTT provider sheet CSV (derived)"
             return parsed
+        layout = "RTT Full CSV"
         if head.startswith(_ZIP):
             totals, rows, derive = _read_zip(fh, source, name)
+            layout = layout if derive else "RTT Incomplete-Provider workbook"
         elif head.startswith(_OLE2):
             (totals, rows), derive = _read_workbook(fh, source, name), False
+            layout = "RTT Incomplete-Provider workbook"
         elif b"\x00" in head:
             raise ParseError(
                 "not an RTT Full CSV zip, CSV or Incomplete-Provider workbook", file=name, row=1
@@ -115,7 +118,7 @@ def parse(
             (totals, rows), derive = read_full_csv(fh, file=name), True
     check_consistent(totals, file=name)
     parsed = _figures(totals, region_of or {}, derive=derive)
-    parsed.rows_read = rows
+    parsed.rows_read, parsed.layout = rows, layout
     return parsed
 
 
