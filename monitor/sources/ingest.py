@@ -35,10 +35,11 @@ from typing import Any
 
 from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from monitor import metrics, orgs
-from monitor.db import session_scope
+from monitor.db import private_dir, session_scope
 from monitor.models import Observation, Publication, SourceState, utcnow
 from monitor.sources.base import Figure, Parsed, ParseError
 from monitor.sources.tabular import forget_row, row_being_read
@@ -174,9 +175,23 @@ def ingest_file(
         return _reject(engine, item, sha, size, report, err)
     # Before the transaction, so that the row records its copy in the same commit.
     archived = _archive(item, sha, archive_dir) if archive_dir is not None else None
-    with session_scope(engine, write=True) as s:
-        pub = _publication(item, sha, size, archive_path=archived)
-        _store(s, pub, parsed, report, quiet=item.quiet)
+    try:
+        with session_scope(engine, write=True) as s:
+            # Another process may have stored the same bytes while this one parsed them.
+            report.publication_id = _ingested_as(s, item.source, sha)
+            if report.publication_id is not None:
+                return report
+            pub = _publication(item, sha, size, archive_path=archived)
+            _store(s, pub, parsed, report, quiet=item.quiet)
+    except IntegrityError:
+        # PostgreSQL: the other's row appeared between the check and this insert.
+        with session_scope(engine) as s:
+            held = _ingested_as(s, item.source, sha)
+        if held is None:
+            raise
+        return IngestReport(
+            file=item.filename, source=item.source, status="unchanged", publication_id=held
+        )
     log.info(
         "ingested %s %s: %d rows, %d observations written (%d revisions), periods %s",
         item.source,
@@ -430,12 +445,13 @@ def _archive(item: FileInput, sha: str, archive_dir: Path) -> str:
     """Copy the file to ``archive_dir/<source>/<sha[:2]>/<sha>-<name>`` (once); its path."""
     dest = archive_dir / item.source / sha[:2] / f"{sha}-{Path(item.filename).name}"
     if not dest.exists():
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(dest.parent)
         tmp = dest.with_suffix(dest.suffix + ".part")
         if isinstance(item.data, Path):
             shutil.copyfile(item.data, tmp)
         else:
             tmp.write_bytes(item.data)
+        tmp.chmod(0o600)  # the owner's only, like the database
         tmp.replace(dest)
     return str(dest)
 

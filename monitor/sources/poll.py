@@ -29,7 +29,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from monitor.context import Context
-from monitor.db import session_scope
+from monitor.db import private_dir, session_scope
 from monitor.models import Publication, SourceState, utcnow
 from monitor.sources.discover import Link
 from monitor.sources.fetch import Fetched, Fetcher, FetchError, remember, remembered
@@ -162,7 +162,7 @@ def _fetch_and_ingest(
     quiet: bool | None = None,
 ) -> None:
     """Fetch one linked file (conditionally) and ingest it; remember it unless rejected."""
-    ctx.var.mkdir(parents=True, exist_ok=True)
+    private_dir(ctx.var)
     with session_scope(ctx.engine) as s:
         cached = remembered(s, link.url)
     filename = Path(link.url.split("?")[0]).name
