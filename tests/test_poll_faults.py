@@ -17,6 +17,7 @@ from monitor.context import Context
 from monitor.db import session_scope
 from monitor.models import Outbox, Publication, SourceState
 from monitor.web import create_app
+from tests.conftest import REAL
 from tests.test_poll import INDEX, Publisher, publisher  # noqa: F401
 
 OPS = ("ops@example.nhs.uk", "oncall@example.nhs.uk")
@@ -117,10 +118,10 @@ def damaged_zip(name: str) -> bytes:
 @pytest.mark.parametrize(
     ("damage", "named"),
     [
-        # Bytes that are not UTF-8 inside an otherwise good row.
-        (lambda b: b.replace(b"RCX", b"R\xffX", 1), "not UTF-8"),
+        # Bytes that are not UTF-8 inside an otherwise good row: the row is named.
+        (lambda b: b.replace(b"RCX", b"R\xffX", 1), "row 35, column 'Org Code': not UTF-8"),
         # A zip archive served in place of the CSV.
-        (lambda b: damaged_zip("x.csv"), JULY),
+        (lambda b: damaged_zip("x.csv"), f"{JULY}, row 1: not UTF-8"),
         # JSON served in place of the CSV.
         (lambda b: b'{"error": "rate limited"}\n', JULY),
     ],
@@ -138,3 +139,38 @@ def test_any_damage_rejects_the_file_and_the_rest_of_the_poll_is_ingested(
     assert code == 1 and (ae["counts"]["ingested"], ae["counts"]["rejected"]) == (4, 1)
     [pub] = rejected(context(config_file))
     assert pub.filename == JULY and named in (pub.reason or "")
+
+
+CANCER = REAL / "cancer" / "CWT-CRS-Oct-2023-Data-Extract-Provider.xlsx"
+
+
+def test_a_workbook_cut_short_is_rejected_naming_where_it_stops(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[paths]\nvar = "var"\n')
+    assert cli(cfg, "init")[0] == 0
+    data = CANCER.read_bytes()
+    cut = tmp_path / CANCER.name
+    cut.write_bytes(data[: len(data) // 2])
+    code, out, _ = cli(cfg, "ingest", "cancer", str(cut), "--json")
+    [report] = json.loads(out)
+    assert code == 1 and report["status"] == "rejected"
+    error = report["error"]
+    assert error.startswith(f"{CANCER.name}: truncated or damaged XLSX workbook")
+    assert f"the file stops after {len(data) // 2:,} bytes, inside member 'xl/" in error
+    assert "its ZIP directory is missing (truncated download?)" in error
+
+
+def test_an_rtt_zip_cut_short_is_rejected_naming_its_csv(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[paths]\nvar = "var"\n')
+    assert cli(cfg, "init")[0] == 0
+    buf = io.BytesIO()
+    member = "20260331-RTT-March-2026-full-extract.csv"
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(REAL / "rtt" / "rtt_incomplete_provider_clean.csv", member)
+    cut = tmp_path / "Full-CSV-data-file-Mar26-ZIP.zip"
+    cut.write_bytes(buf.getvalue()[:60_000])
+    code, out, _ = cli(cfg, "ingest", "rtt", str(cut), "--json")
+    [report] = json.loads(out)
+    assert code == 1 and report["status"] == "rejected"
+    assert f"the file stops after 60,000 bytes, inside member {member!r}" in report["error"]

@@ -106,11 +106,42 @@ def csv_rows(
             yield pending
         _reading.set(None)
     except UnicodeDecodeError as exc:
+        row, column = _bad_byte_at(data)
         raise ParseError(
-            f"not UTF-8 text ({exc.reason})", file=filename, row=reader.line_num + 1
+            f"not UTF-8 text ({exc.reason})", file=filename, row=row, column=column
         ) from None
     except csv.Error as exc:
         raise ParseError(f"malformed CSV: {exc}", file=filename, row=reader.line_num) from None
+
+
+def zip_cut_short(data: bytes) -> str:
+    """What can be said of a ZIP (an XLSX is one) that cannot be opened: its size and the
+    member its last local header names, where the file stops. A whole ZIP ends with its
+    central directory; a download cut short lacks it."""
+    where = f"the file stops after {len(data):,} bytes"
+    at = data.rfind(b"PK\x03\x04")
+    if at >= 0 and len(data) >= at + 30:
+        name_len = int.from_bytes(data[at + 26 : at + 28], "little")
+        name = data[at + 30 : at + 30 + name_len].decode("utf-8", "replace")
+        if name:
+            where += f", inside member {name!r}"
+    if b"PK\x05\x06" not in data[-65_557:]:
+        where += "; its ZIP directory is missing (truncated download?)"
+    return where
+
+
+def _bad_byte_at(data: bytes) -> tuple[int | None, str | None]:
+    """The row (header = 1) and column of the first byte that is not UTF-8 (the column by
+    counting commas, so approximate in a quoted field)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line_start = data.rfind(b"\n", 0, e.start) + 1
+        row = data.count(b"\n", 0, e.start) + 1
+        header = data.split(b"\n", 1)[0].decode("utf-8-sig", "replace").split(",")
+        index = data.count(b",", line_start, e.start)
+        return row, header[index].strip() if index < len(header) and row > 1 else None
+    return None, None
 
 
 def open_workbook(data: bytes, *, filename: str) -> CalamineWorkbook:
@@ -121,7 +152,13 @@ def open_workbook(data: bytes, *, filename: str) -> CalamineWorkbook:
     try:
         # The ZIP check catches a file cut short in transit, which calamine may only notice
         # once it reaches the missing sheet.
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
+        try:
+            z = zipfile.ZipFile(io.BytesIO(data))
+        except zipfile.BadZipFile:
+            raise ParseError(
+                f"truncated or damaged XLSX workbook: {zip_cut_short(data)}", file=filename
+            ) from None
+        with z:
             bad = z.testzip()
         if bad is not None:
             raise ParseError(f"damaged workbook member {bad!r}", file=filename)

@@ -56,6 +56,7 @@ from monitor.sources.discover import Link
 from monitor.sources.rtt import derived as rtt_derived
 from monitor.sources.rtt.full_csv import ProviderTotal, check_consistent, read_full_csv
 from monitor.sources.rtt.workbook import SHEET, read_incomplete_provider
+from monitor.sources.tabular import zip_cut_short
 
 SOURCE = "rtt"
 WAITING_LIST, WITHIN_18, OVER_52, OVER_52_PCT = (
@@ -142,8 +143,9 @@ def _read_zip(
     try:
         zf = zipfile.ZipFile(fh)
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        fh.seek(0)  # what can be said of it: a few MB read only on this error path
         raise ParseError(
-            f"not a complete zip file (truncated download?): {exc}", file=name
+            f"not a complete zip file ({exc}): {zip_cut_short(fh.read())}", file=name
         ) from None
     with zf:
         members = zf.namelist()
