@@ -119,6 +119,15 @@ CASES = [
         "7",
         "nof_segment",
     ),
+    # A negative RTT waiting list.
+    (
+        "rtt",
+        REAL / "rtt" / "rtt_incomplete_provider_clean.csv",
+        {"provider_code": "RCX", "treatment_function_code": "C_999"},
+        "total_incomplete_pathways",
+        "-24",
+        "a count cannot be negative",
+    ),
     # 1e16 attendances waiting 12 hours.
     ("ae", AE_JULY, {"Org Code": "RCX"}, DTA, "1e16", "valid range of a count (0 to 100,000,000)"),
 ]

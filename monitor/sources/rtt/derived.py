@@ -39,9 +39,13 @@ def is_summary(head: bytes) -> bool:
 
 def _int(value: str, *, name: str, row: int, column: str) -> int:
     try:
-        return round(float(value)) if value.strip() else 0
-    except ValueError:
+        n = round(float(value)) if value.strip() else 0
+    except (ValueError, OverflowError):
         raise ParseError(f"{value!r} is not a count", file=name, row=row, column=column) from None
+    if n < 0:
+        raise ParseError(f"a count cannot be negative, found {value!r}", file=name, row=row,
+                         column=column)  # fmt: skip
+    return n
 
 
 def clean_csv_totals(fh: IO[bytes], name: str) -> tuple[list[ProviderTotal], int]:
