@@ -107,3 +107,37 @@ def test_the_trust_page_shows_the_trusts_own_ratings_not_a_hospitals(
     ]
     assert "Good" in table and "Overall" in table
     assert table.count("Requires improvement") == 2  # Safe and Responsive, the trust's own
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        # Key questions that are not a list.
+        lambda b: b["currentRatings"]["overall"].update(keyQuestionRatings=5),
+        # A rating that is a number, not a word.
+        lambda b: b["currentRatings"]["overall"].update(rating=3),
+    ],
+)
+def test_a_body_of_an_unexpected_shape_is_rejected_and_the_others_ingested(
+    tmp_path: Path, damage: object
+) -> None:
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[paths]\nvar = "var"\n')
+    runner = CliRunner()
+    assert runner.invoke(app, ["--config", str(cfg), "init"]).exit_code == 0
+    body = json.loads((LOCATIONS / "location_RM317.json").read_bytes())
+    assert callable(damage)
+    damage(body)
+    bad = tmp_path / "location_RM317.json"
+    bad.write_text(json.dumps(body))
+    good = LOCATIONS / "location_RM3Y3.json"
+    r = runner.invoke(app, ["--config", str(cfg), "ingest", "cqc", str(bad), str(good), "--json"])
+    assert r.exit_code == 1, r.output
+    first, second = json.loads(r.stdout)
+    assert first["status"] == "rejected"
+    assert first["error"].startswith("location_RM317.json: not a body the monitor can read")
+    assert second["status"] == "ingested", second

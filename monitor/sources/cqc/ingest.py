@@ -173,6 +173,12 @@ def ingest_body(
         report.status, report.error = "rejected", str(e)
         record_rejected(engine, pub, str(e))
         return report
+    except Exception as e:  # a body of an unexpected shape is that body's rejection
+        log.exception("cqc: unexpected error reading %s", filename)
+        report.status = "rejected"
+        report.error = f"{filename}: not a body the monitor can read ({type(e).__name__}: {e})"
+        record_rejected(engine, pub, report.error)
+        return report
     report.subject = body
     report.rows_read = len(body.records)
     report.skipped = [{"row": None, "reason": p} for p in body.problems]
