@@ -184,3 +184,23 @@ def test_a_league_table_much_shorter_than_the_previous_one_is_rejected(ctx: Cont
     with session_scope(ctx.engine) as s:
         layouts = s.exec(select(Publication.layout).where(Publication.status == "ingested"))
         assert set(layouts) == {"league table CSV (Mental health and community trust)"}
+
+
+def test_an_older_shorter_file_back_filled_later_is_compared_with_nothing_newer(
+    ctx: Context,
+) -> None:
+    """A back-fill reaches files older than those held: an old league table with fewer trusts
+    (before a merger) is not judged against today's."""
+    first = ingest_bytes(
+        ctx,
+        "oversight",
+        NOF_LEAGUE.read_bytes(),
+        NOF_LEAGUE.name,
+        datetime(2026, 5, 14, tzinfo=UTC),
+    )
+    assert first["status"] == "ingested"
+    older = lines_kept(NOF_LEAGUE, 40).replace(b"Q4 2025/26", b"Q4 2023/24")
+    report = ingest_bytes(
+        ctx, "oversight", older, "league-2023.csv", datetime(2024, 5, 9, tzinfo=UTC)
+    )
+    assert report["status"] == "ingested", report["error"]

@@ -166,7 +166,7 @@ def ingest_file(
         _check_one_figure_per_key(parsed)
         check_plausible(parsed)
         with session_scope(engine) as s:
-            check_whole(s, item.source, parsed)
+            check_whole(s, item.source, parsed, item.published_at)
     except ParseError as e:
         return _reject(engine, item, sha, size, report, e.located(item.filename))
     except Exception as e:  # any failure of one file is that file's rejection
@@ -349,11 +349,12 @@ def _rows_per_period(rows: int, periods: int) -> float:
     return rows / max(periods, 1)
 
 
-def check_whole(s: Session, source: str, parsed: Parsed) -> None:
+def check_whole(s: Session, source: str, parsed: Parsed, published_at: datetime) -> None:
     """ParseError when the file has fewer rows per period than the previous publication of the
-    same source and layout, by more than ROWS_TOLERANCE: a file cut short at a line end looks
-    whole to its parser. (Each parser checks what it can within the file: totals rows, England
-    against the sum of providers.)"""
+    same source and layout (the latest published no later than this one), by more than
+    ROWS_TOLERANCE: a file cut short at a line end looks whole to its parser. (Each parser
+    checks what it can within the file: totals rows, England against the sum of providers.)
+    A back-filled file older than everything held has nothing before it to be compared with."""
     if parsed.layout is None or not parsed.rows_read:
         return
     prev = s.exec(
@@ -362,6 +363,7 @@ def check_whole(s: Session, source: str, parsed: Parsed) -> None:
             Publication.source == source,
             Publication.layout == parsed.layout,
             Publication.status == "ingested",
+            col(Publication.published_at) <= published_at,
         )
         .order_by(col(Publication.published_at).desc(), col(Publication.id).desc())
     ).first()
