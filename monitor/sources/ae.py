@@ -108,9 +108,7 @@ def parse(data: bytes, *, filename: str, region_of: Mapping[str, str] | None = N
         region = code_for(rec[PARENT]) or region_of.get(code)
         if region in REGIONS:
             provider_region[code] = region
-        figures, skipped = _figures(rec, code, bounds, file=filename, row=row)
-        for c in COUNTED:
-            sums[c] += count(rec[c], file=filename, row=row, column=c)
+        figures, skipped = _figures(rec, code, bounds, file=filename, row=row, sums=sums)
         providers.extend(figures)
         parsed.skipped.extend(skipped)
     if total is None:
@@ -149,11 +147,21 @@ def _check_total(total: tuple[int, dict[str, str]], sums: dict[str, float], file
 
 
 def _figures(
-    rec: dict[str, str], org: str, bounds: tuple[date, date], *, file: str, row: int
+    rec: dict[str, str],
+    org: str,
+    bounds: tuple[date, date],
+    *,
+    file: str,
+    row: int,
+    sums: dict[str, float] | None = None,
 ) -> tuple[list[Figure], list[Skipped]]:
+    """The row's figures; its counts are added to ``sums`` (column -> total) when given."""
     att = [count(rec[c], file=file, row=row, column=c) for c in ATTENDANCES]
     over = [count(rec[c], file=file, row=row, column=c) for c in OVER_4H]
     dta = count(rec[DTA_12H], file=file, row=row, column=DTA_12H)
+    if sums is not None:
+        for c, v in zip(COUNTED, (*att, *over, dta), strict=True):
+            sums[c] += v
     for a_col, o_col, a, o in zip(ATTENDANCES, OVER_4H, att, over, strict=True):
         if o > a:
             raise ParseError(
