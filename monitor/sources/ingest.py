@@ -35,7 +35,7 @@ from typing import Any
 
 from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from monitor import metrics, orgs
@@ -169,7 +169,9 @@ def ingest_file(
             check_whole(s, item.source, parsed, item.published_at)
     except ParseError as e:
         return _reject(engine, item, sha, size, report, e.located(item.filename))
-    except Exception as e:  # any failure of one file is that file's rejection
+    except SQLAlchemyError:
+        raise  # the database failing is not the file's fault: it is tried again
+    except Exception as e:  # any other failure of one file is that file's rejection
         log.exception("unexpected error parsing %s %s", item.source, item.filename)
         err = ParseError(f"{type(e).__name__}: {e}", file=item.filename, row=row_being_read())
         return _reject(engine, item, sha, size, report, err)
