@@ -174,3 +174,24 @@ def test_an_rtt_zip_cut_short_is_rejected_naming_its_csv(tmp_path: Path) -> None
     [report] = json.loads(out)
     assert code == 1 and report["status"] == "rejected"
     assert f"the file stops after 60,000 bytes, inside member {member!r}" in report["error"]
+
+
+def test_a_poll_whose_only_new_file_is_bad_tells_the_operators_at_once(
+    config_file: Path,
+    publisher: Publisher,  # noqa: F811
+) -> None:
+    from tests.test_service import new_file
+
+    assert cli(config_file, "poll")[0] == 0
+    new_file(publisher)
+    name = "September-2025-CSV-abc12.csv"
+    publisher.files[name] = publisher.files[name].replace(
+        b"MSitAE-SEPTEMBER-2025", b"MSitAE-SEPTEMBER-0000"
+    )
+    code, out, _ = cli(config_file, "poll", "--json")
+    report = json.loads(out)
+    assert code == 1 and report["evaluate"] is None and report["send"] is None
+    ctx = context(config_file)
+    told = [m for m in operator_mail(ctx) if m.key.startswith("operator:rejected:")]
+    assert sorted(m.recipient for m in told) == sorted(OPS)
+    assert name in str(told[0].payload)

@@ -12,7 +12,9 @@ answers 304 and nothing else happens; a landing page that only lists yearly page
 full, since it does not change when a file is added), then fetches and ingests each linked file
 not already ingested from that URL. Files for the newest period are live ("poll"); older files
 the poll finds for the first time are catching up and are ingested quietly, like a back-fill. A
-failure is recorded on the source's state and logged in one line; the poll never raises.
+failure is recorded on the source's state and logged in one line; the poll never raises. Any
+error while one file is read is that file's rejection (monitor/sources/ingest.py): the other
+files are still ingested, and the operators' email about it is queued at once.
 """
 
 from __future__ import annotations
@@ -232,6 +234,17 @@ def _record(ctx: Context, source: str, report: PollReport) -> None:
         s.add(state)
 
 
+def _tell_operators(ctx: Context) -> None:
+    """Queue the operators' email about a rejected file now, whether or not anything else of
+    the poll is sent: once per rejected publication (monitor/notify/operators.py)."""
+    from monitor.notify import operators
+
+    try:
+        operators.queue_incidents(ctx.engine, ctx.settings, now=utcnow())
+    except Exception:  # telling must not turn the poll into a failure of its own
+        log.exception("could not queue the operators' email about a rejected file")
+
+
 @contextmanager
 def _session(
     ctx: Context, source: str, fetcher: Fetcher | None, report: PollReport, what: str
@@ -256,6 +269,8 @@ def _session(
         if own:
             fetcher.close()
         _record(ctx, source, report)
+        if any(r.status == "rejected" for r in report.ingested):
+            _tell_operators(ctx)
 
 
 def poll(ctx: Context, source: str, *, fetcher: Fetcher | None = None) -> PollReport:
