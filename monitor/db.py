@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +33,37 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and missing parents) readable by the owner only (0700); a folder that
+    already exists is left as it is."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for p in reversed(missing):
+        try:
+            p.mkdir(mode=0o700)
+        except FileExistsError:  # made meanwhile by another process
+            continue
+        os.chmod(p, 0o700)  # whatever the umask
+    return path
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` empty, readable and writable by the owner only (0600), unless it exists;
+    an existing one readable by others is made owner-only (it holds password hashes)."""
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    mode = path.stat().st_mode
+    if mode & 0o077 and path.stat().st_uid == os.getuid():
+        os.chmod(path, stat.S_IMODE(mode) & 0o700)
+
+
 def make_engine(url: str, **kw: Any) -> Engine:
-    """An engine for ``url``. SQLite gets WAL and a busy timeout; its folder is created."""
+    """An engine for ``url``. SQLite gets WAL and a busy timeout; its folder (0700) and file
+    (0600; SQLite gives its -wal and -shm files the same mode) are created owner-only."""
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
-            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+            private_dir(Path(u.database).parent)
+            private_file(Path(u.database))
         kw.setdefault(
             "connect_args", {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
         )

@@ -33,6 +33,41 @@ class Target:
     standard: str  # the standard's name and source, for the evidence
 
 
+@dataclass(frozen=True, slots=True)
+class Range:
+    """The values a metric can take; a figure outside it is a damaged file, never stored."""
+
+    low: float
+    high: float = float("inf")
+    low_inclusive: bool = True
+
+    def __contains__(self, value: float) -> bool:
+        above = value >= self.low if self.low_inclusive else value > self.low
+        return above and value <= self.high
+
+    def __str__(self) -> str:
+        def num(v: float) -> str:
+            return f"{v:,.0f}" if v == int(v) else f"{v:g}"
+
+        low = num(self.low) if self.low_inclusive else f"more than {num(self.low)}"
+        return f"{low} to {num(self.high)}"
+
+
+# Every unit's valid values; a metric whose scale differs says so in its ``valid_range``.
+# Counts are of people in England (under 100 million); a response time is more than 0 seconds
+# and less than a day; a rank is within a league of NHS trusts (fewer than 1,000).
+UNIT_RANGES: dict[str, Range] = {
+    "%": Range(0, 100),
+    "count": Range(0, 1e8),
+    "seconds": Range(0, 86_400, low_inclusive=False),
+    "segment": Range(1, 5),
+    "rank": Range(1, 1_000),
+    "score": Range(1, 4),
+    "flag": Range(0, 1),
+    "rating": Range(1, 4),
+}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Metric:
     id: str
@@ -45,6 +80,13 @@ class Metric:
     # What the figure's numerator and denominator count, for "3,678 of 7,060 attendances":
     # empty where the publisher gives no counts.
     counted: str = ""
+    # The valid values where they differ from the unit's (UNIT_RANGES).
+    valid_range: Range | None = None
+
+    @property
+    def valid(self) -> Range:
+        """The values this metric can take: its own range, else its unit's."""
+        return self.valid_range or UNIT_RANGES[self.unit]
 
     @property
     def higher_is_better(self) -> bool:
@@ -287,6 +329,7 @@ _CATALOGUE: tuple[Metric, ...] = (
         granularity=Q,
         publisher="oversight",
         description="OF0079, sign as published: negative is a planned deficit.",
+        valid_range=Range(-100, 100),
     ),
     Metric(
         id="fin_variance_to_plan_pct",
@@ -296,6 +339,7 @@ _CATALOGUE: tuple[Metric, ...] = (
         granularity=Q,
         publisher="oversight",
         description="OF0081: negative is worse than plan.",
+        valid_range=Range(-100, 100),
     ),
     Metric(
         id="cqc_overall",

@@ -82,6 +82,7 @@ class Publication(SQLModel, table=True):
     orgs: int = 0
     skipped: list[dict[str, Any]] = _json(list)
     archive_path: str | None = None  # content-addressed copy under var/publications/
+    layout: str | None = None  # which of the publisher's file layouts (Parsed.layout)
 
 
 class Observation(SQLModel, table=True):

@@ -40,9 +40,11 @@ def _sources(names: list[str] | None) -> list[str] | None:
 @command("init")
 def init_cmd(tc: typer.Context, as_json: JsonOpt = False) -> None:
     """Create or upgrade the schema; load organisations, seed subscribers and the snapshot."""
+    from monitor.db import private_dir
     from monitor.sources.seed import seed_and_evaluate
 
     ctx = context_of(tc)
+    private_dir(ctx.var)  # before anything writes there: owner-only (0700)
     try:
         result = init(ctx)
     except config.ConfigError as e:

@@ -22,7 +22,7 @@ from monitor.orgs import ENGLAND, REGIONS, code_for
 from monitor.sources import discover as disc
 from monitor.sources.base import MONTHS, Figure, Parsed, ParseError, Skipped, month_bounds
 from monitor.sources.discover import Link
-from monitor.sources.tabular import csv_rows, derive_aggregates, number, percent
+from monitor.sources.tabular import count, csv_rows, derive_aggregates, percent
 
 SOURCE = "ae"
 
@@ -47,6 +47,7 @@ DTA_12H = "Patients who have waited 12+ hrs from DTA to admission"
 # Positions within ATTENDANCES / OVER_4H of the type 1 columns (walk-in and booked).
 _TYPE1 = (0, 3)
 REQUIRED = (PERIOD, CODE, PARENT, NAME, *ATTENDANCES, *OVER_4H, DTA_12H)
+COUNTED = (*ATTENDANCES, *OVER_4H, DTA_12H)  # TOTAL holds the providers' sum of each
 
 ALL_TYPES, TYPE1, DTA = "ae_4hr_pct", "ae_4hr_type1_pct", "ae_12hr_dta_count"
 
@@ -62,7 +63,12 @@ def _period(text: str, *, file: str, row: int) -> tuple[date, date]:
             row=row,
             column=PERIOD,
         )
-    return month_bounds(int(m.group(2)), MONTHS[m.group(1).upper()])
+    try:
+        return month_bounds(int(m.group(2)), MONTHS[m.group(1).upper()])
+    except ValueError as e:  # e.g. year 0
+        raise ParseError(
+            f"no such month as {text!r} ({e})", file=file, row=row, column=PERIOD
+        ) from None
 
 
 def parse(data: bytes, *, filename: str, region_of: Mapping[str, str] | None = None) -> Parsed:
@@ -74,12 +80,13 @@ def parse(data: bytes, *, filename: str, region_of: Mapping[str, str] | None = N
     3. Regions are summed from ``Parent Org`` (falling back to ``region_of``), derived.
     4. England comes from the TOTAL row; a file without one is rejected as truncated.
     """
-    parsed = Parsed()
+    parsed = Parsed(layout="A&E monthly provider CSV")
     region_of = region_of or {}
     providers: list[Figure] = []
     provider_region: dict[str, str] = {}
     total: tuple[int, dict[str, str]] | None = None
     bounds: tuple[date, date] | None = None
+    sums: dict[str, float] = dict.fromkeys(COUNTED, 0.0)
     for row, rec in csv_rows(data, filename=filename, required=REQUIRED):
         parsed.rows_read += 1
         code = rec[CODE].upper()
@@ -101,7 +108,7 @@ def parse(data: bytes, *, filename: str, region_of: Mapping[str, str] | None = N
         region = code_for(rec[PARENT]) or region_of.get(code)
         if region in REGIONS:
             provider_region[code] = region
-        figures, skipped = _figures(rec, code, bounds, file=filename, row=row)
+        figures, skipped = _figures(rec, code, bounds, file=filename, row=row, sums=sums)
         providers.extend(figures)
         parsed.skipped.extend(skipped)
     if total is None:
@@ -113,6 +120,7 @@ def parse(data: bytes, *, filename: str, region_of: Mapping[str, str] | None = N
         )
     if bounds is None:
         raise ParseError("no provider rows", file=filename, row=total[0])
+    _check_total(total, sums, filename)
     parsed.figures.extend(providers)
     parsed.figures.extend(
         derive_aggregates(providers, provider_region, counts=frozenset({DTA}), england=False)
@@ -122,18 +130,52 @@ def parse(data: bytes, *, filename: str, region_of: Mapping[str, str] | None = N
     return parsed
 
 
+def _check_total(total: tuple[int, dict[str, str]], sums: dict[str, float], file: str) -> None:
+    """The TOTAL row is England: each of its counts is the sum of the providers' (so in every
+    real file); a file missing providers is incomplete."""
+    row, rec = total
+    for c in COUNTED:
+        value = count(rec[c], file=file, row=row, column=c)
+        if abs(value - sums[c]) > 0.5:
+            raise ParseError(
+                f"the TOTAL row's {value:g} is not the sum of the providers' {sums[c]:g}: "
+                "providers are missing (incomplete file?)",
+                file=file,
+                row=row,
+                column=c,
+            )
+
+
 def _figures(
-    rec: dict[str, str], org: str, bounds: tuple[date, date], *, file: str, row: int
+    rec: dict[str, str],
+    org: str,
+    bounds: tuple[date, date],
+    *,
+    file: str,
+    row: int,
+    sums: dict[str, float] | None = None,
 ) -> tuple[list[Figure], list[Skipped]]:
-    att = [number(rec[c], file=file, row=row, column=c) for c in ATTENDANCES]
-    over = [number(rec[c], file=file, row=row, column=c) for c in OVER_4H]
-    dta = number(rec[DTA_12H], file=file, row=row, column=DTA_12H)
+    """The row's figures; its counts are added to ``sums`` (column -> total) when given."""
+    att = [count(rec[c], file=file, row=row, column=c) for c in ATTENDANCES]
+    over = [count(rec[c], file=file, row=row, column=c) for c in OVER_4H]
+    dta = count(rec[DTA_12H], file=file, row=row, column=DTA_12H)
+    if sums is not None:
+        for c, v in zip(COUNTED, (*att, *over, dta), strict=True):
+            sums[c] += v
+    for a_col, o_col, a, o in zip(ATTENDANCES, OVER_4H, att, over, strict=True):
+        if o > a:
+            raise ParseError(
+                f"{o:g} attendances over 4 hours but only {a:g} in {a_col!r}",
+                file=file,
+                row=row,
+                column=o_col,
+            )
     start, end = bounds
     name = rec[NAME] or None
     out: list[Figure] = []
     skipped: list[Skipped] = []
 
-    def pct(metric: str, attendances: float, over_4h: float, what: str) -> None:
+    def pct(metric: str, attendances: float, over_4h: float, what: str, column: str) -> None:
         if attendances <= 0:
             skipped.append(Skipped(row, f"{org}: no {what} attendances, so no {metric}"))
             return
@@ -149,11 +191,13 @@ def _figures(
                 numerator=within,
                 denominator=attendances,
                 org_name=name,
+                row=row,
+                column=column,
             )
         )
 
-    pct(ALL_TYPES, sum(att), sum(over), "A&E")
-    pct(TYPE1, sum(att[i] for i in _TYPE1), sum(over[i] for i in _TYPE1), "type 1")
+    pct(ALL_TYPES, sum(att), sum(over), "A&E", "Attendances over 4hrs (all types)")
+    pct(TYPE1, sum(att[i] for i in _TYPE1), sum(over[i] for i in _TYPE1), "type 1", OVER_4H[0])
     out.append(
         Figure(
             org=org,
@@ -163,6 +207,8 @@ def _figures(
             granularity=Granularity.MONTH,
             value=dta,
             org_name=name,
+            row=row,
+            column=DTA_12H,
         )
     )
     return out, skipped

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from monitor.metrics import Granularity
@@ -99,14 +100,17 @@ def _figures(
                 numerator=numerator,
                 denominator=denominator,
                 org_name=name,
+                row=row,
+                column=col,
             )
         )
     return out
 
 
 def _parse_csv(data: bytes, *, filename: str, region_of: Mapping[str, str]) -> Parsed:
-    parsed = Parsed()
+    parsed = Parsed(layout="AmbSYS CSV")
     trust_region: dict[str, str] = {}
+    listed: dict[tuple[int, int], dict[str, int]] = {}  # (year, month) -> org -> row
     for row, rec in csv_rows(data, filename=filename, required=CSV_REQUIRED):
         parsed.rows_read += 1
         year = int(number(rec["Year"], file=filename, row=row, column="Year"))
@@ -120,18 +124,66 @@ def _parse_csv(data: bytes, *, filename: str, region_of: Mapping[str, str]) -> P
         if org not in REGIONS and org != ENGLAND and region in REGIONS:
             trust_region[org] = region
         name = "England" if org == ENGLAND else rec["Org Name"] or None
+        listed.setdefault((year, month), {})[org] = row
         parsed.figures.extend(
             _figures(org, name, year, month, rec.__getitem__, file=filename, row=row, parsed=parsed)
         )
     if not parsed.figures and not parsed.skipped:
         raise ParseError("no data rows", file=filename, row=2)
+    check_months_alike(listed, filename)
+    check_england_is_its_trusts(parsed.figures, filename)
     parsed.figures.extend(_single_trust_regions(parsed.figures, trust_region))
     return parsed
 
 
+def check_months_alike(listed: dict[tuple[int, int], dict[str, int]], filename: str) -> None:
+    """ParseError when a month lists fewer organisations than the file's other months (every
+    month has England, the regions and the trusts): a file cut at a line end loses the last
+    month's last rows."""
+    everyone = {org for orgs in listed.values() for org in orgs}
+    for (year, month), orgs in sorted(listed.items()):
+        missing = sorted(everyone - set(orgs))
+        if missing:
+            raise ParseError(
+                f"{date(year, month, 1):%B %Y} has no row for {', '.join(missing)}, which "
+                "other months have: the file is incomplete (truncated?)",
+                file=filename,
+                row=max(orgs.values()) + 1,
+                column="Org Code",
+            )
+
+
+def check_england_is_its_trusts(figures: list[Figure], filename: str) -> None:
+    """ParseError when England's incidents in a month are not the sum of its ambulance trusts'
+    (they are equal in every real file): a file cut short lacks some trusts of its last month.
+    """
+    england: dict[tuple[str, date], Figure] = {}
+    trusts: dict[tuple[str, date], float] = defaultdict(float)
+    for f in figures:
+        if f.denominator is None or f.derived:
+            continue
+        key = (f.metric, f.period_start)
+        if f.org == ENGLAND:
+            england[key] = f
+        elif f.org not in REGIONS:
+            trusts[key] += f.denominator
+    for (metric, start), eng in sorted(england.items()):
+        column = METRICS[metric][2]
+        total = eng.denominator or 0.0
+        if abs(trusts[metric, start] - total) > 0.5:
+            raise ParseError(
+                f"England's {start:%B %Y} incidents ({total:g}) are not the sum of its "
+                f"ambulance trusts' ({trusts[metric, start]:g}): trusts are missing (truncated "
+                "file?)",
+                file=filename,
+                row=eng.row,
+                column=column,
+            )
+
+
 def _parse_workbook(data: bytes, *, filename: str, region_of: Mapping[str, str]) -> Parsed:
     """The ``Raw`` sheet: a header row naming Year, Month, Reg, Area (the code) and A-codes."""
-    parsed = Parsed()
+    parsed = Parsed(layout="AmbSYS time series workbook")
     rows = sheet_rows(open_workbook(data, filename=filename), RAW_SHEET, filename=filename)
     header_at = next(
         (i for i, r in enumerate(rows[:30]) if "Area" in r and "A8" in r and "Year" in r), None

@@ -33,6 +33,10 @@ class Figure:
     label: str | None = None
     org_name: str | None = None
     derived: bool = False
+    # Where the figure was read (1-based row, header = 1; the column of its value), so that an
+    # implausible figure is rejected naming both. Not stored.
+    row: int | None = None
+    column: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,9 @@ class Parsed:
     figures: list[Figure] = field(default_factory=list)
     rows_read: int = 0
     skipped: list[Skipped] = field(default_factory=list)
+    # Which of the publisher's file layouts this was (e.g. "ae monthly CSV"): a file is
+    # compared with the previous publication of the same layout to tell a truncated one.
+    layout: str | None = None
 
     @property
     def periods(self) -> list[tuple[date, date]]:

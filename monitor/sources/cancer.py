@@ -23,7 +23,14 @@ from monitor.orgs import ENGLAND
 from monitor.sources import discover as disc
 from monitor.sources.base import Figure, Parsed, ParseError, Skipped, month_bounds
 from monitor.sources.discover import Link
-from monitor.sources.tabular import derive_aggregates, number, open_workbook, percent, sheet_rows
+from monitor.sources.tabular import (
+    count,
+    derive_aggregates,
+    number,
+    open_workbook,
+    percent,
+    sheet_rows,
+)
 
 SOURCE = "cancer"
 
@@ -80,7 +87,7 @@ def _parse_extract(rows: list[list[Any]], *, filename: str, region_of: Mapping[s
     3. A provider-month with nobody treated has no percentage (a skipped reason).
     4. England (all providers) and regions (providers whose region is known) are derived.
     """
-    parsed = Parsed()
+    parsed = Parsed(layout="cancer provider extract")
     sums = _ExtractSums(*_columns(rows, filename), filename)
     for row, cells in enumerate(rows[1:], start=2):
         if any(str(c).strip() for c in cells):
@@ -144,8 +151,15 @@ class _ExtractSums:
         if not org:
             raise ParseError("no organisation code", file=file, row=row, column=ORG)
         month = _month(cells[col[PERIOD]], file=file, row=row, column=PERIOD)
-        treated = number(cells[col[TREATED]], file=file, row=row, column=TREATED)
-        within = number(cells[col[WITHIN]], file=file, row=row, column=WITHIN)
+        treated = count(cells[col[TREATED]], file=file, row=row, column=TREATED)
+        within = count(cells[col[WITHIN]], file=file, row=row, column=WITHIN)
+        if within > treated:
+            raise ParseError(
+                f"more patients within the standard ({within:g}) than treated ({treated:g})",
+                file=file,
+                row=row,
+                column=WITHIN,
+            )
         key = (org, metric, month)
         acc = self.sums[key]
         acc[0] += within
@@ -172,6 +186,7 @@ def _provider_figures(sums: _ExtractSums, parsed: Parsed) -> list[Figure]:
                 value=percent(within, treated),
                 numerator=within,
                 denominator=treated,
+                row=sums.first_row[(org, metric, month)],
             )
         )
     return providers
@@ -192,7 +207,7 @@ def _parse_national(rows: list[list[Any]], *, filename: str) -> Parsed:
     Total, Within Standard, Outside Standard, Performance (%)" under a title naming the
     standard. Months before a standard existed are blank: skipped, never zero.
     """
-    parsed = Parsed()
+    parsed = Parsed(layout="cancer national time series")
     header_row = next(
         (i for i, r in enumerate(rows[:20]) if sum(str(c).strip() == "Monthly" for c in r) >= 3),
         None,
@@ -249,6 +264,8 @@ def _parse_national(rows: list[list[Any]], *, filename: str) -> Parsed:
                     numerator=within_n,
                     denominator=total_n,
                     org_name="England",
+                    row=row,
+                    column="Within Standard",
                 )
             )
     if not parsed.figures:

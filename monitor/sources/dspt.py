@@ -383,6 +383,7 @@ def _one_per_edition(
             value=float(r.value),
             label=r.label,
             org_name=r.name,
+            row=r.row,
         )
         for (_, edition), r in sorted(best.items())
     ]

@@ -19,16 +19,32 @@ def ingest_paths(
     published_at: datetime | None = None,
     trigger: str = "ingest",
 ) -> list[IngestReport]:
-    """Ingest each file in turn; one file's rejection does not stop the others.
+    """Ingest each file in turn; one file's rejection does not stop the others. A file larger
+    than ``[http] max_mb`` is rejected unread.
 
     A statistics publisher's files are parsed into figures; the CQC's (saved API bodies or the
     bulk ratings file) become ratings. Raises ValueError for an unknown source name.
     """
     publisher = registry.get(source)
-    if isinstance(publisher, registry.RatingsFeed):
-        return list(cqc.ingest_paths(ctx, paths, published_at=published_at, trigger=trigger))
-    out = []
+    limit = int(ctx.settings.http.max_mb * 1024 * 1024)
+    out: list[IngestReport] = []
     for path in paths:
+        size = path.stat().st_size
+        if size > limit:
+            # Refused before a byte is read: the limit downloads have ([http] max_mb).
+            out.append(
+                IngestReport(
+                    file=path.name,
+                    source=source,
+                    status="rejected",
+                    error=f"{path.name}: {size:,} bytes is more than the {limit:,}-byte "
+                    f"limit ([http] max_mb = {ctx.settings.http.max_mb:g})",
+                )
+            )
+            continue
+        if isinstance(publisher, registry.RatingsFeed):
+            out += cqc.ingest_paths(ctx, [path], published_at=published_at, trigger=trigger)
+            continue
         item = FileInput(
             source=source,
             # A streaming parser (the RTT zip) reads the file from disk, never all of it at once.

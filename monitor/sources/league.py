@@ -120,6 +120,7 @@ def parse_league_table(data: bytes, *, filename: str) -> Parsed:
             granularity=Granularity.QUARTER,
             value=None,
             org_name=rec["Trust_name"] or None,
+            row=row,
         )
 
         def cell(column: str) -> float:
@@ -130,22 +131,35 @@ def parse_league_table(data: bytes, *, filename: str) -> Parsed:
 
         segment = cell("Segment")
         parsed.figures += [
-            replace(base, metric="nof_segment", value=segment, label=f"Segment {segment:g}"),
+            replace(
+                base,
+                metric="nof_segment",
+                value=segment,
+                label=f"Segment {segment:g}",
+                column="Segment",
+            ),
             replace(
                 base,
                 metric="nof_average_score",
                 value=cell("Average_score"),
                 label=likely("Likely_range_of_average_score"),
+                column="Average_score",
             ),
             deficit_figure(base, rec["Trust_in_financial_deficit"], file=filename, row=row),
         ]
         rank = replace(
-            base, metric="nof_rank", value=cell("Rank"), label=likely("Likely_range_of_rank")
+            base,
+            metric="nof_rank",
+            value=cell("Rank"),
+            label=likely("Likely_range_of_rank"),
+            column="Rank",
         )
         ranked.append(((rec["Quarter"], rec["Trust_type"]), rank))
     if not parsed.rows_read:
         raise ParseError("no data rows", file=filename, row=2)
     parsed.figures.extend(with_peer_group(ranked))
+    leagues = sorted({str(key[1]) for key, _ in ranked if isinstance(key, tuple)})
+    parsed.layout = f"league table CSV ({', '.join(leagues)})"
     return parsed
 
 

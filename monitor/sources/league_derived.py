@@ -66,7 +66,7 @@ def parse_profiles(data: bytes, *, filename: str) -> Parsed:
     3. Finance figures where present; rows with no position at all are skipped, with why.
     4. Ranks get the size of their league (trust type and quarter) as denominator.
     """
-    parsed = Parsed()
+    parsed = Parsed(layout="derived trust profiles CSV")
     ranked: list[tuple[Hashable, Figure]] = []
     for row, rec in csv_rows(data, filename=filename, required=REQUIRED):
         parsed.rows_read += 1

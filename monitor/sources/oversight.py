@@ -83,9 +83,14 @@ def _parse_data(data: bytes, *, filename: str) -> Parsed:
     """
     parsed = Parsed()
     ranked: list[tuple[Hashable, Figure]] = []
+    trust_types: set[str] = set()
+    # quarter -> metric id -> trust -> the row listing it
+    listed: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
     for row, rec in csv_rows(data, filename=filename, required=DATA_REQUIRED):
         parsed.rows_read += 1
         metric_id = rec["Metric_ID"].upper()
+        trust_types.add(rec["Trust_type"])
+        listed[rec["Quarter"]][metric_id][rec["Trust_code"].strip().upper()] = row
         metric = DATA_METRICS.get(metric_id)
         if metric is None:
             continue
@@ -106,6 +111,8 @@ def _parse_data(data: bytes, *, filename: str) -> Parsed:
             value=value,
             label=f"Segment {value:g}" if metric in _SEGMENT_UNITS else None,
             org_name=rec["Trust_name"] or None,
+            row=row,
+            column="Value",
         )
         parsed.figures.append(figure)
         if metric_id == SEGMENT_ID:
@@ -113,13 +120,41 @@ def _parse_data(data: bytes, *, filename: str) -> Parsed:
                 parsed.skipped.append(Skipped(row, f"{org} {rec['Quarter']}: no rank published"))
                 continue
             rank = number(rec["Rank"], file=filename, row=row, column="Rank")
-            figure = replace(figure, metric="nof_rank", value=rank, label=None)
+            figure = replace(figure, metric="nof_rank", value=rank, label=None, column="Rank")
             ranked.append(((rec["Quarter"], rec["Trust_type"]), figure))
     if not parsed.rows_read:
         raise ParseError("no data rows", file=filename, row=2)
+    check_quarters_whole(listed, filename)
+    parsed.layout = f"NOF data CSV ({', '.join(sorted(trust_types))})"
     parsed.figures.extend(with_peer_group(ranked))
     parsed.figures.extend(_rsp_not_listed(parsed.figures))
     return parsed
+
+
+# The segmentation: every trust a quarter lists has a row of each (its value may be blank).
+SEGMENTATION = ("OF5000", "OF5002", "OF5003", "OF5004")
+
+
+def check_quarters_whole(listed: dict[str, dict[str, dict[str, int]]], filename: str) -> None:
+    """ParseError when a quarter lists a trust without a row of each SEGMENTATION metric, or
+    without a row of a tracked metric the quarter has (every real file lists each for every
+    trust, with a blank value where none is published): the file stops part-way (a file cut at
+    a line end is otherwise valid CSV). A file cut between two untracked metrics' rows is not
+    seen here."""
+    for quarter, by_metric in listed.items():
+        trusts = {t: r for rows in by_metric.values() for t, r in rows.items()}
+        # The Recovery Support Programme's rows may list only the trusts in it.
+        tracked = [m for m in DATA_METRICS if m in by_metric and m not in (*SEGMENTATION, RSP_ID)]
+        for metric_id in (*SEGMENTATION, *tracked):
+            missing = sorted(set(trusts) - set(by_metric.get(metric_id, {})))
+            if missing:
+                raise ParseError(
+                    f"{quarter}: {len(missing)} of {len(trusts)} trusts have no {metric_id} "
+                    f"row (first {missing[0]}, listed at row {trusts[missing[0]]}): the file "
+                    "is incomplete (truncated?)",
+                    file=filename,
+                    column="Metric_ID",
+                )
 
 
 def _rsp_not_listed(figures: list[Figure]) -> list[Figure]:

@@ -12,7 +12,9 @@ answers 304 and nothing else happens; a landing page that only lists yearly page
 full, since it does not change when a file is added), then fetches and ingests each linked file
 not already ingested from that URL. Files for the newest period are live ("poll"); older files
 the poll finds for the first time are catching up and are ingested quietly, like a back-fill. A
-failure is recorded on the source's state and logged in one line; the poll never raises.
+failure is recorded on the source's state and logged in one line; the poll never raises. Any
+error while one file is read is that file's rejection (monitor/sources/ingest.py): the other
+files are still ingested, and the operators' email about it is queued at once.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from monitor.context import Context
-from monitor.db import session_scope
+from monitor.db import private_dir, session_scope
 from monitor.models import Publication, SourceState, utcnow
 from monitor.sources.discover import Link
 from monitor.sources.fetch import Fetched, Fetcher, FetchError, remember, remembered
@@ -162,7 +164,7 @@ def _fetch_and_ingest(
     quiet: bool | None = None,
 ) -> None:
     """Fetch one linked file (conditionally) and ingest it; remember it unless rejected."""
-    ctx.var.mkdir(parents=True, exist_ok=True)
+    private_dir(ctx.var)
     with session_scope(ctx.engine) as s:
         cached = remembered(s, link.url)
     filename = Path(link.url.split("?")[0]).name
@@ -199,7 +201,12 @@ def _fetch_and_ingest(
             trigger=trigger,
             quiet=quiet,
         )
-        result = ingest_file(ctx.engine, item, pub.parse, archive_dir=ctx.var / "publications")
+        try:
+            result = ingest_file(ctx.engine, item, pub.parse, archive_dir=ctx.var / "publications")
+        except Exception as e:  # e.g. the database refused the write: the others still go
+            report.errors.append(f"{filename}: {type(e).__name__}: {e}")
+            log.exception("%s: could not ingest %s", pub.name, filename)
+            return
     report.ingested.append(result)
     if result.status != "rejected":
         with session_scope(ctx.engine, write=True) as s:
@@ -227,6 +234,17 @@ def _record(ctx: Context, source: str, report: PollReport) -> None:
         s.add(state)
 
 
+def _tell_operators(ctx: Context) -> None:
+    """Queue the operators' email about a rejected file now, whether or not anything else of
+    the poll is sent: once per rejected publication (monitor/notify/operators.py)."""
+    from monitor.notify import operators
+
+    try:
+        operators.queue_incidents(ctx.engine, ctx.settings, now=utcnow())
+    except Exception:  # telling must not turn the poll into a failure of its own
+        log.exception("could not queue the operators' email about a rejected file")
+
+
 @contextmanager
 def _session(
     ctx: Context, source: str, fetcher: Fetcher | None, report: PollReport, what: str
@@ -251,6 +269,8 @@ def _session(
         if own:
             fetcher.close()
         _record(ctx, source, report)
+        if any(r.status == "rejected" for r in report.ingested):
+            _tell_operators(ctx)
 
 
 def poll(ctx: Context, source: str, *, fetcher: Fetcher | None = None) -> PollReport:

@@ -12,17 +12,33 @@ import math
 import zipfile
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import replace
 from typing import Any
 
 from python_calamine import CalamineWorkbook
 
+from monitor.metrics import UNIT_RANGES
 from monitor.orgs import ENGLAND, REGIONS, name_for
 from monitor.sources.base import Figure, ParseError
 
 # An HTML page served in place of a file (a login wall, a "page not found", a CDN error) is the
 # commonest bad download; say so plainly rather than complain about its columns.
 _HTML_MARKERS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml")
+
+# The row csv_rows last handed over, while its reader is still reading: an unexpected error in
+# a parser is then reported at that row (ingest.py), not only against the file.
+_reading: ContextVar[int | None] = ContextVar("reading", default=None)
+
+
+def row_being_read() -> int | None:
+    """The 1-based row a CSV parser is working on, or None outside a row loop."""
+    return _reading.get()
+
+
+def forget_row() -> None:
+    """Before a parser starts: no row is being read yet."""
+    _reading.set(None)
 
 
 def reject_html(data: bytes, filename: str, expected: str) -> None:
@@ -47,6 +63,7 @@ def csv_rows(
         raise ParseError("the file is empty", file=filename)
     text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
     reader = csv.reader(text)
+    _reading.set(None)
     try:
         header = [h.strip() for h in next(reader)]
         named = [i for i, h in enumerate(header) if h]
@@ -75,6 +92,7 @@ def csv_rows(
                     column=header[len(fields)] if len(fields) < len(header) else None,
                 )
             if pending is not None:
+                _reading.set(pending[0])
                 yield pending
             pending = line_no, {header[i]: fields[i].strip() for i in named}
         if pending is not None:
@@ -84,11 +102,46 @@ def csv_rows(
                     file=filename,
                     row=pending[0],
                 )
+            _reading.set(pending[0])
             yield pending
+        _reading.set(None)
     except UnicodeDecodeError as exc:
-        raise ParseError(f"not UTF-8 text ({exc.reason})", file=filename) from None
+        row, column = _bad_byte_at(data)
+        raise ParseError(
+            f"not UTF-8 text ({exc.reason})", file=filename, row=row, column=column
+        ) from None
     except csv.Error as exc:
-        raise ParseError(f"malformed CSV: {exc}", file=filename) from None
+        raise ParseError(f"malformed CSV: {exc}", file=filename, row=reader.line_num) from None
+
+
+def zip_cut_short(data: bytes) -> str:
+    """What can be said of a ZIP (an XLSX is one) that cannot be opened: its size and the
+    member its last local header names, where the file stops. A whole ZIP ends with its
+    central directory; a download cut short lacks it."""
+    where = f"the file stops after {len(data):,} bytes"
+    at = data.rfind(b"PK\x03\x04")
+    if at >= 0 and len(data) >= at + 30:
+        name_len = int.from_bytes(data[at + 26 : at + 28], "little")
+        name = data[at + 30 : at + 30 + name_len].decode("utf-8", "replace")
+        if name:
+            where += f", inside member {name!r}"
+    if b"PK\x05\x06" not in data[-65_557:]:
+        where += "; its ZIP directory is missing (truncated download?)"
+    return where
+
+
+def _bad_byte_at(data: bytes) -> tuple[int | None, str | None]:
+    """The row (header = 1) and column of the first byte that is not UTF-8 (the column by
+    counting commas, so approximate in a quoted field)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line_start = data.rfind(b"\n", 0, e.start) + 1
+        row = data.count(b"\n", 0, e.start) + 1
+        header = data.split(b"\n", 1)[0].decode("utf-8-sig", "replace").split(",")
+        index = data.count(b",", line_start, e.start)
+        return row, header[index].strip() if index < len(header) and row > 1 else None
+    return None, None
 
 
 def open_workbook(data: bytes, *, filename: str) -> CalamineWorkbook:
@@ -99,7 +152,13 @@ def open_workbook(data: bytes, *, filename: str) -> CalamineWorkbook:
     try:
         # The ZIP check catches a file cut short in transit, which calamine may only notice
         # once it reaches the missing sheet.
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
+        try:
+            z = zipfile.ZipFile(io.BytesIO(data))
+        except zipfile.BadZipFile:
+            raise ParseError(
+                f"truncated or damaged XLSX workbook: {zip_cut_short(data)}", file=filename
+            ) from None
+        with z:
             bad = z.testzip()
         if bad is not None:
             raise ParseError(f"damaged workbook member {bad!r}", file=filename)
@@ -140,6 +199,27 @@ def number(value: Any, *, file: str, row: int, column: str) -> float:
         ) from None
     if math.isnan(result) or math.isinf(result):
         raise ParseError(f"expected a number, found {value!r}", file=file, row=row, column=column)
+    return result
+
+
+_MAX_COUNT = UNIT_RANGES["count"].high
+
+
+def count(value: Any, *, file: str, row: int, column: str) -> float:
+    """A cell that counts something (patients, attendances): a number in the valid range of a
+    count (metrics.UNIT_RANGES), never negative."""
+    result = number(value, file=file, row=row, column=column)
+    if result < 0:
+        raise ParseError(
+            f"a count cannot be negative, found {value!r}", file=file, row=row, column=column
+        )
+    if result > _MAX_COUNT:
+        raise ParseError(
+            f"{value!r} is outside the valid range of a count ({UNIT_RANGES['count']})",
+            file=file,
+            row=row,
+            column=column,
+        )
     return result
 
 

@@ -12,7 +12,8 @@ from sqlmodel import col
 
 from monitor import orgs
 from monitor.db import session_scope
-from monitor.models import Observation, Organisation, Rating
+from monitor.models import Observation, Organisation
+from monitor.sources.cqc.store import trust_ratings
 
 log = logging.getLogger(__name__)
 
@@ -39,27 +40,12 @@ def org_facts(engine: Engine, code: str) -> dict[str, Any] | None:
             ).scalar_one_or_none()
             if o is not None:
                 league[mid] = o
-        ratings = list(
-            s.execute(
-                select(Rating)
-                .where(
-                    col(Rating.org) == code,
-                    col(Rating.current).is_(True),
-                    col(Rating.service) == "",
-                )
-                .order_by(col(Rating.subject_type).desc(), col(Rating.report_date).desc())
-            ).scalars()
-        )
-    latest: dict[str, Rating] = {}
-    for r in ratings:  # providers before locations, newest first: keep the first per domain
-        latest.setdefault(r.domain, r)
-    order = ["Overall", "Safe", "Effective", "Caring", "Responsive", "Well-led"]
+        # The trust's own ratings only: a location's (even one inherited) is not the trust's.
+        ratings = trust_ratings(s, code)
     return {
         "org": orgs.as_dict(org),
         "segment": league.get("nof_segment"),
         "rank": league.get("nof_rank"),
         "score": league.get("nof_average_score"),
-        "ratings": sorted(
-            latest.values(), key=lambda r: order.index(r.domain) if r.domain in order else 99
-        ),
+        "ratings": ratings,
     }

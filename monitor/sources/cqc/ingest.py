@@ -173,6 +173,12 @@ def ingest_body(
         report.status, report.error = "rejected", str(e)
         record_rejected(engine, pub, str(e))
         return report
+    except Exception as e:  # a body of an unexpected shape is that body's rejection
+        log.exception("cqc: unexpected error reading %s", filename)
+        report.status = "rejected"
+        report.error = f"{filename}: not a body the monitor can read ({type(e).__name__}: {e})"
+        record_rejected(engine, pub, report.error)
+        return report
     report.subject = body
     report.rows_read = len(body.records)
     report.skipped = [{"row": None, "reason": p} for p in body.problems]
@@ -183,6 +189,7 @@ def ingest_body(
             report.status = "out_of_scope"
             return report
         if body.deregistered:
+            _keep_history(session, body, pub, sha)
             retired = retire_subject(session, body.subject_id)
             report.status = "deregistered"
             log.info(
@@ -219,6 +226,21 @@ def ingest_body(
         report.publication_id = pub.id
         report.quiet = quiet
     return report
+
+
+def _keep_history(session: Session, body: BodyRatings, pub: Publication, sha: str) -> None:
+    """A deregistered subject's ratings, kept as its history (retired by the caller), when
+    these bytes are new: one seen for the first time after deregistration keeps them too. No
+    ``cqc_overall`` figure: the organisation it rated no longer exists as registered."""
+    if not body.records or already_ingested(session, sha) is not None:
+        return
+    dates = [r.report_date for r in body.records if r.report_date]
+    pub.published_at = midnight(max(dates)) if dates else pub.published_at
+    pub.rows_read = len(body.records)
+    session.add(pub)
+    session.flush()
+    partial = {body.subject_id} if body.unknown_words else set()
+    store_snapshots(session, [body.records], pub.id, partial=partial)
 
 
 def _overall(report: CqcIngestReport, counts: OverallCounts) -> None:

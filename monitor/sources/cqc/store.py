@@ -206,6 +206,32 @@ def _as_row(rec: RatingRecord, *, current: bool) -> dict[str, Any]:
     }
 
 
+DOMAIN_ORDER = ("Overall", "Safe", "Effective", "Caring", "Responsive", "Well-led")
+
+
+def trust_ratings(session: Session, code: str) -> list[Rating]:
+    """The trust's own current ratings of the whole organisation: those of its provider body,
+    newest per key question, Overall first. Never a location's (RM317's rating, inherited from
+    RW603, is the hospital's, not RM3's)."""
+    rows = session.exec(
+        select(Rating)
+        .where(
+            col(Rating.subject_type) == "provider",
+            col(Rating.subject_id) == code,
+            col(Rating.current).is_(True),
+            col(Rating.service) == "",
+        )
+        .order_by(col(Rating.report_date).desc(), col(Rating.id).desc())
+    )
+    latest: dict[str, Rating] = {}
+    for r in rows:
+        latest.setdefault(r.domain, r)
+    return sorted(
+        latest.values(),
+        key=lambda r: DOMAIN_ORDER.index(r.domain) if r.domain in DOMAIN_ORDER else 99,
+    )
+
+
 def retire_subject(session: Session, subject_id: str) -> int:
     """Mark every current rating of a deregistered subject as no longer current."""
     result = session.exec(

@@ -32,6 +32,9 @@ NOT_ON_SCALE: dict[str, str] = {
     "inspected but not rated": "Inspected but not rated",
     "insufficient evidence to rate": "Insufficient evidence to rate",
     "regulations met": "Regulations met",
+    # An outcome of a (focused) inspection that found no breach needing enforcement; it says
+    # nothing on the four-point scale and leaves the ratings beside it standing.
+    "no action": "No action",
 }
 # Nothing was published: not stored at all.
 NO_RATING = frozenset({"", "no published rating"})

@@ -56,6 +56,7 @@ from monitor.sources.discover import Link
 from monitor.sources.rtt import derived as rtt_derived
 from monitor.sources.rtt.full_csv import ProviderTotal, check_consistent, read_full_csv
 from monitor.sources.rtt.workbook import SHEET, read_incomplete_provider
+from monitor.sources.tabular import zip_cut_short
 
 SOURCE = "rtt"
 WAITING_LIST, WITHIN_18, OVER_52, OVER_52_PCT = (
@@ -101,12 +102,15 @@ def parse(
         if rtt_derived.is_clean_csv(head):
             totals, rows = rtt_derived.clean_csv_totals(fh, name)
             parsed = _figures(totals, region_of or {}, derive=True)
-            parsed.rows_read = rows
+            parsed.rows_read, parsed.layout = rows, "RTT provider sheet CSV (derived)"
             return parsed
+        layout = "RTT Full CSV"
         if head.startswith(_ZIP):
             totals, rows, derive = _read_zip(fh, source, name)
+            layout = layout if derive else "RTT Incomplete-Provider workbook"
         elif head.startswith(_OLE2):
             (totals, rows), derive = _read_workbook(fh, source, name), False
+            layout = "RTT Incomplete-Provider workbook"
         elif b"\x00" in head:
             raise ParseError(
                 "not an RTT Full CSV zip, CSV or Incomplete-Provider workbook", file=name, row=1
@@ -115,7 +119,7 @@ def parse(
             (totals, rows), derive = read_full_csv(fh, file=name), True
     check_consistent(totals, file=name)
     parsed = _figures(totals, region_of or {}, derive=derive)
-    parsed.rows_read = rows
+    parsed.rows_read, parsed.layout = rows, layout
     return parsed
 
 
@@ -139,8 +143,9 @@ def _read_zip(
     try:
         zf = zipfile.ZipFile(fh)
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        fh.seek(0)  # what can be said of it: a few MB read only on this error path
         raise ParseError(
-            f"not a complete zip file (truncated download?): {exc}", file=name
+            f"not a complete zip file ({exc}): {zip_cut_short(fh.read())}", file=name
         ) from None
     with zf:
         members = zf.namelist()
@@ -236,6 +241,7 @@ def _org_figures(t: ProviderTotal, *, derived: bool) -> list[Figure]:
             denominator=None if num is None else t.waiting,
             org_name=t.name,
             derived=derived,
+            row=t.row or None,
         )
 
     out = [figure(WAITING_LIST, t.waiting), figure(OVER_52, t.over_52)]

@@ -39,12 +39,24 @@ def is_summary(head: bytes) -> bool:
 
 def _int(value: str, *, name: str, row: int, column: str) -> int:
     try:
-        return round(float(value)) if value.strip() else 0
-    except ValueError:
+        n = round(float(value)) if value.strip() else 0
+    except (ValueError, OverflowError):
         raise ParseError(f"{value!r} is not a count", file=name, row=row, column=column) from None
+    if n < 0:
+        raise ParseError(f"a count cannot be negative, found {value!r}", file=name, row=row,
+                         column=column)  # fmt: skip
+    return n
 
 
 def clean_csv_totals(fh: IO[bytes], name: str) -> tuple[list[ProviderTotal], int]:
+    """Each trust's C_999 (total) row. The file is whole only when it ends with a line break
+    and every trust listed has its C_999 row, which closes the trust's rows."""
+    fh.seek(0, io.SEEK_END)
+    ends_whole = False
+    if fh.tell():
+        fh.seek(-1, io.SEEK_END)
+        ends_whole = fh.read(1) == b"\n"
+    fh.seek(0)
     reader = csv.DictReader(io.TextIOWrapper(fh, encoding="utf-8-sig", newline=""))
     need = {
         "region_code",
@@ -61,9 +73,20 @@ def clean_csv_totals(fh: IO[bytes], name: str) -> tuple[list[ProviderTotal], int
         raise ParseError(f"missing column(s) {', '.join(sorted(missing))}", file=name, row=1)
     totals: list[ProviderTotal] = []
     rows = 0
+    open_trust: tuple[str, int] | None = None  # a trust whose C_999 row has not come yet
     for rows, r in enumerate(reader, start=1):
         if r["treatment_function_code"] != "C_999":
+            code = (r["provider_code"] or "").strip().upper()
+            if open_trust is not None and open_trust[0] != code:
+                raise ParseError(
+                    f"trust {open_trust[0]} has no C_999 (total) row",
+                    file=name,
+                    row=open_trust[1],
+                    column="treatment_function_code",
+                )
+            open_trust = open_trust or (code, rows + 1)
             continue
+        open_trust = None
         row = rows + 1
         try:
             month = date.fromisoformat(r["reporting_month"])
@@ -93,6 +116,16 @@ def clean_csv_totals(fh: IO[bytes], name: str) -> tuple[list[ProviderTotal], int
                 over_52=_int(r["total_52_plus"], name=name, row=row, column="total_52_plus"),
             )
         )
+    if rows and not ends_whole:
+        raise ParseError("the last row is cut short (truncated file?)", file=name, row=rows + 1)
+    if open_trust is not None:
+        raise ParseError(
+            f"trust {open_trust[0]} has no C_999 (total) row: the file stops before it "
+            "(truncated?)",
+            file=name,
+            row=open_trust[1],
+            column="treatment_function_code",
+        )
     return totals, rows
 
 
@@ -105,7 +138,7 @@ def summary_figures(fh: IO[bytes], name: str) -> Parsed:
         start, end = month_bounds(year, month)
     except (ValueError, KeyError) as e:
         raise ParseError(f"not an RTT summary: {e}", file=name) from None
-    parsed = Parsed()
+    parsed = Parsed(layout="RTT summary JSON")
 
     def add(code: str, nm: str, item: dict[str, Any], row: int, derived: bool) -> None:
         try:
