@@ -1,0 +1,224 @@
+"""The monthly board pack on the embedded default's real publications, seeded the way `monitor
+init` seeds them, on SQLite and PostgreSQL: the command writes it as HTML and PDF, the status
+page serves both, and every figure it shows is the database's."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlmodel import col
+from typer.testing import CliRunner
+
+from monitor import config, metrics
+from monitor.board import render
+from monitor.board.month import BadMonth, Month, due
+from monitor.cli import app
+from monitor.context import Context
+from monitor.db import session_scope
+from monitor.models import Observation
+from monitor.sources.seed import seed_and_evaluate
+from monitor.web import create_app
+from tests.conftest import REAL, ROOT
+
+runner = CliRunner()
+AUGUST = "2025-08"
+AE = ("ae_4hr_pct", "ae_4hr_type1_pct", "ae_12hr_dta_count")
+CANCER = ("cancer_28d_fds_pct", "cancer_31d_pct", "cancer_62d_pct")
+RTT = ("rtt_18wk_pct", "rtt_52wk_pct", "rtt_52wk_count", "rtt_waiting_list")
+
+
+def write_config(tmp_path: Path, engine: Engine) -> Path:
+    url = engine.url.render_as_string(hide_password=False)
+    p = tmp_path / "config.toml"
+    p.write_text(
+        f'[database]\nurl = "{url}"\n\n[paths]\nvar = "var"\nrules = "{ROOT / "rules"}"\n'
+        f'templates = "{ROOT / "templates"}"\nsnapshot = "{REAL}"\n\n'
+        '[web]\nbase_url = "https://alerts.example.nhs.uk"\n'
+    )
+    return p
+
+
+@pytest.fixture
+def seeded(tmp_path: Path, engine: Engine) -> tuple[Context, Path]:
+    path = write_config(tmp_path, engine)
+    ctx = Context(config.load(path), engine)
+    seed_and_evaluate(ctx)
+    return ctx, path
+
+
+def run_cli(path: Path, *args: str) -> tuple[int, str, str]:
+    r = runner.invoke(app, ["--config", str(path), *args])
+    return r.exit_code, r.stdout, r.stderr
+
+
+def sections(page: str) -> dict[str, str]:
+    """metric -> its <article> in the pack."""
+    found = re.findall(r'<article class="measure" id="m-([a-z0-9_]+)".*?</article>', page, re.S)
+    return {
+        m: re.search(rf'<article class="measure" id="m-{m}".*?</article>', page, re.S).group(0)  # type: ignore[union-attr]
+        for m in found
+    }
+
+
+def latest_up_to(engine: Engine, code: str, metric: str, end: date) -> Observation:
+    with session_scope(engine) as s:
+        return s.execute(
+            select(Observation)
+            .where(
+                col(Observation.org) == code,
+                col(Observation.metric) == metric,
+                col(Observation.superseded_by).is_(None),
+                col(Observation.period_start) <= end,
+            )
+            .order_by(col(Observation.period_start).desc())
+            .limit(1)
+        ).scalar_one()
+
+
+def test_rcx_august_2025_as_html_and_pdf_shows_the_database_figures(
+    seeded: tuple[Context, Path], tmp_path: Path
+) -> None:
+    ctx, path = seeded
+    out = tmp_path / "rcx.html"
+    code, stdout, stderr = run_cli(path, "board-pack", "rcx", "--month", AUGUST, "--out", str(out))
+    assert code == 0, stderr
+    assert "for August 2025" in stdout
+    page = out.read_text()
+    assert (
+        "The Queen Elizabeth Hospital, King&#39;s Lynn, NHS Foundation Trust: "
+        "board pack for August 2025" in page
+    )
+    found = sections(page)
+    # A&E and cancer measures are charted; RTT figures start in March 2026, after the month.
+    assert set(AE + CANCER) <= set(found)
+    assert not set(RTT) & set(found)
+    assert "Elective: waiting under 18 weeks" in page.split('id="not-charted"')[1].split("</p>")[0]
+    end = Month.parse(AUGUST).end
+    for metric, html in found.items():
+        o = latest_up_to(ctx.engine, "RCX", metric, end)
+        latest = re.search(r'data-value="([^"]+)" data-period="([^"]+)"', html)
+        assert latest is not None
+        assert float(latest.group(1)) == pytest.approx(o.value), metric
+        assert latest.group(2) == o.period_start.isoformat(), metric
+        assert "<svg" in html and 'role="img"' in html, metric
+        assert "Source: " in html and "published " in html, metric
+    # A&E's latest period is August 2025 itself, cancer's March 2025: each names its own.
+    assert "for August 2025" in found["ae_4hr_type1_pct"]
+    assert "for March 2025" in found["cancer_62d_pct"]
+    # Each measure sits in the matrix where `monitor spc` puts it (all their figures are up to
+    # August 2025, so the pack's charts and the command's are the same series).
+    names = {
+        "special_cause_improvement": "improvement",
+        "common_cause": "common_cause",
+        "special_cause_concern": "concern",
+    }
+    rows = {"consistent_pass": "pass", "inconsistent": "hit_and_miss", "consistent_fail": "fail"}
+    matrix = page.split('id="matrix-table"')[1].split("</table>")[0]
+    for metric in AE + CANCER:
+        code, stdout, _ = run_cli(path, "spc", "RCX", metric, "--json")
+        chart = json.loads(stdout)
+        row = rows.get(chart["assurance"], "none")
+        cell = matrix.split(f'data-assurance="{row}"')[1].split("</tr>")[0]
+        td = cell.split(f'data-variation="{names[chart["variation"]]}">')[1].split("</td>")[0]
+        assert f'data-metric="{metric}"' in td, (metric, chart["variation"], chart["assurance"])
+    # What changed since July's pack: A&E's August figures are new.
+    changes = page.split('id="changes"')[1].split("</section>")[0]
+    july = latest_up_to(ctx.engine, "RCX", "ae_4hr_type1_pct", Month.parse("2025-07").end)
+    assert july.period_start == date(2025, 7, 1)
+    assert "A&amp;E: seen within 4 hours (type 1): 52.3% for August 2025" in changes
+    assert f"{july.value:.1f}% for July 2025" in changes
+    # Open alerts carry their evidence, and the DSPT status its edition and source.
+    alerts = page.split('id="alerts-table"')[1].split("</table>")[0]
+    assert (
+        alerts.count("<tr data-alert=") >= 1 and "https://alerts.example.nhs.uk/alerts/" in alerts
+    )
+    dspt = latest_up_to(ctx.engine, "RCX", "dspt_status", end)
+    assert f"{dspt.label} for" in page.split('id="dspt"')[1].split("</section>")[0]
+
+    pdf = tmp_path / "rcx.pdf"
+    code, _, stderr = run_cli(path, "board-pack", "RCX", "--month", AUGUST, "--out", str(pdf))
+    assert code == 0, stderr
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-")
+    assert data.rstrip().endswith(b"%%EOF") and len(data) > 30_000  # nine A4 pages of charts
+
+    client = create_app(ctx).test_client()
+    resp = client.get(f"/orgs/RCX/board-pack?month={AUGUST}")
+    assert resp.status_code == 200
+    assert "'sha256-" in resp.headers["Content-Security-Policy"]  # its inline stylesheet only
+    web = resp.get_data(as_text=True)
+    assert sections(web).keys() == found.keys()
+    resp = client.get(f"/orgs/RCX/board-pack.pdf?month={AUGUST}")
+    assert resp.status_code == 200 and resp.mimetype == "application/pdf"
+    assert resp.data.startswith(b"%PDF-")
+    assert client.get("/orgs/RCX/board-pack?month=2025-13").status_code == 400
+    assert client.get("/orgs/NOPE/board-pack?month=2025-08").status_code == 404
+
+
+def test_a_later_pack_charts_rtt_and_says_its_limits_need_more_figures(
+    seeded: tuple[Context, Path],
+) -> None:
+    ctx, _ = seeded
+    bp = render.assemble(ctx.engine, ctx.settings, "RCX", Month.parse("2026-06"))
+    assert bp is not None
+    by = {m.metric: m for m in bp.measures}
+    assert set(RTT) <= set(by)
+    for metric in RTT:
+        o = latest_up_to(ctx.engine, "RCX", metric, date(2026, 6, 30))
+        assert by[metric].latest.value == pytest.approx(o.value)
+        assert by[metric].latest.period == "June 2026"
+        assert by[metric].view.reason and "Too few figures" in by[metric].view.reason
+    assert by["rtt_18wk_pct"] in bp.without_limits
+    # The league position of Q3 2025/26 is the latest up to June 2026, with its source.
+    assert bp.position is not None and bp.position.quarter == "Q3 2025/26"
+    page = render.html(ctx.settings, bp)
+    assert "Rank 133 of 134" in page
+    assert metrics.METRICS["rtt_18wk_pct"].title in page
+
+
+def test_without_weasyprint_the_pdf_route_says_what_to_install(
+    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # WeasyPrint absent from this process (as on a machine without it): the import fails.
+    monkeypatch.setitem(sys.modules, "weasyprint", None)
+    path = write_config(tmp_path, engine)
+    ctx = Context(config.load(path), engine)
+    client = create_app(ctx).test_client()
+    resp = client.get("/orgs/RCX/board-pack.pdf?month=2025-08")
+    assert resp.status_code == 503
+    page = resp.get_data(as_text=True)
+    assert "apt-get install -y libpango-1.0-0 libpangoft2-1.0-0" in page
+    assert 'href="/orgs/RCX/board-pack?month=2025-08"' in page
+    # The HTML pack still works.
+    assert client.get("/orgs/RCX/board-pack?month=2025-08").status_code == 200
+    code, _, stderr = run_cli(path, "board-pack", "RCX", "--out", str(tmp_path / "x.pdf"))
+    assert code == 1 and "libpango-1.0-0" in stderr
+    assert not (tmp_path / "x.pdf").exists()
+
+
+@pytest.mark.parametrize(
+    ("now", "month"),
+    [
+        ("2025-08-31T19:00:00+00:00", "2025-08"),  # the month's last evening (London)
+        ("2025-09-01T10:00:00+00:00", "2025-08"),  # missed at the month's end: made up
+        ("2025-09-15T10:00:00+00:00", "2025-08"),
+        ("2025-09-30T23:30:00+00:00", "2025-09"),  # 00:30 on 1 October in London: September
+    ],
+)
+def test_the_month_a_pack_is_due_for(now: str, month: str) -> None:
+    from datetime import datetime
+
+    assert due(datetime.fromisoformat(now)).key == month
+
+
+@pytest.mark.parametrize("text", ["2025-8", "2025-13", "August", "", "0999-01"])
+def test_a_bad_month_is_refused_by_name(text: str) -> None:
+    with pytest.raises(BadMonth, match="YYYY-MM"):
+        Month.parse(text)
