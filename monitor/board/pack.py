@@ -238,10 +238,7 @@ def build(engine: Engine, settings: Settings, code: str, month: Month) -> BoardP
                 .distinct()
             )
         }
-        predecessors = [
-            orgs.as_dict(p)
-            for p in s.exec(select(Organisation).where(col(Organisation.successor) == code))
-        ]
+        predecessors = [orgs.as_dict(p) for p in orgs.predecessors(s, code)]
     views = [
         spc_view.view(x) for x in series.series(engine, code, settings.paths.rules, until=month.end)
     ]
