@@ -152,13 +152,8 @@ def _end_alerts(session: Session, m: Merger) -> list[AlertEvent]:
     return events
 
 
-def notice_key(subscription_id: int, code: str, recipient: str) -> str:
-    """The merger notice of one moved subscription."""
-    return ":".join([OutboxKind.MERGER, str(subscription_id), code, recipient])
-
-
 def _move_subscriptions(session: Session, settings: Settings, m: Merger) -> tuple[int, int]:
-    from monitor.notify import mime
+    from monitor.notify import keys, mime
     from monitor.notify.enqueue import enqueue
 
     now = utcnow()
@@ -180,7 +175,7 @@ def _move_subscriptions(session: Session, settings: Settings, m: Merger) -> tupl
             continue  # nothing but the confirmation email goes to an unconfirmed address
         rows.append(
             Outbox(
-                key=notice_key(sub.id, m.code, sub.email),
+                key=keys.merger(sub.id, m.code, sub.email),
                 recipient=sub.email,
                 kind=OutboxKind.MERGER,
                 payload={

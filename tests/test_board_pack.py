@@ -4,10 +4,12 @@ page serves both, and every figure it shows is the database's."""
 
 from __future__ import annotations
 
+import email
 import json
 import re
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
+from email import policy
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,8 @@ from monitor.cli import app
 from monitor.context import Context
 from monitor.db import session_scope
 from monitor.models import Observation
+from monitor.notify.outbox import deliver
+from monitor.service import jobs
 from monitor.sources.seed import seed_and_evaluate
 from monitor.web import create_app
 from tests.conftest import REAL, ROOT
@@ -40,7 +44,8 @@ def write_config(tmp_path: Path, engine: Engine) -> Path:
     p.write_text(
         f'[database]\nurl = "{url}"\n\n[paths]\nvar = "var"\nrules = "{ROOT / "rules"}"\n'
         f'templates = "{ROOT / "templates"}"\nsnapshot = "{REAL}"\n\n'
-        '[web]\nbase_url = "https://alerts.example.nhs.uk"\n'
+        '[web]\nbase_url = "https://alerts.example.nhs.uk"\n\n'
+        '[mail]\ntransport = "maildir"\nmaildir = "mail"\n'
     )
     return p
 
@@ -183,6 +188,52 @@ def test_a_later_pack_charts_rtt_and_says_its_limits_need_more_figures(
     assert metrics.METRICS["rtt_18wk_pct"].title in page
 
 
+def test_the_monthly_job_sends_the_pack_as_a_link_or_attached_once(
+    seeded: tuple[Context, Path],
+) -> None:
+    ctx, path = seeded
+    for address, delivery in (("board@qehkl.nhs.uk", "attachment"), ("chair@qehkl.nhs.uk", "link")):
+        code, _, err = run_cli(
+            path, "subscribers", "add", address, "--org", "RCX", "--board-pack", delivery
+        )
+        assert code == 0, err
+    code, _, err = run_cli(
+        path, "subscribers", "add", "x@nhs.net", "--region", "Y61", "--board-pack", "link"
+    )
+    assert code == 2 and "subscribe to the trust" in err
+    month_end = datetime(2025, 8, 31, 19, 0, tzinfo=UTC)  # 20:00 in London: the job's time
+    first = jobs.record(ctx, "board-pack", lambda c: jobs.board_packs(c, month_end))
+    assert first.outcome == "ok", first.error
+    assert first.counts == {"month": "2025-08", "packs": 1, "queued": 2}
+    again = jobs.record(ctx, "board-pack", lambda c: jobs.board_packs(c, month_end))
+    assert again.counts["queued"] == 0  # once per month, trust and recipient
+    folder = ctx.var / "board-packs" / "RCX"
+    assert sorted(p.name for p in folder.iterdir()) == ["2025-08.html", "2025-08.pdf"]
+
+    report = deliver(ctx.engine, ctx.settings)
+    assert report.sent == 2, report.errors
+    got = {}
+    for f in sorted(ctx.settings.mail.maildir.rglob("*")):
+        if f.is_file():
+            msg = email.message_from_bytes(f.read_bytes(), policy=policy.default)
+            got[msg["To"]] = msg
+    assert set(got) == {"board@qehkl.nhs.uk", "chair@qehkl.nhs.uk"}
+    for msg in got.values():
+        assert msg["Subject"].startswith("Board pack for August 2025: The Queen Elizabeth")
+        text = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+        assert "https://alerts.example.nhs.uk/orgs/RCX/board-pack?month=2025-08" in text
+        assert "https://alerts.example.nhs.uk/orgs/RCX/board-pack.pdf?month=2025-08" in text
+    attached = list(got["board@qehkl.nhs.uk"].iter_attachments())
+    assert [(a.get_filename(), a.get_content_type()) for a in attached] == [
+        ("2025-08.pdf", "application/pdf")
+    ]
+    assert attached[0].get_content() == (folder / "2025-08.pdf").read_bytes()
+    assert "It is attached as 2025-08.pdf" in str(
+        got["board@qehkl.nhs.uk"].get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    )
+    assert not list(got["chair@qehkl.nhs.uk"].iter_attachments())
+
+
 def test_without_weasyprint_the_pdf_route_says_what_to_install(
     tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -213,8 +264,6 @@ def test_without_weasyprint_the_pdf_route_says_what_to_install(
     ],
 )
 def test_the_month_a_pack_is_due_for(now: str, month: str) -> None:
-    from datetime import datetime
-
     assert due(datetime.fromisoformat(now)).key == month
 
 

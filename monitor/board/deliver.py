@@ -19,18 +19,13 @@ from monitor.board.month import Month
 from monitor.context import Context
 from monitor.db import session_scope
 from monitor.models import Outbox, Subscription, utcnow
-from monitor.notify import mime, subscriptions
+from monitor.notify import keys, mime, subscriptions
 from monitor.notify.enqueue import enqueue
 from monitor.urls import Urls
 from monitor.vocab import OutboxKind
 
 log = logging.getLogger(__name__)
 FOLDER = "board-packs"
-
-
-def key(month: Month, code: str, recipient: str) -> str:
-    """The outbox key of one subscriber's email of one trust's pack of one month."""
-    return ":".join([OutboxKind.BOARD_PACK, month.key, code, recipient])
 
 
 def pack_files(ctx: Context, code: str, month: Month) -> dict[str, Path]:
@@ -83,7 +78,7 @@ def produce(ctx: Context, month: Month) -> dict[str, Any]:
         now = utcnow()
         rows.append(
             Outbox(
-                key=key(month, sub.code, sub.email),
+                key=keys.board_pack(month.key, sub.code, sub.email),
                 recipient=sub.email,
                 kind=OutboxKind.BOARD_PACK,
                 payload={
