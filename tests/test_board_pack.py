@@ -5,6 +5,7 @@ page serves both, and every figure it shows is the database's."""
 from __future__ import annotations
 
 import email
+import html
 import json
 import re
 import sys
@@ -13,7 +14,8 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 from typer.testing import CliRunner
@@ -24,12 +26,14 @@ from monitor.board.month import BadMonth, Month, due
 from monitor.cli import app
 from monitor.context import Context
 from monitor.db import session_scope
-from monitor.models import Observation
+from monitor.models import Observation, Subscription
 from monitor.notify.outbox import deliver
+from monitor.notify.tokens import describe_subscription
 from monitor.service import jobs
 from monitor.sources.seed import seed_and_evaluate
 from monitor.web import create_app
 from tests.conftest import REAL, ROOT
+from tests.test_web_subscribe import sign_up
 
 runner = CliRunner()
 AUGUST = "2025-08"
@@ -106,14 +110,14 @@ def test_rcx_august_2025_as_html_and_pdf_shows_the_database_figures(
     assert not set(RTT) & set(found)
     assert "Elective: waiting under 18 weeks" in page.split('id="not-charted"')[1].split("</p>")[0]
     end = Month.parse(AUGUST).end
-    for metric, html in found.items():
+    for metric, article in found.items():
         o = latest_up_to(ctx.engine, "RCX", metric, end)
-        latest = re.search(r'data-value="([^"]+)" data-period="([^"]+)"', html)
+        latest = re.search(r'data-value="([^"]+)" data-period="([^"]+)"', article)
         assert latest is not None
         assert float(latest.group(1)) == pytest.approx(o.value), metric
         assert latest.group(2) == o.period_start.isoformat(), metric
-        assert "<svg" in html and 'role="img"' in html, metric
-        assert "Source: " in html and "published " in html, metric
+        assert "<svg" in article and 'role="img"' in article, metric
+        assert "Source: " in article and "published " in article, metric
     # A&E's latest period is August 2025 itself, cancer's March 2025: each names its own.
     assert "for August 2025" in found["ae_4hr_type1_pct"]
     assert "for March 2025" in found["cancer_62d_pct"]
@@ -133,6 +137,23 @@ def test_rcx_august_2025_as_html_and_pdf_shows_the_database_figures(
         cell = matrix.split(f'data-assurance="{row}"')[1].split("</tr>")[0]
         td = cell.split(f'data-variation="{names[chart["variation"]]}">')[1].split("</td>")[0]
         assert f'data-metric="{metric}"' in td, (metric, chart["variation"], chart["assurance"])
+        # ... and its chart draws the same points, typed alike, one per stored figure.
+        drawn = re.findall(
+            r'class="monitor-chart__point"(?: data-type="([a-z_]+)")?', found[metric]
+        )
+        assert drawn == [p["point_type"] for p in chart["points"]], metric
+        with session_scope(ctx.engine) as s:
+            held = s.execute(
+                select(func.count())
+                .select_from(Observation)
+                .where(
+                    col(Observation.org) == "RCX",
+                    col(Observation.metric) == metric,
+                    col(Observation.superseded_by).is_(None),
+                    col(Observation.period_start) <= end,
+                )
+            ).scalar_one()
+        assert len(drawn) == held, metric
     # What changed since July's pack: A&E's August figures are new.
     changes = page.split('id="changes"')[1].split("</section>")[0]
     july = latest_up_to(ctx.engine, "RCX", "ae_4hr_type1_pct", Month.parse("2025-07").end)
@@ -271,3 +292,23 @@ def test_the_month_a_pack_is_due_for(now: str, month: str) -> None:
 def test_a_bad_month_is_refused_by_name(text: str) -> None:
     with pytest.raises(BadMonth, match="YYYY-MM"):
         Month.parse(text)
+
+
+def test_a_trust_board_asks_for_its_pack_on_the_sign_up_form(
+    client: FlaskClient, ctx: Context
+) -> None:
+    page = client.get("/subscribe?org=RCX").get_data(as_text=True)
+    assert 'name="board_pack" type="radio" value="attachment"' in page
+    r = sign_up(client, board_pack="attachment")
+    assert r.status_code == 200
+    with session_scope(ctx.engine) as s:
+        sub = s.execute(select(Subscription)).scalar_one()
+        assert (sub.code, sub.board_pack, sub.confirmed_at) == ("RCX", "attachment", None)
+        assert describe_subscription(sub).endswith("monthly board pack (attached)")
+    # A region has no board pack: the form says so at the field and nothing is added.
+    r = sign_up(client, email="region@nhs.net", scope="region:Y61", board_pack="link")
+    assert r.status_code == 400
+    assert 'href="#board_pack"' in r.get_data(as_text=True)
+    assert "board packs are one trust" in html.unescape(r.get_data(as_text=True))
+    with session_scope(ctx.engine) as s:
+        assert len(s.execute(select(Subscription)).scalars().all()) == 1
