@@ -30,6 +30,10 @@ INSTALL_HINT = (
 )
 
 
+# WeasyPrint logs each step of every document at INFO; the command's own line says it was written.
+logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
+
+
 @functools.cache
 def _environment(templates: Path, override: Path | None) -> jinja2.Environment:
     folders = [p / "status" for p in (override, templates) if p is not None]
@@ -100,9 +104,6 @@ def pdf(document: str, base_url: str | None = None) -> bytes:
     if why is not None:
         raise PdfUnavailable(why)
     import weasyprint
-
-    # WeasyPrint logs each layout step at INFO; the pack's own log line says it was written.
-    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 
     # Nothing is fetched: the document carries its styles and charts inline.
     def no_fetch(url: str, *args: Any, **kwargs: Any) -> Any:
