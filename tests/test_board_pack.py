@@ -28,7 +28,7 @@ from monitor.context import Context
 from monitor.db import session_scope
 from monitor.models import Observation, Subscription
 from monitor.notify.outbox import deliver
-from monitor.notify.tokens import describe_subscription
+from monitor.notify.tokens import MANAGE, describe_subscription, load_secret, sign
 from monitor.service import jobs
 from monitor.sources.seed import seed_and_evaluate
 from monitor.web import create_app
@@ -305,6 +305,18 @@ def test_a_trust_board_asks_for_its_pack_on_the_sign_up_form(
         sub = s.execute(select(Subscription)).scalar_one()
         assert (sub.code, sub.board_pack, sub.confirmed_at) == ("RCX", "attachment", None)
         assert describe_subscription(sub).endswith("monthly board pack (attached)")
+        manage = f"/subscriptions/{sign(load_secret(ctx.settings), MANAGE, [sub.token])}"
+        sub_id = str(sub.id)
+    # The manage page (the link in every email) changes it, and a save without it keeps it.
+    page = client.get(manage).get_data(as_text=True)
+    assert 'name="board_pack" type="radio" value="attachment" checked' in page
+    data = {"action": "save", "subscription": sub_id, "min_severity": "medium"}
+    r = client.post(manage, data=data | {"board_pack": "link"})
+    assert "monthly board pack (link)" in html.unescape(r.get_data(as_text=True))
+    client.post(manage, data=data | {"min_severity": "high"})
+    with session_scope(ctx.engine) as s:
+        sub = s.execute(select(Subscription)).scalar_one()
+        assert (sub.min_severity, sub.board_pack) == ("high", "link")
     # A region has no board pack: the form says so at the field and nothing is added.
     r = sign_up(client, email="region@nhs.net", scope="region:Y61", board_pack="link")
     assert r.status_code == 400

@@ -291,6 +291,7 @@ def _act(token: str) -> manage.Outcome:
         min_severity=request.form.get("min_severity", ""),
         digest_only=request.form.get("digest_only") == "yes",
         rules=tuple(request.form.getlist("rules")[:100]),
+        board_pack=request.form.get("board_pack"),
     )
     return manage.act(ctx.engine, token, action, sub_id, settings=ctx.settings, choices=choices)
 
