@@ -163,6 +163,8 @@ def test_ra4_closed_into_rh5(setup: tuple[Context, Path]) -> None:
     section = page.split('id="predecessor-RA4"')[1]
     assert f"Before the merger: {YEOVIL} (RA4)" in section
     assert f"they are not {SOMERSET}'s" in section.replace("&#39;", "'")
+    figures = section.split('id="predecessor-figures-RA4"')[1].split("</table>")[0]
+    assert "Data Security and Protection Toolkit status" in figures and "30 June 2023" in figures
     table = section.split('id="predecessor-alerts-RA4"')[1].split("</table>")[0]
     assert f"Alerts of {YEOVIL} (RA4)" in table
     assert table.count('href="/alerts/') >= len(open_ra4)

@@ -16,6 +16,7 @@ from monitor.web import (
     league_data,
     orgs_data,
     present,
+    queries,
     series,
     sources_status,
     spc_view,
@@ -143,7 +144,7 @@ def _predecessors(code: str) -> list[dict[str, Any]]:
     st = _state()
     with session_scope(st.ctx.engine) as s:
         found = [orgs.as_dict(o) for o in orgs.predecessors(s, code)]
-    out = []
+    out: list[dict[str, Any]] = []
     for p in found:
         views = [
             spc_view.view(x)
@@ -153,8 +154,16 @@ def _predecessors(code: str) -> list[dict[str, Any]]:
             {"view": v, "svg": spc_chart(v, p["name"], f"chart-{p['code']}-{v.series.metric}")}
             for v in views
         ]
+        latest: dict[str, dict[str, Any]] = {}
+        for row in queries.observations(st.ctx.engine, p["code"]):  # oldest first: last wins
+            latest[row["metric"]] = row
         out.append(
-            {"org": p, "charts": charts, "alerts": alerts_data.org_alerts(st.ctx.engine, p["code"])}
+            {
+                "org": p,
+                "charts": charts,
+                "latest": [latest[m] for m in sorted(latest)],
+                "alerts": alerts_data.org_alerts(st.ctx.engine, p["code"]),
+            }
         )
     return out
 
