@@ -202,6 +202,12 @@ def test_a_later_pack_charts_rtt_and_says_its_limits_need_more_figures(
         assert by[metric].latest.period == "June 2026"
         assert by[metric].view.reason and "Too few figures" in by[metric].view.reason
     assert by["rtt_18wk_pct"] in bp.without_limits
+    # A measure with one figure up to the month is given as a figure, not said to be missing.
+    lone = {f.metric: f for f in bp.single}
+    score = latest_up_to(ctx.engine, "RCX", "nof_average_score", date(2026, 6, 30))
+    assert lone["nof_average_score"].value == pytest.approx(score.value)
+    assert lone["nof_average_score"].period == "Q3 2025/26"
+    assert metrics.METRICS["nof_average_score"].title not in bp.not_charted
     # The league position of Q3 2025/26 is the latest up to June 2026, with its source.
     assert bp.position is not None and bp.position.quarter == "Q3 2025/26"
     page = render.html(ctx.settings, bp)

@@ -116,6 +116,7 @@ class BoardPack:
     produced_at: datetime
     measures: list[Measure]
     not_charted: list[str]  # measures with no figure up to the month, in words
+    single: list[Figure]  # measures with one figure up to the month: no trend to chart
     position: league_data.TrustPosition | None
     ratings: list[tuple[Rating, SourceRef | None]]
     dspt: Figure | None
@@ -259,12 +260,14 @@ def build(engine: Engine, settings: Settings, code: str, month: Month) -> BoardP
                 assurance_key=_assurance_key(v),
             )
         )
-    charted = {m.metric for m in measures}
-    not_charted = [
-        metrics.METRICS[m].title
-        for m in sorted(held - charted)
+    rest = sorted(
+        m
+        for m in held - {x.metric for x in measures}
         if m in metrics.METRICS and metrics.METRICS[m].unit in series.CHART_UNITS
-    ]
+    )
+    with session_scope(engine) as s:
+        lone = _latest_figures(s, code, rest, month)
+    not_charted = [metrics.METRICS[m].title for m in rest if m not in lone]
     open_alerts = _open_alerts(engine, code, month)
     return BoardPack(
         org=facts,
@@ -272,6 +275,7 @@ def build(engine: Engine, settings: Settings, code: str, month: Month) -> BoardP
         produced_at=utcnow(),
         measures=measures,
         not_charted=not_charted,
+        single=[_figure(*lone[m]) for m in rest if m in lone],
         position=league_data.position(engine, code, until=month.end),
         ratings=ratings,
         dspt=_figure(*dspt) if dspt else None,
