@@ -258,6 +258,7 @@ class SubscriberSeed(_Section):
     min_severity: Severity = Severity.INFO
     rules: tuple[str, ...] = ()
     digest_only: bool = False
+    board_pack: str | None = None  # "link" or "attachment": the trust's monthly board pack
 
     @model_validator(mode="after")
     def _one_scope(self) -> SubscriberSeed:

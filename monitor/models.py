@@ -285,6 +285,7 @@ class Subscription(SQLModel, table=True):
     unsubscribed_at: datetime | None = None
     origin: str = "cli"  # cli | config | web | self-service
     paused_at: datetime | None = None  # set: the subscriber paused it; nothing is sent
+    board_pack: str | None = None  # the trust's monthly board pack: None, "link" or "attachment"
 
 
 class SignupAttempt(SQLModel, table=True):

@@ -15,6 +15,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from monitor.models import Organisation, utcnow
+from monitor.periods import day
 
 ENGLAND = "ENG"
 
@@ -230,6 +231,66 @@ def region_map(session: Session) -> dict[str, str]:
         col(Organisation.region).is_not(None), col(Organisation.kind).in_(("trust", "other"))
     )
     return {code: region for code, region in session.exec(q) if region}
+
+
+MAX_CHAIN = 10  # successors of successors followed at most this far
+
+
+def final_successor(session: Session, org: Organisation) -> Organisation | None:
+    """The open organisation a closed one's services went to, following successors of
+    successors (RA4 -> RH5); None when it names none."""
+    seen = {org.code}
+    current = org
+    for _ in range(MAX_CHAIN):
+        if not current.successor or current.successor in seen:
+            break
+        nxt = session.get(Organisation, current.successor)
+        if nxt is None:
+            break
+        seen.add(nxt.code)
+        current = nxt
+        if current.closed is None:
+            break
+    return current if current is not org else None
+
+
+def closed_words(session: Session, org: Organisation) -> str:
+    """Why a closed organisation cannot be subscribed to, naming its successor where it has
+    one: "RA4 (Yeovil ...) closed on 31 March 2023 and merged into Somerset NHS Foundation
+    Trust (RH5): subscribe to RH5 instead"."""
+    words = f"{org.code} ({org.name}) closed on {day(org.closed)}"
+    succ = final_successor(session, org)
+    if succ is None:
+        return words
+    return f"{words} and merged into {succ.name} ({succ.code}): subscribe to {succ.code} instead"
+
+
+def predecessors(session: Session, code: str) -> list[Organisation]:
+    """Organisations that closed into ``code``, and theirs before them, oldest closure last."""
+    found: list[Organisation] = []
+    todo, seen = [code], {code}
+    for _ in range(MAX_CHAIN):
+        if not todo:
+            break
+        q = select(Organisation).where(col(Organisation.successor).in_(todo))
+        todo = []
+        for o in session.exec(q.order_by(col(Organisation.closed).desc(), col(Organisation.code))):
+            if o.code not in seen:
+                seen.add(o.code)
+                found.append(o)
+                todo.append(o.code)
+    return found
+
+
+def merged_codes(session: Session, today: date) -> set[str]:
+    """Codes of organisations closed into a successor by ``today``: their alerts ended with
+    the merger (monitor/mergers.py), so the rules no longer open any for them."""
+    q = select(Organisation.code).where(
+        col(Organisation.closed).is_not(None),
+        col(Organisation.closed) <= today,
+        col(Organisation.successor).is_not(None),
+    )
+    return set(session.exec(q))
 
 
 def get(session: Session, code: str) -> Organisation | None:

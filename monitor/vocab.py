@@ -186,6 +186,12 @@ class OutboxKind(StrEnum):
     DIGEST = "digest"
     OPERATOR = "operator"
     CONFIRM = "confirm"
+    MERGER = "merger"  # a subscription moved from a closed trust to its successor
+    BOARD_PACK = "board-pack"  # a trust's monthly board pack
+
+
+# AlertEvent.actor of an alert ended because its trust merged into another (monitor/mergers.py).
+MERGER_ACTOR = "merger"
 
 
 class JobOutcome(StrEnum):

@@ -77,9 +77,14 @@ def test_the_jobs_are_built_from_config_toml_with_their_triggers_and_misfire_tim
         "send",
         "digest",
         "daily",
+        "board-pack",
         "heartbeat",
     }
     assert {(j.coalesce, j.max_instances) for j in jobs_by_id.values()} == {(True, 1)}
+    # The board packs: the evening of each month's last day, after its publications.
+    packs = jobs_by_id["board-pack"].trigger
+    assert packs.get_next_fire_time(None, london(2026, 10, 20)) == london(2026, 10, 31, 20, 0)
+    assert packs.get_next_fire_time(None, london(2027, 2, 1)) == london(2027, 2, 28, 20, 0)
     ae = jobs_by_id["poll:ae"]
     assert isinstance(ae.trigger, CronTrigger) and ae.trigger.timezone == LONDON
     assert (ae.misfire_grace_time, ae.executor) == (3600, "polls")

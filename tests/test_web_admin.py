@@ -209,7 +209,15 @@ A = "a@example.nhs.uk"
         ("not-an-address", "org", "RCX", "info", "email", "is not a valid email address"),
         (A, "org", "ZZ999", "info", "code", "unknown organisation 'ZZ999'"),
         # Yeovil District Hospital merged into Somerset NHS FT (RH5) on 1 April 2023.
-        (A, "org", "RA4", "info", "code", "closed on 2023-03-31; subscribe to its successor RH5"),
+        (
+            A,
+            "org",
+            "RA4",
+            "info",
+            "code",
+            "closed on 31 March 2023 and merged into Somerset NHS Foundation Trust (RH5): "
+            "subscribe to RH5 instead",
+        ),
         (A, "region", "Y99", "info", "code", "unknown region 'Y99'"),
         (A, "icb", "RCX", "info", "code", "unknown ICB 'RCX'"),
         (A, "org", "RCX\x00", "info", "code", "unknown organisation"),

@@ -90,6 +90,7 @@ TOUR: tuple[Stop, ...] = (
     Stop("orgs", _fixed("/orgs")),
     Stop("orgs-search", _fixed("/orgs?q=kings+lynn")),
     Stop("trust", lambda site: f"/orgs/{site.trust}"),
+    Stop("board-pack", lambda site: f"/orgs/{site.trust}/board-pack"),
     Stop("alert", Site.alert_path),
     Stop("league", _fixed("/league")),
     Stop("sources", _fixed("/sources")),

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from monitor.cli import alerts, data, notify, service, spc
+from monitor.cli import alerts, board, data, notify, service, spc
 from monitor.context import setup_logging
 
 app = typer.Typer(
@@ -35,7 +35,7 @@ def main_options(
     tc.obj = config_path
 
 
-for module in (data, alerts, notify, service, spc):
+for module in (data, alerts, notify, service, spc, board):
     module.command.register(app)
 app.add_typer(alerts.rules_app, name="rules")
 app.add_typer(notify.subscribers_app, name="subscribers")

@@ -71,6 +71,13 @@ def init_cmd(tc: typer.Context, as_json: JsonOpt = False) -> None:
             f"subscribers from config: {subscribers['added']} added, "
             f"{subscribers['unchanged']} unchanged"
         )
+    merged = result["mergers"]
+    assert isinstance(merged, dict)
+    if merged["mergers"]:
+        print(
+            f"mergers: {', '.join(merged['mergers'])}: {merged['alerts_ended']} alerts ended, "
+            f"{merged['subscriptions_moved']} subscriptions moved"
+        )
     if seeded:
         new = [r for r in seeded if r.status == "ingested"]
         bad = [r for r in seeded if r.status == "rejected"]

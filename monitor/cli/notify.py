@@ -44,6 +44,12 @@ def subscribers_add_cmd(
     digest_only: Annotated[
         bool, typer.Option("--digest-only", help="The weekly digest only, no alert emails.")
     ] = False,
+    board_pack: Annotated[
+        str | None,
+        typer.Option(
+            "--board-pack", help="Also the trust's monthly board pack: link or attachment."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Subscribe an address to a region, an ICB or one organisation."""
@@ -55,7 +61,14 @@ def subscribers_add_cmd(
         fail("give one of --region, --icb or --org", 2)
     ctx = context_of(tc)
     req = subs.Request(
-        email, scope[0], scope[1], trust_type, min_severity, tuple(rule or ()), digest_only
+        email,
+        scope[0],
+        scope[1],
+        trust_type,
+        min_severity,
+        tuple(rule or ()),
+        digest_only,
+        board_pack,
     )
     try:
         with session_scope(ctx.engine, write=True) as s:

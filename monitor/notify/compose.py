@@ -15,16 +15,18 @@ from typing import Any
 import jinja2
 from sqlmodel import Session, col, select
 
-from monitor import metrics, orgs
+from monitor import metrics, orgs, periods
 from monitor.config import Settings
 from monitor.models import Alert, AlertEvent, Organisation, Outbox, Subscription
 from monitor.notify import mime, render, subscriptions, tokens
 from monitor.notify.contexts import (
     AlertEmail,
     AlertGroupEmail,
+    BoardPackEmail,
     ConfirmEmail,
     DigestEmail,
     DigestItem,
+    MergerEmail,
     OperatorEmail,
     RecipientPart,
     TrustRow,
@@ -132,8 +134,20 @@ class Composer:
             message_id=row.message_id,
             date=row.created_at,
             unsubscribe_url=unsubscribe,
+            attachment=self._attachment(row),
         )
         return data, body
+
+    def _attachment(self, row: Outbox) -> mime.Attachment | None:
+        """A board pack's file, written under [paths] var when the pack was produced."""
+        name = (row.payload or {}).get("attachment") if row.kind == OutboxKind.BOARD_PACK else None
+        if not name:
+            return None
+        path = self.settings.paths.var / name
+        if not path.is_file():
+            raise LookupError(f"the board pack {path} to attach is missing")
+        kind = "application/pdf" if path.suffix == ".pdf" else "text/html; charset=utf-8"
+        return mime.Attachment(path.name, kind, path.read_bytes())
 
     # --- contexts ---------------------------------------------------------------------
 
@@ -183,6 +197,28 @@ class Composer:
         subs = [s for s in subs if subscriptions.receiving(s)]  # a paused one gets nothing
         if not subs:
             raise Cancelled("every subscription it was for has ended or is paused")
+        if row.kind == OutboxKind.MERGER:
+            ctx = MergerEmail(
+                closed_code=p["closed_code"],
+                closed_name=p["closed_name"],
+                closed_on_text=periods.day(p["closed_on"]),
+                successor_code=p["successor_code"],
+                successor_name=p["successor_name"],
+                successor_url=self.urls.org(p["successor_code"]),
+                status_url=status_url,
+            )
+            return "subscription_merged", ctx, subs, None
+        if row.kind == OutboxKind.BOARD_PACK:
+            ctx = BoardPackEmail(
+                org_code=p["org_code"],
+                org_name=p["org_name"],
+                month_label=p["month_label"],
+                pack_url=p["pack_url"],
+                pdf_url=p["pdf_url"],
+                attachment_name=str(p.get("attachment") or "").rpartition("/")[2],
+                status_url=status_url,
+            )
+            return "board_pack", ctx, subs, None
         if row.kind == OutboxKind.DIGEST:
             ctx = DigestEmail(
                 week=p["week"],

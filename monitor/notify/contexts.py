@@ -118,6 +118,32 @@ class ConfirmEmail:
     manage_url: str = doc("the subscriber's own page: change or leave before confirming")
 
 
+@dataclass(frozen=True, kw_only=True)
+class MergerEmail:
+    """subscription_merged: a subscription moved from a closed trust to its successor."""
+
+    closed_code: str = doc("ODS code of the trust that closed, e.g. RA4")
+    closed_name: str = doc("its name")
+    closed_on_text: str = doc('the day it closed: "31 March 2023"')
+    successor_code: str = doc("ODS code of the trust it merged into, e.g. RH5")
+    successor_name: str = doc("that trust's name")
+    successor_url: str = doc("the successor's page, which also shows the closed trust's history")
+    status_url: str = doc("the status page's front page")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoardPackEmail:
+    """board_pack: a trust's monthly board pack, as a link or attached."""
+
+    org_code: str = doc("ODS code of the trust")
+    org_name: str = doc("the trust's name")
+    month_label: str = doc('the month the pack is for: "August 2025"')
+    pack_url: str = doc("the pack on the status page (HTML, prints on A4)")
+    pdf_url: str = doc("the same pack as PDF")
+    attachment_name: str = doc('the attached file\'s name, or "" when the pack is a link only')
+    status_url: str = doc("the status page's front page")
+
+
 TEMPLATES: dict[str, type] = {
     "alert_fired": AlertEmail,
     "alert_resolved": AlertEmail,
@@ -125,6 +151,8 @@ TEMPLATES: dict[str, type] = {
     "digest_weekly": DigestEmail,
     "operator_incident": OperatorEmail,
     "subscription_confirm": ConfirmEmail,
+    "subscription_merged": MergerEmail,
+    "board_pack": BoardPackEmail,
 }
 
 # Objects reachable from a context, whose attributes templates read.

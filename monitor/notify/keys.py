@@ -35,6 +35,16 @@ def confirm(subscription_id: int | None, recipient: str) -> str:
     return _key(OutboxKind.CONFIRM, subscription_id, recipient)
 
 
+def merger(subscription_id: int, closed: str, recipient: str) -> str:
+    """The notice that a subscription moved from trust ``closed`` to its successor."""
+    return _key(OutboxKind.MERGER, subscription_id, closed, recipient)
+
+
+def board_pack(month: str, code: str, recipient: str) -> str:
+    """One trust's board pack of ``month`` ("2025-08") for one recipient."""
+    return _key(OutboxKind.BOARD_PACK, month, code, recipient)
+
+
 def operator(incident: str, address: str) -> str:
     """One operator's email about one incident (see the incident functions below)."""
     return _key(OutboxKind.OPERATOR, incident, address)

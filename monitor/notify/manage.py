@@ -43,6 +43,7 @@ class Choices:
     min_severity: str
     digest_only: bool
     rules: tuple[str, ...] = ()
+    board_pack: str | None = None  # "" none, "link", "attachment"; None: leave it as it is
 
 
 @dataclass(frozen=True)
@@ -182,13 +183,15 @@ def _save(session: Session, settings: Settings, sub: Subscription, choices: Choi
                 choices.min_severity,
                 choices.rules,
                 choices.digest_only,
+                sub.board_pack if choices.board_pack is None else (choices.board_pack or None),
             ),
         )
     except subs.InvalidSubscription as e:
         return Outcome(False, "refused", f"{e}. Nothing was changed.", field=e.field)
-    sub.min_severity, sub.rules, sub.digest_only = (
+    sub.min_severity, sub.rules, sub.digest_only, sub.board_pack = (
         req.min_severity,
         list(req.rules),
         req.digest_only,
+        req.board_pack,
     )
     return Outcome(True, "saved", f"Saved: {tokens.describe_subscription(sub)}.")

@@ -14,6 +14,7 @@ arrives with the standard library's parser.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import functools
 import hashlib
@@ -108,6 +109,7 @@ def build(
     message_id: str,
     date: datetime,
     unsubscribe_url: str | None,
+    attachment: Attachment | None = None,
 ) -> bytes:
     """The email, with Message-ID, Date, List-Id and, for subscribers, RFC 8058 one-click
     List-Unsubscribe (operators and confirmation emails have nothing to unsubscribe from)."""
@@ -129,12 +131,36 @@ def build(
         # Out-of-office responders leave auto-generated mail alone (RFC 3834).
         "Auto-Submitted: auto-generated",
         "MIME-Version: 1.0",
-        f'Content-Type: multipart/alternative;{CRLF} boundary="{boundary}"',
     ]
+    if attachment is not None:  # multipart/mixed: the alternative parts, then the file
+        outer = "=_m" + boundary[2:]
+        headers.append(f'Content-Type: multipart/mixed;{CRLF} boundary="{outer}"')
+        headers.append("")
+        headers.append(f"--{outer}")
+    headers += [f'Content-Type: multipart/alternative;{CRLF} boundary="{boundary}"']
     text, html = _part("plain", _qp(rendered.text)), _part("html", _html_qp(rendered))
     message = (
         CRLF.join(headers)
         + f"{CRLF}{CRLF}--{boundary}{CRLF}{text}{CRLF}--{boundary}{CRLF}{html}"
         + f"{CRLF}--{boundary}--{CRLF}"
     )
+    if attachment is not None:
+        message += f"{CRLF}--{outer}{CRLF}{attachment.part()}{CRLF}--{outer}--{CRLF}"
     return message.encode("ascii")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One file attached to a message (a board pack)."""
+
+    filename: str  # ASCII: the monitor names these files itself
+    content_type: str
+    data: bytes
+
+    def part(self) -> str:
+        body = base64.encodebytes(self.data).decode("ascii").replace("\n", CRLF)
+        return (
+            f'Content-Type: {self.content_type}; name="{self.filename}"{CRLF}'
+            f'Content-Disposition: attachment; filename="{self.filename}"{CRLF}'
+            f"Content-Transfer-Encoding: base64{CRLF}{CRLF}{body}"
+        )

@@ -68,6 +68,11 @@ class Request:
     min_severity: str = Severity.INFO
     rules: tuple[str, ...] = ()
     digest_only: bool = False
+    board_pack: str | None = None  # BOARD_PACK_DELIVERIES: the monthly pack, linked or attached
+
+
+# How a subscriber to one trust may receive its monthly board pack (monitor/board/deliver.py).
+BOARD_PACK_DELIVERIES = ("link", "attachment")
 
 
 def validate(session: Session, settings: Settings, req: Request) -> Request:
@@ -85,7 +90,8 @@ def validate(session: Session, settings: Settings, req: Request) -> Request:
                 f"unknown region {req.code!r}; use one of {', '.join(REGION_CODES)}", "code"
             )
     else:
-        _check_org(session.get(Organisation, code) if _ODS_CODE.match(code) else None, scope, code)
+        found = session.get(Organisation, code) if _ODS_CODE.match(code) else None
+        _check_org(session, found, scope, code)
     trust_type = req.trust_type.strip().lower() if req.trust_type else None
     if trust_type:
         known = {t for t in session.exec(select(Organisation.trust_type).distinct()) if t}
@@ -110,6 +116,17 @@ def validate(session: Session, settings: Settings, req: Request) -> Request:
     unknown = [r for r in req.rules if known_rules and r not in known_rules]
     if unknown:
         raise InvalidSubscription(f"no rule file for {', '.join(unknown)} in {rules_dir}", "rules")
+    board_pack = (req.board_pack or "").strip().lower() or None
+    if board_pack is not None and board_pack not in BOARD_PACK_DELIVERIES:
+        raise InvalidSubscription(
+            f"board_pack: {req.board_pack!r}; use {' or '.join(BOARD_PACK_DELIVERIES)}",
+            "board_pack",
+        )
+    if board_pack is not None and scope != "org":
+        raise InvalidSubscription(
+            "board packs are one trust's: subscribe to the trust (--org) to receive its pack",
+            "board_pack",
+        )
     return Request(
         email,
         scope,
@@ -118,10 +135,11 @@ def validate(session: Session, settings: Settings, req: Request) -> Request:
         req.min_severity,
         tuple(sorted(set(req.rules))),
         req.digest_only,
+        board_pack,
     )
 
 
-def _check_org(org: Organisation | None, scope: str, code: str) -> None:
+def _check_org(session: Session, org: Organisation | None, scope: str, code: str) -> None:
     """Refuse an unknown ICB or organisation, and one that has closed (name its successor)."""
     kinds = ("icb",) if scope == "icb" else ("trust", "other")
     if org is None or org.kind not in kinds:
@@ -130,10 +148,7 @@ def _check_org(org: Organisation | None, scope: str, code: str) -> None:
             f"unknown {what} {code!r}; see `monitor orgs --kind {kinds[0]}` for the codes", "code"
         )
     if org.closed is not None and org.closed <= utcnow().date():
-        instead = f"; subscribe to its successor {org.successor}" if org.successor else ""
-        raise InvalidSubscription(
-            f"{code} ({org.name}) closed on {org.closed.isoformat()}{instead}", "code"
-        )
+        raise InvalidSubscription(orgs.closed_words(session, org), "code")
 
 
 def confirmation_expired(sub: Subscription, now: datetime) -> bool:
@@ -151,6 +166,7 @@ def _same(sub: Subscription, req: Request) -> bool:
         and sub.min_severity == req.min_severity
         and tuple(sub.rules or ()) == req.rules
         and sub.digest_only == req.digest_only
+        and sub.board_pack == req.board_pack
     )
 
 
@@ -193,6 +209,7 @@ def add(
         min_severity=req.min_severity,
         rules=list(req.rules),
         digest_only=req.digest_only,
+        board_pack=req.board_pack,
         token=secrets.token_urlsafe(12),
         confirmed_at=None if _opt_in(settings, double_opt_in) else now,
         created_at=now,
@@ -239,6 +256,7 @@ def seed(session: Session, settings: Settings) -> dict[str, int]:
                     min_severity=s.min_severity,
                     rules=tuple(s.rules),
                     digest_only=s.digest_only,
+                    board_pack=s.board_pack,
                 ),
             )
         except InvalidSubscription as e:
@@ -310,6 +328,7 @@ def as_dict(sub: Subscription) -> dict[str, Any]:
         "min_severity": sub.min_severity,
         "rules": list(sub.rules or []),
         "digest_only": sub.digest_only,
+        "board_pack": sub.board_pack,
         "confirmed": sub.confirmed_at is not None,
         "created_at": sub.created_at,
         "unsubscribed_at": sub.unsubscribed_at,

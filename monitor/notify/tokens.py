@@ -95,6 +95,10 @@ def describe_subscription(sub: Subscription) -> str:
         parts.append("rules " + ", ".join(sub.rules))
     if sub.digest_only:
         parts.append("weekly digest only")
+    if sub.board_pack:
+        parts.append(
+            f"monthly board pack ({'attached' if sub.board_pack == 'attachment' else 'link'})"
+        )
     return ", ".join(parts)
 
 

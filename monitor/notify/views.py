@@ -21,11 +21,12 @@ from monitor.rules import explain
 from monitor.rules.conditions import breaches
 from monitor.rules.evidence import Evidence, TrendValue
 from monitor.urls import Urls
-from monitor.vocab import EventKind
+from monitor.vocab import MERGER_ACTOR, EventKind
 
 SPARK = "▁▂▃▄▅▆▇█"
 KIND_TEXT: dict[str, str] = {EventKind.FIRED: "New alert", EventKind.RESOLVED: "Resolved"}
 WITHDRAWN_TEXT = "Withdrawn after a revision"
+MERGED_TEXT = "Ended by a merger"
 
 
 def doc(help: str) -> Any:
@@ -101,6 +102,10 @@ class AlertView:
     age_text: str = doc('how old the figure was when evaluated: "16 months old on 7 December 2026"')
     alert_url: str = doc("the alert on the status page")
     org_url: str = doc("the organisation's page on the status page")
+    merged_text: str = doc(
+        'for an alert ended by a merger: "merged into Somerset NHS Foundation Trust (RH5) on '
+        '1 April 2023"; or ""'
+    )
 
 
 def _breach(v: float, ev: Evidence) -> bool:
@@ -136,7 +141,9 @@ def _trend(ev: Evidence, unit: str, granularity: str) -> tuple[list[TrendPoint],
     return points, "".join(_spark(p.value, lo, hi) for p in raw)
 
 
-def _kind_text(kind: str, ev: Evidence) -> str:
+def _kind_text(kind: str, ev: Evidence, actor: str | None = None) -> str:
+    if actor == MERGER_ACTOR:
+        return MERGED_TEXT
     if kind == EventKind.WITHDRAWN:
         return WITHDRAWN_TEXT if ev.revised else "Withdrawn"
     return KIND_TEXT.get(kind, kind.capitalize())
@@ -157,7 +164,7 @@ def alert_view(event: AlertEvent, alert: Alert, urls: Urls) -> AlertView:
     return AlertView(
         alert_id=alert.id or 0,
         kind=event.kind,
-        kind_text=_kind_text(event.kind, ev),
+        kind_text=_kind_text(event.kind, ev, event.actor),
         rule=ev.rule or alert.rule,
         rule_title=ev.rule_title or alert.rule,
         why=ev.why,
@@ -188,4 +195,5 @@ def alert_view(event: AlertEvent, alert: Alert, urls: Urls) -> AlertView:
         age_text=words.age,
         alert_url=urls.alert(alert.id),
         org_url=urls.org(alert.org),
+        merged_text=(event.note or "") if event.actor == MERGER_ACTOR else "",
     )

@@ -22,6 +22,7 @@ from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from monitor import orgs
 from monitor.context import Context
 from monitor.db import session_scope
 from monitor.models import (
@@ -261,6 +262,8 @@ def evaluate_db(
         run.plans = plan_all(
             found, alerts, pack_rules, today=day, live_publications=live, live_run=live_run
         )
+        merged = orgs.merged_codes(s, day)  # a merged trust's alerts ended with the merger
+        run.plans = [p for p in run.plans if p.org not in merged]
         if run.dry_run:
             s.rollback()
             return run

@@ -131,6 +131,23 @@ def operators(ctx: Context, now: datetime | None = None) -> dict[str, Any]:
     return {"queued": len(keys)}
 
 
+def mergers(ctx: Context) -> dict[str, Any]:
+    """Carry out mergers the reference data records (a closure's date may have come)."""
+    from monitor import mergers as merging
+    from monitor.rules.run import today_in_london
+
+    with session_scope(ctx.engine, write=True) as s:
+        return merging.apply(s, ctx.settings, today=today_in_london()).as_json()
+
+
+def board_packs(ctx: Context, now: datetime | None = None) -> dict[str, Any]:
+    """Write the due month's board packs for their subscribers and queue the emails."""
+    from monitor.board import deliver
+    from monitor.board.month import due
+
+    return deliver.produce(ctx, due(now or utcnow()))
+
+
 def late_check(ctx: Context, now: datetime | None = None) -> dict[str, Any]:
     """Record which calendar sources are late (see monitor.sources.timetable)."""
     return timetable.refresh_lateness(ctx, now or utcnow())

@@ -241,6 +241,7 @@ class Service:
             "send": lambda: jobs.record(ctx, "send", jobs.send, quiet=True),
             "digest": self._digest,
             "daily": self._daily,
+            "board-pack": lambda: jobs.record(ctx, "board-pack", jobs.board_packs),
             "heartbeat": self._heartbeat,
             "tick": self._tick,
         }[spec.kind]
@@ -332,6 +333,7 @@ class Service:
         jobs.record(self.ctx, "evaluate", jobs.evaluate)
         jobs.record(self.ctx, "operators", lambda c: jobs.operators(c, self.clock()))
         jobs.record(self.ctx, "prune-runs", jobs.prune_runs, quiet=True)
+        jobs.record(self.ctx, "mergers", jobs.mergers, quiet=True)
 
     def _digest(self) -> None:
         """Queue the weekly digest, then send it rather than wait for the next minute."""

@@ -26,6 +26,9 @@ HEARTBEAT_SECONDS = 30
 # The daily check (late sources, evaluation for stale-data rules, the operators' emails,
 # pruning): before the digest.
 DAILY = {"hour": 6, "minute": 0}
+# The monthly board packs: the evening of each month's last day, after its publications (NHS
+# England publishes in the morning).
+BOARD_PACKS: dict[str, int | str] = {"day": "last", "hour": 20, "minute": 0}
 # Tick slots are counted from here, so every process numbers them alike.
 TICK_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -54,9 +57,9 @@ def job_specs(settings: Settings, *, tick_seconds: float | None = None) -> list[
     Each enabled source with a ``schedule`` gets a cron job in Europe/London (follow-ups are
     added while running); one with ``every_minutes`` an interval job that also runs at start.
     Then the outbox sender every minute (which also queues the operators' emails about new
-    incidents), the weekly digest, the daily check and the heartbeat. ``tick_seconds`` adds a
-    no-op job every so many seconds (``MONITOR_TICK_SECONDS``), for watching the runner from
-    the jobrun table.
+    incidents), the weekly digest, the daily check, the monthly board packs and the heartbeat.
+    ``tick_seconds`` adds a no-op job every so many seconds (``MONITOR_TICK_SECONDS``), for
+    watching the runner from the jobrun table.
     """
     specs: list[JobSpec] = []
     for name in settings.enabled_sources():
@@ -105,6 +108,13 @@ def job_specs(settings: Settings, *, tick_seconds: float | None = None) -> list[
         ),
         JobSpec(
             id="daily", kind="daily", trigger=daily, misfire_grace_time=DIGEST_GRACE, at_start=True
+        ),
+        JobSpec(
+            id="board-pack",
+            kind="board-pack",
+            trigger=timetable.cron_trigger(BOARD_PACKS),
+            misfire_grace_time=DIGEST_GRACE,
+            at_start=True,  # a month's end missed while stopped is made up (board/month.py)
         ),
         JobSpec(
             id="heartbeat",

@@ -4,10 +4,11 @@ first job.
 
 from __future__ import annotations
 
-from monitor import config, db, orgs
+from monitor import config, db, mergers, orgs
 from monitor.context import Context
 from monitor.models import Meta, utcnow
 from monitor.notify import subscriptions
+from monitor.rules.run import today_in_london
 from monitor.secret import secret_for
 from monitor.sources.seed import seed_and_evaluate
 
@@ -30,12 +31,14 @@ def init(ctx: Context) -> dict[str, object]:
             seeded = subscriptions.seed(s, ctx.settings)
         except subscriptions.InvalidSubscription as e:
             raise config.ConfigError(f"{ctx.settings.config_path}: {e}") from None
+        merged = mergers.apply(s, ctx.settings, today=today_in_london())
     return {
         "database": ctx.engine.url.render_as_string(hide_password=True),
         "schema_before": before,
         "schema": after,
         "organisations": counts,
         "subscribers": seeded,
+        "mergers": merged.as_json(),
     }
 
 

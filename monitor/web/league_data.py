@@ -166,10 +166,13 @@ class TrustPosition:
         }
 
 
-def position(engine: Engine, code: str) -> TrustPosition | None:
-    """``code``'s latest Oversight Framework position (segment, rank of N, ...), or None."""
+def position(engine: Engine, code: str, *, until: date | None = None) -> TrustPosition | None:
+    """``code``'s latest Oversight Framework position (segment, rank of N, ...), or None; with
+    ``until``, the latest of a quarter starting on or before it (a board pack's month)."""
     with session_scope(engine) as s:
         own = _positions(s, org=code)
+        if until is not None:
+            own = {k: p for k, p in own.items() if p.period_start <= until}
         if not own:
             return None
         latest = max(own.values(), key=lambda p: p.period_start)

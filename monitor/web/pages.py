@@ -9,12 +9,14 @@ from typing import Any
 from flask import Blueprint, abort, current_app, render_template, request, url_for
 
 from monitor import orgs
+from monitor.db import session_scope
 from monitor.web import (
     alerts_data,
     filters,
     league_data,
     orgs_data,
     present,
+    queries,
     series,
     sources_status,
     spc_view,
@@ -127,12 +129,43 @@ def org(code: str) -> Any:
     ]
     return render_template(
         "org.jinja",
+        predecessors=_predecessors(code),
         facts=facts,
         icb_name=org_list_data.icb_names(st.ctx.engine).get(facts["org"]["icb"] or ""),
         alerts=alerts_data.org_alerts(st.ctx.engine, code),
         charts=charts,
         states=present.STATE_HELP,
     )
+
+
+def _predecessors(code: str) -> list[dict[str, Any]]:
+    """Trusts that merged into ``code``: each with its own charts and alerts, shown on the
+    successor's page as the predecessor's history."""
+    st = _state()
+    with session_scope(st.ctx.engine) as s:
+        found = [orgs.as_dict(o) for o in orgs.predecessors(s, code)]
+    out: list[dict[str, Any]] = []
+    for p in found:
+        views = [
+            spc_view.view(x)
+            for x in series.series(st.ctx.engine, p["code"], st.ctx.settings.paths.rules)
+        ]
+        charts = [
+            {"view": v, "svg": spc_chart(v, p["name"], f"chart-{p['code']}-{v.series.metric}")}
+            for v in views
+        ]
+        latest: dict[str, dict[str, Any]] = {}
+        for row in queries.observations(st.ctx.engine, p["code"]):  # oldest first: last wins
+            latest[row["metric"]] = row
+        out.append(
+            {
+                "org": p,
+                "charts": charts,
+                "latest": [latest[m] for m in sorted(latest)],
+                "alerts": alerts_data.org_alerts(st.ctx.engine, p["code"]),
+            }
+        )
+    return out
 
 
 def render_alert(

@@ -71,15 +71,17 @@ def _rate(rows: list[Observation]) -> list[tuple[date, float]] | None:
     return [(o.period_start, 100 * o.value / o.denominator) for o in rows if o.denominator]
 
 
-def series(engine: Engine, code: str, rules_dir: Path | None = None) -> list[Series]:
-    """Chartable metrics of an organisation, each with at least two figures."""
+def series(
+    engine: Engine, code: str, rules_dir: Path | None = None, *, until: date | None = None
+) -> list[Series]:
+    """Chartable metrics of an organisation, each with at least two figures (of periods
+    starting on or before ``until``, when given: a board pack's month)."""
     with session_scope(engine) as s:
+        q = _current(select(Observation)).where(col(Observation.org) == code)
+        if until is not None:
+            q = q.where(col(Observation.period_start) <= until)
         obs = list(
-            s.execute(
-                _current(select(Observation))
-                .where(col(Observation.org) == code)
-                .order_by(col(Observation.metric), col(Observation.period_start))
-            ).scalars()
+            s.execute(q.order_by(col(Observation.metric), col(Observation.period_start))).scalars()
         )
         by_metric: dict[str, list[Observation]] = {}
         for o in obs:

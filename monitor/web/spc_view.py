@@ -63,6 +63,7 @@ class SpcView:
     assurance: str | None = None
     variation_icon: Markup | None = None
     assurance_icon: Markup | None = None
+    assurance_kind: spc.Assurance | None = None  # the code behind ``assurance``
 
     @property
     def charted(self) -> list[Dot]:
@@ -112,6 +113,7 @@ def view(s: Series) -> SpcView:
         assurance_icon=assurance_icon(chart.assurance, assurance)
         if chart.assurance is not None and assurance
         else None,
+        assurance_kind=chart.assurance,
     )
 
 

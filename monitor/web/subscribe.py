@@ -122,6 +122,7 @@ class SignupForm:
     min_severity: str = DEFAULT_SEVERITY
     digest_only: bool = False
     rules: list[str] = field(default_factory=list)
+    board_pack: str = ""  # "", or a trust's monthly board pack: "link" or "attachment"
 
     @classmethod
     def from_link(cls, args: Any) -> SignupForm:
@@ -144,6 +145,7 @@ class SignupForm:
             min_severity=form.get("min_severity", ""),
             digest_only=form.get("digest_only") == "yes",
             rules=form.getlist("rules")[:100],
+            board_pack=form.get("board_pack", "")[:20],
         )
 
     def missing(self) -> list[tuple[str, str]]:
@@ -163,6 +165,7 @@ class SignupForm:
             min_severity=self.min_severity,
             rules=tuple(self.rules),
             digest_only=self.digest_only,
+            board_pack=self.board_pack or None,
         )
 
 
@@ -288,6 +291,7 @@ def _act(token: str) -> manage.Outcome:
         min_severity=request.form.get("min_severity", ""),
         digest_only=request.form.get("digest_only") == "yes",
         rules=tuple(request.form.getlist("rules")[:100]),
+        board_pack=request.form.get("board_pack"),
     )
     return manage.act(ctx.engine, token, action, sub_id, settings=ctx.settings, choices=choices)
 
