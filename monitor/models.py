@@ -284,6 +284,10 @@ class Subscription(SQLModel, table=True):
     unsubscribed_at: datetime | None = None
     origin: str = "cli"  # cli | config | web | self-service
     paused_at: datetime | None = None  # set: the subscriber paused it; nothing is sent
+    # email | teams | slack | webhook (monitor/notify/channels.py). For a chat channel, email
+    # holds the recipient "<channel>:<hash of the URL>" and webhook_url the URL itself.
+    channel: str = Field(default="email", sa_column_kwargs={"server_default": "email"})
+    webhook_url: str | None = None
 
 
 class SignupAttempt(SQLModel, table=True):

@@ -12,7 +12,9 @@ from monitor.vocab import Severity
 
 command = Commands()
 
-subscribers_app = typer.Typer(no_args_is_help=True, help="Manage email subscriptions.")
+subscribers_app = typer.Typer(
+    no_args_is_help=True, help="Manage subscriptions (email, Teams, Slack, webhooks)."
+)
 
 
 ScopeOpt = Annotated[str | None, typer.Option(help="A region code, e.g. Y61.")]
@@ -28,7 +30,9 @@ def _scope(region: str | None, icb: str | None, org: str | None) -> tuple[str, s
 @subscribers_app.command("add")
 def subscribers_add_cmd(
     tc: typer.Context,
-    email: Annotated[str, typer.Argument(help="The address to send to.")],
+    email: Annotated[
+        str, typer.Argument(help="The address to send to, or a chat channel's webhook URL.")
+    ],
     region: ScopeOpt = None,
     icb: Annotated[str | None, typer.Option(help="An ICB code, e.g. QMM.")] = None,
     org: Annotated[str | None, typer.Option(help="An organisation's ODS code, e.g. RCX.")] = None,
@@ -44,9 +48,13 @@ def subscribers_add_cmd(
     digest_only: Annotated[
         bool, typer.Option("--digest-only", help="The weekly digest only, no alert emails.")
     ] = False,
+    channel: Annotated[
+        str, typer.Option(help="email, teams, slack or webhook (then ADDRESS is its URL).")
+    ] = "email",
     as_json: JsonOpt = False,
 ) -> None:
-    """Subscribe an address to a region, an ICB or one organisation."""
+    """Subscribe an address (or a Teams, Slack or webhook channel) to a region, an ICB or
+    one organisation."""
     from monitor.db import session_scope
     from monitor.notify import subscriptions as subs
 
@@ -55,7 +63,14 @@ def subscribers_add_cmd(
         fail("give one of --region, --icb or --org", 2)
     ctx = context_of(tc)
     req = subs.Request(
-        email, scope[0], scope[1], trust_type, min_severity, tuple(rule or ()), digest_only
+        email,
+        scope[0],
+        scope[1],
+        trust_type,
+        min_severity,
+        tuple(rule or ()),
+        digest_only,
+        channel=channel.strip().lower(),
     )
     try:
         with session_scope(ctx.engine, write=True) as s:
@@ -80,7 +95,7 @@ def subscribers_add_cmd(
 @subscribers_app.command("list")
 def subscribers_list_cmd(
     tc: typer.Context,
-    email: Annotated[str | None, typer.Option(help="Only this address.")] = None,
+    email: Annotated[str | None, typer.Option(help="Only this address (or webhook URL).")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Include ended subscriptions.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -108,7 +123,9 @@ def subscribers_list_cmd(
 @subscribers_app.command("remove")
 def subscribers_remove_cmd(
     tc: typer.Context,
-    email: Annotated[str, typer.Argument(help="The address whose subscriptions end.")],
+    email: Annotated[
+        str, typer.Argument(help="The address (or webhook URL) whose subscriptions end.")
+    ],
     region: ScopeOpt = None,
     icb: Annotated[str | None, typer.Option(help="Only the subscription to this ICB.")] = None,
     org: Annotated[str | None, typer.Option(help="Only the subscription to this org.")] = None,

@@ -24,6 +24,7 @@ from sqlmodel import col, select
 from monitor.config import Settings
 from monitor.db import session_scope
 from monitor.models import Subscription, utcnow
+from monitor.notify import channels
 from monitor.notify.subscriptions import CONFIRM_WITHIN, confirmation_expired
 from monitor.secret import secret_for
 from monitor.vocab import Severity
@@ -95,6 +96,8 @@ def describe_subscription(sub: Subscription) -> str:
         parts.append("rules " + ", ".join(sub.rules))
     if sub.digest_only:
         parts.append("weekly digest only")
+    if sub.channel != channels.EMAIL and sub.webhook_url:
+        parts.append(f"to {channels.TITLES[sub.channel]} ({channels.shown(sub.webhook_url)})")
     return ", ".join(parts)
 
 

@@ -1,0 +1,30 @@
+"""chat channels: a subscription's channel and webhook URL
+
+Revision ID: 0005_channels
+Revises: 0004_selfservice
+Create Date: 2026-12-07 11:00:00.000000
+
+"""
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel  # noqa: F401  (autogenerate writes sqlmodel.sql.sqltypes.AutoString)
+from alembic import op
+
+
+revision: str = '0005_channels'
+down_revision: str | None = '0004_selfservice'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('subscription', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(), server_default='email', nullable=False))
+        batch_op.add_column(sa.Column('webhook_url', sqlmodel.sql.sqltypes.AutoString(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('subscription', schema=None) as batch_op:
+        batch_op.drop_column('webhook_url')
+        batch_op.drop_column('channel')
