@@ -325,7 +325,7 @@ class JobRun(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     job: str = Field(index=True)
     started_at: datetime = Field(default_factory=utcnow, index=True)
-    finished_at: datetime | None = None
+    finished_at: datetime | None = Field(default=None, index=True)  # /metrics counts by it
     outcome: str = JobOutcome.RUNNING  # vocab.JobOutcome
     counts: dict[str, Any] = _json(dict)
     error: str | None = None
