@@ -319,3 +319,24 @@ def test_operators_add_a_channel_and_see_failed_sends_on_the_subscriptions_page(
         page = operator.get(f"{url}/admin/subscriptions").text
         assert "Messages that could not be sent" in page
         assert "Microsoft Teams answered 410" in page and "connector was removed" in page
+
+
+def test_a_preview_writes_the_json_a_channel_would_be_sent_and_sends_nothing(
+    tmp_path: Path, engine: Engine, server: ChatServer
+) -> None:
+    settings = chat_settings(tmp_path, engine)
+    url = server.url("/teams/secret-path")
+    subscribe(engine, settings, "teams", url)
+    queue(engine, settings)
+    assert settings.config_path is not None
+    out = tmp_path / "preview"
+    result = CliRunner().invoke(
+        cli, ["--config", str(settings.config_path), "send", "--preview", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    (written,) = out.iterdir()
+    assert written.suffix == ".json" and written.name in result.output
+    card = json.loads(written.read_text())
+    assert card["attachments"][0]["content"]["type"] == "AdaptiveCard"
+    assert "secret-path" not in written.read_text() + written.name
+    assert server.posts == [] and [r.status for r in rows(engine)] == ["pending"]

@@ -180,8 +180,11 @@ def _print_written(paths: list[Path], directory: Path, as_json: bool) -> None:
     if as_json:
         print_json([str(p) for p in paths])
         return
-    emails = [p for p in paths if p.suffix == ".eml"]
-    print(f"{len(emails)} message(s) written to {directory} (.eml and .html); nothing was sent")
+    emails = [p for p in paths if p.suffix in (".eml", ".json")]
+    print(
+        f"{len(emails)} message(s) written to {directory} (.eml and .html; chat messages as "
+        ".json); nothing was sent"
+    )
     for p in emails:
         print(f"  {p.name}")
 
