@@ -340,3 +340,33 @@ def test_a_preview_writes_the_json_a_channel_would_be_sent_and_sends_nothing(
     assert card["attachments"][0]["content"]["type"] == "AdaptiveCard"
     assert "secret-path" not in written.read_text() + written.name
     assert server.posts == [] and [r.status for r in rows(engine)] == ["pending"]
+
+
+def test_a_long_group_stays_within_what_teams_and_slack_accept(tmp_path: Path) -> None:
+    settings = af.settings(tmp_path)
+    view = alert_view(*af.unsaved("RCX"), Urls("https://alerts.example.nhs.uk"))
+    views = [dataclasses.replace(view, alert_id=i) for i in range(25)]
+    msg = chat.ChatMessage(
+        title="A&E statistics for July 2025: 25 new alerts in England",
+        place="England",
+        fired=views,
+        resolved=[],
+        publication_title=view.publication_title,
+        publication_url=view.publication_url,
+        published_text=view.published_text,
+        status_url="https://alerts.example.nhs.uk/",
+        key="group:1:teams:0",
+    )
+    env = chat.env_for(settings)
+    teams = chat.render(env, "teams", msg)
+    assert len(teams) < 28 * 1024  # Teams' limit for a webhook message
+    body = json.loads(teams)["attachments"][0]["content"]["body"]
+    assert sum(b["type"] == "Container" for b in body) == 10
+    assert body[-1]["text"] == "And 15 more: see the status page."
+    slack = json.loads(chat.render(env, "slack", msg))
+    assert len(slack["blocks"]) <= 50  # Slack's limit
+    assert any(
+        b.get("text", {}).get("text") == "And 5 more: see the status page." for b in slack["blocks"]
+    )
+    hook = json.loads(chat.render(env, "webhook", msg))
+    assert [a["alert_id"] for a in hook["fired"]] == list(range(25))  # a receiver gets them all
