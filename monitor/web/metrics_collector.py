@@ -19,7 +19,7 @@ from prometheus_client.core import (
     SummaryMetricFamily,
 )
 from prometheus_client.registry import Collector
-from sqlalchemy import func
+from sqlalchemy import case, func
 from sqlmodel import Session, col, select
 
 from monitor.config import Settings
@@ -122,13 +122,17 @@ class MonitorCollector(Collector):
     # --- the outbox: messages by outcome, depth, age ---------------------------------------
 
     def _outbox(self, s: Session, now: datetime) -> Iterator[Metric]:
+        # The channel is the recipient's prefix (monitor/notify/channels.py), worked out in SQL
+        # so that a scrape reads one row per channel and status, however many recipients.
+        by_channel = case(
+            *((col(Outbox.recipient).startswith(f"{c}:"), c) for c in channels.CHAT),
+            else_=channels.EMAIL,
+        )
+        q = select(by_channel, Outbox.status, func.count(), func.min(Outbox.created_at))
         by: dict[tuple[str, str], int] = {}
         oldest: datetime | None = None
-        q = select(Outbox.recipient, Outbox.status, func.count(), func.min(Outbox.created_at))
-        # Grouped by recipient, then folded into channels: the channel is the recipient's prefix.
-        for recipient, status, n, first in s.exec(q.group_by(Outbox.recipient, Outbox.status)):
-            key = (channels.channel_of(recipient), status)
-            by[key] = by.get(key, 0) + int(n)
+        for name, status, n, first in s.exec(q.group_by(by_channel, Outbox.status)):
+            by[(name, status)] = int(n)
             if status in UNSENT and first is not None:
                 oldest = min(oldest, _aware(first)) if oldest else _aware(first)
         sends = CounterMetricFamily(
