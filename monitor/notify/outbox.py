@@ -34,7 +34,7 @@ from typing import Any
 import jinja2
 from sqlalchemy import bindparam, update
 from sqlalchemy.engine import Connection, Engine
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from monitor.config import Settings
 from monitor.db import is_sqlite, session_scope
@@ -362,25 +362,6 @@ def _count(report: DeliveryReport, retrying: bool) -> None:
         report.retrying += 1
     else:
         report.failed += 1
-
-
-FAILURES_SHOWN = 20
-FAILURES_WITHIN = timedelta(days=30)
-
-
-def recent_failures(
-    session: Session, *, now: datetime | None = None, limit: int = FAILURES_SHOWN
-) -> list[Outbox]:
-    """Messages that failed for good in the last 30 days, newest first: what operators see on
-    the subscriptions page (emails and chat messages alike)."""
-    since = (now or utcnow()) - FAILURES_WITHIN
-    q = (
-        select(Outbox)
-        .where(col(Outbox.status) == OutboxStatus.FAILED, col(Outbox.created_at) >= since)
-        .order_by(col(Outbox.id).desc())
-        .limit(limit)
-    )
-    return list(session.exec(q))
 
 
 def deliver(

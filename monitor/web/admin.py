@@ -15,7 +15,7 @@ from monitor.db import session_scope
 from monitor.models import Alert, AlertEvent, Outbox, Subscription, utcnow
 from monitor.notify import subscriptions as subs
 from monitor.notify.channels import TITLES as CHANNEL_TITLES
-from monitor.notify.outbox import recent_failures
+from monitor.notify.failures import recent_failures
 from monitor.notify.tokens import describe_subscription
 from monitor.vocab import LONDON, OPEN, SEVERITIES, EventKind
 from monitor.web.auth import current_user, login_required
