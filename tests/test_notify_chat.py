@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +29,7 @@ from monitor.urls import Urls
 from monitor.web import users
 from tests import alert_fixtures as af
 from tests.chat_sinks import Answer, ChatServer
+from tests.conftest import ROOT
 
 OPS = "ops@example.nhs.uk"
 SECRET_ENV = "MONITOR_TEST_WEBHOOK_SECRET"
@@ -370,3 +373,39 @@ def test_a_long_group_stays_within_what_teams_and_slack_accept(tmp_path: Path) -
     )
     hook = json.loads(chat.render(env, "webhook", msg))
     assert [a["alert_id"] for a in hook["fired"]] == list(range(25))  # a receiver gets them all
+
+
+def test_a_sender_killed_mid_post_sends_only_that_message_again(
+    tmp_path: Path, engine: Engine, server: ChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SECRET_ENV, "s3cret")
+    settings = chat_settings(tmp_path, engine)
+    paths = ["/hook/a", "/hook/b", "/hook/c"]
+    for path in paths:
+        subscribe(engine, settings, "webhook", server.url(path))
+    queue(engine, settings)
+    # The receiver holds its answer to the second message; the sender is killed meanwhile.
+    server.hold(2)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor.cli", "--config", str(settings.config_path), "send"],
+        cwd=ROOT,
+    )
+    try:
+        server.wait_for(2)
+    finally:
+        proc.kill()
+        proc.wait()
+    server.release()
+    in_flight = server.posts[1].path
+    assert [r.status for r in rows(engine)] == ["sent", "sending", "sending"]
+
+    # Restarted at once: the crashed sender's rows wait for its lease to run out...
+    assert outbox.deliver(engine, settings).sent == 0
+    # ...then they are reclaimed: the one in flight goes again, with the same key.
+    later = utcnow() + outbox.LEASE + timedelta(minutes=1)
+    assert outbox.deliver(engine, settings, clock=lambda: later).sent == 2
+    assert {r.status for r in rows(engine)} == {"sent"}
+    assert {p: len(server.to(p)) for p in paths} == {p: 1 + (p == in_flight) for p in paths}
+    first, again = server.to(in_flight)
+    assert first.headers["X-Monitor-Key"] == again.headers["X-Monitor-Key"]
+    assert first.body == again.body
