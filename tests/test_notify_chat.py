@@ -203,6 +203,9 @@ def test_the_cli_adds_lists_and_removes_a_channel_by_its_url(
         + ["--digest-only"],
     )
     assert digest.exit_code == 2 and "by email only" in digest.output
+    # Operators' emails name a channel by its recipient; that finds it too.
+    by_recipient = json.loads(run("list", "--email", listed[0]["email"], "--json").output)
+    assert [x["id"] for x in by_recipient] == [listed[0]["id"]]
     ended = json.loads(run("remove", url, "--json").output)
     assert [x["channel"] for x in ended] == ["slack"]
 

@@ -289,11 +289,13 @@ def seed(session: Session, settings: Settings) -> dict[str, int]:
 def list_subscriptions(
     session: Session, *, email: str | None = None, include_ended: bool = False
 ) -> list[Subscription]:
-    """Subscriptions by address (an email, or a chat channel's webhook URL), then id; active
-    ones only unless ``include_ended``."""
+    """Subscriptions by address (an email; a chat channel's webhook URL or its recipient, as
+    operators' emails name it), then id; active ones only unless ``include_ended``."""
     q = select(Subscription).order_by(col(Subscription.email), col(Subscription.id))
     if email and email.strip().lower().startswith(("https://", "http://")):
         q = q.where(Subscription.webhook_url == email.strip())
+    elif email and channels.channel_of(email.strip()) != channels.EMAIL:
+        q = q.where(Subscription.email == email.strip())  # a channel's recipient, "teams:5ae8…"
     elif email:
         q = q.where(Subscription.email == normalise_email(email))
     if not include_ended:
