@@ -82,17 +82,17 @@ class MonitorCollector(Collector):
             poll_time.add_metric([source], *_count_sum(t, job))
         yield polls
         yield poll_time
-        for name, job, what in (
-            ("evaluation", "evaluate", "Rule evaluations"),
-            ("send_run", "send", "Runs of the sender (each delivers what is due)"),
+        for name, job, runs_help, time_help in (
+            ("evaluation", "evaluate", "Rule evaluations", "Time rule evaluations took"),
+            ("send_run", "send", "Runs of the sender", "Time runs of the sender took"),
         ):
             runs = CounterMetricFamily(
-                f"monitor_{name}s", f"{what}, by outcome", labels=["outcome"]
+                f"monitor_{name}s", f"{runs_help}, by outcome", labels=["outcome"]
             )
             for outcome in RUN_OUTCOMES:
                 runs.add_metric([outcome], t.runs.get((job, outcome), 0))
             yield runs
-            took = SummaryMetricFamily(f"monitor_{name}_duration_seconds", f"Time {what} took")
+            took = SummaryMetricFamily(f"monitor_{name}_duration_seconds", time_help)
             count, total = _count_sum(t, job)
             took.add_metric([], count, total)
             yield took
