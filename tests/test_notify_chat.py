@@ -412,3 +412,19 @@ def test_a_sender_killed_mid_post_sends_only_that_message_again(
     first, again = server.to(in_flight)
     assert first.headers["X-Monitor-Key"] == again.headers["X-Monitor-Key"]
     assert first.body == again.body
+
+
+def test_a_moved_webhook_is_not_followed_and_fails_saying_so(
+    tmp_path: Path, engine: Engine, server: ChatServer
+) -> None:
+    settings = chat_settings(tmp_path, engine)
+    moved = (("Location", server.url("/elsewhere")),)
+    server.answer("/old", default=Answer(301, b"", moved))
+    subscribe(engine, settings, "slack", server.url("/old"))
+    queue(engine, settings)
+    report = outbox.deliver(engine, settings)
+    assert (report.sent, report.failed) == (1, 1)  # the operators' email is sent
+    (row,) = [r for r in rows(engine) if r.recipient.startswith("slack:")]
+    assert row.status == "failed" and "Slack answered 301" in (row.error or "")
+    assert "the webhook has moved" in (row.error or "")
+    assert [p.path for p in server.posts] == ["/old"]  # never posted (nor got) elsewhere

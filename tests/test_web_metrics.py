@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 import requests
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
@@ -224,3 +227,18 @@ def test_a_token_protects_metrics_when_configured(
         assert wrong.status_code == 401
         families = scrape(url, Authorization="Bearer let-prometheus-in")
         assert set(families) == set(FAMILIES)
+
+
+def test_a_scraper_that_asks_for_openmetrics_gets_it(tmp_path: Path, engine: Engine) -> None:
+    ctx = make_ctx(tmp_path, engine)
+    with serving(ctx, app=create_app(ctx)) as url:
+        r = requests.get(
+            f"{url}/metrics",
+            headers={"Accept": "application/openmetrics-text; version=1.0.0"},
+            timeout=30,
+        )
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+    assert r.text.endswith("# EOF\n")
+    families = {f.name: f.type for f in openmetrics_families(r.text)}
+    assert families == FAMILIES
