@@ -195,6 +195,23 @@ class Web(_Section):
         return v.rstrip("/")
 
 
+class Chat(_Section):
+    """Chat channels (Teams, Slack, signed webhooks): docs/notifications.md."""
+
+    webhook_secret_env: str = "MONITOR_WEBHOOK_SECRET"
+    timeout_seconds: float = Field(10, gt=0, le=120)
+
+    _check_env = field_validator("webhook_secret_env")(_env_name)
+
+
+class Metrics(_Section):
+    """/metrics (docs/service.md): open, or only with a bearer token from the environment."""
+
+    token_env: str | None = None
+
+    _check_env = field_validator("token_env")(_env_name)
+
+
 class Security(_Section):
     secret_env: str = "MONITOR_SECRET"
 
@@ -278,6 +295,8 @@ class Settings(_Section):
     http: Http = Http()
     sources: dict[str, Source] = Field(default_factory=dict)
     mail: Mail = Mail()
+    chat: Chat = Chat()
+    metrics: Metrics = Metrics()
     web: Web = Web()
     security: Security = Security()
     digest: Digest = Digest()

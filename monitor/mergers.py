@@ -153,7 +153,7 @@ def _end_alerts(session: Session, m: Merger) -> list[AlertEvent]:
 
 
 def _move_subscriptions(session: Session, settings: Settings, m: Merger) -> tuple[int, int]:
-    from monitor.notify import keys, mime
+    from monitor.notify import channels, keys, mime
     from monitor.notify.enqueue import enqueue
 
     now = utcnow()
@@ -173,6 +173,8 @@ def _move_subscriptions(session: Session, settings: Settings, m: Merger) -> tupl
         session.add(sub)
         if sub.confirmed_at is None:
             continue  # nothing but the confirmation email goes to an unconfirmed address
+        if sub.channel != channels.EMAIL:
+            continue  # a chat channel hears of the successor's alerts; the notice is an email
         rows.append(
             Outbox(
                 key=keys.merger(sub.id, m.code, sub.email),

@@ -286,6 +286,10 @@ class Subscription(SQLModel, table=True):
     origin: str = "cli"  # cli | config | web | self-service
     paused_at: datetime | None = None  # set: the subscriber paused it; nothing is sent
     board_pack: str | None = None  # the trust's monthly board pack: None, "link" or "attachment"
+    # email | teams | slack | webhook (monitor/notify/channels.py). For a chat channel, email
+    # holds the recipient "<channel>:<hash of the URL>" and webhook_url the URL itself.
+    channel: str = Field(default="email", sa_column_kwargs={"server_default": "email"})
+    webhook_url: str | None = None
 
 
 class SignupAttempt(SQLModel, table=True):
@@ -323,7 +327,7 @@ class JobRun(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     job: str = Field(index=True)
     started_at: datetime = Field(default_factory=utcnow, index=True)
-    finished_at: datetime | None = None
+    finished_at: datetime | None = Field(default=None, index=True)  # /metrics counts by it
     outcome: str = JobOutcome.RUNNING  # vocab.JobOutcome
     counts: dict[str, Any] = _json(dict)
     error: str | None = None

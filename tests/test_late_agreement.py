@@ -1,5 +1,5 @@
-"""One definition of "late": the sources page, the operators' emails and the late-publisher
-rules give the same answer for the same source state and clock.
+"""One definition of "late": the sources page, the operators' emails, the late-publisher
+rules and /metrics give the same answer for the same source state and clock.
 
 A&E is expected on the 4th Thursday at 09:30 London time with three days' grace: October's
 publication, due Thu 22 October 2026 09:30 (summer time), turns late at 09:30 on Sunday the
@@ -25,6 +25,7 @@ from monitor.rules.evaluate import evaluate
 from monitor.rules.inputs import History
 from monitor.rules.load import load_or_raise
 from monitor.rules.run import read_calendars, read_orgs
+from monitor.web.metrics_collector import MonitorCollector
 from monitor.web.sources_status import statuses
 from tests.conftest import ROOT
 
@@ -100,6 +101,16 @@ def told_operators(ctx: Context, source: str, now: datetime) -> bool:
     return any(k.startswith(f"operator:late:{source}:") for k in keys)
 
 
+def metrics_say_late(ctx: Context, source: str, now: datetime) -> bool:
+    [family] = [
+        m
+        for m in MonitorCollector(ctx, clock=lambda: now).collect()
+        if m.name == "monitor_source_late"
+    ]
+    [sample] = [x for x in family.samples if x.labels == {"source": source}]
+    return sample.value == 1
+
+
 def rule_fires(ctx: Context, source: str, now: datetime) -> bool:
     pack = load_or_raise(ctx.settings.paths.rules)
     with session_scope(ctx.engine) as s:
@@ -134,3 +145,4 @@ def test_the_page_the_operators_and_the_rules_agree(
 ) -> None:
     assert (on_the_page(ctx, source, now), told_operators(ctx, source, now)) == (late, late)
     assert rule_fires(ctx, source, now) is late
+    assert metrics_say_late(ctx, source, now) is late

@@ -12,7 +12,9 @@ from monitor.vocab import Severity
 
 command = Commands()
 
-subscribers_app = typer.Typer(no_args_is_help=True, help="Manage email subscriptions.")
+subscribers_app = typer.Typer(
+    no_args_is_help=True, help="Manage subscriptions (email, Teams, Slack, webhooks)."
+)
 
 
 ScopeOpt = Annotated[str | None, typer.Option(help="A region code, e.g. Y61.")]
@@ -28,7 +30,9 @@ def _scope(region: str | None, icb: str | None, org: str | None) -> tuple[str, s
 @subscribers_app.command("add")
 def subscribers_add_cmd(
     tc: typer.Context,
-    email: Annotated[str, typer.Argument(help="The address to send to.")],
+    email: Annotated[
+        str, typer.Argument(help="The address to send to, or a chat channel's webhook URL.")
+    ],
     region: ScopeOpt = None,
     icb: Annotated[str | None, typer.Option(help="An ICB code, e.g. QMM.")] = None,
     org: Annotated[str | None, typer.Option(help="An organisation's ODS code, e.g. RCX.")] = None,
@@ -50,9 +54,13 @@ def subscribers_add_cmd(
             "--board-pack", help="Also the trust's monthly board pack: link or attachment."
         ),
     ] = None,
+    channel: Annotated[
+        str, typer.Option(help="email, teams, slack or webhook (then ADDRESS is its URL).")
+    ] = "email",
     as_json: JsonOpt = False,
 ) -> None:
-    """Subscribe an address to a region, an ICB or one organisation."""
+    """Subscribe an address (or a Teams, Slack or webhook channel) to a region, an ICB or
+    one organisation."""
     from monitor.db import session_scope
     from monitor.notify import subscriptions as subs
 
@@ -69,6 +77,7 @@ def subscribers_add_cmd(
         tuple(rule or ()),
         digest_only,
         board_pack,
+        channel=channel.strip().lower(),
     )
     try:
         with session_scope(ctx.engine, write=True) as s:
@@ -93,7 +102,7 @@ def subscribers_add_cmd(
 @subscribers_app.command("list")
 def subscribers_list_cmd(
     tc: typer.Context,
-    email: Annotated[str | None, typer.Option(help="Only this address.")] = None,
+    email: Annotated[str | None, typer.Option(help="Only this address (or webhook URL).")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Include ended subscriptions.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -121,7 +130,9 @@ def subscribers_list_cmd(
 @subscribers_app.command("remove")
 def subscribers_remove_cmd(
     tc: typer.Context,
-    email: Annotated[str, typer.Argument(help="The address whose subscriptions end.")],
+    email: Annotated[
+        str, typer.Argument(help="The address (or webhook URL) whose subscriptions end.")
+    ],
     region: ScopeOpt = None,
     icb: Annotated[str | None, typer.Option(help="Only the subscription to this ICB.")] = None,
     org: Annotated[str | None, typer.Option(help="Only the subscription to this org.")] = None,
@@ -176,8 +187,11 @@ def _print_written(paths: list[Path], directory: Path, as_json: bool) -> None:
     if as_json:
         print_json([str(p) for p in paths])
         return
-    emails = [p for p in paths if p.suffix == ".eml"]
-    print(f"{len(emails)} message(s) written to {directory} (.eml and .html); nothing was sent")
+    emails = [p for p in paths if p.suffix in (".eml", ".json")]
+    print(
+        f"{len(emails)} message(s) written to {directory} (.eml and .html; chat messages as "
+        ".json); nothing was sent"
+    )
     for p in emails:
         print(f"  {p.name}")
 

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from monitor import metrics, orgs, periods
 from monitor.config import Settings
 from monitor.models import Alert, AlertEvent, Organisation, Outbox, Subscription
-from monitor.notify import mime, render, subscriptions, tokens
+from monitor.notify import channels, chat, mime, render, subscriptions, tokens
 from monitor.notify.contexts import (
     AlertEmail,
     AlertGroupEmail,
@@ -30,6 +30,7 @@ from monitor.notify.contexts import (
     OperatorEmail,
     RecipientPart,
     TrustRow,
+    as_mapping,
 )
 from monitor.notify.views import AlertView, alert_view
 from monitor.rules.evidence import Evidence
@@ -108,7 +109,7 @@ class Composer:
     def message(self, row: Outbox, batch: Batch) -> tuple[bytes, mime.Rendered]:
         """The message's bytes and its rendered parts. Raises Cancelled, or
         render.TemplateError and jinja2 errors for a template that cannot be rendered."""
-        name, context, subs, key = self._context(row, batch)
+        name, context, subs, key = self.context(row, batch)
         body = self.bodies.get(key) if key else None
         if body is None:
             body = render.render(self.env, name, context)
@@ -149,6 +150,20 @@ class Composer:
         kind = "application/pdf" if path.suffix == ".pdf" else "text/html; charset=utf-8"
         return mime.Attachment(path.name, kind, path.read_bytes())
 
+    def chat_message(self, row: Outbox, batch: Batch) -> tuple[str, bytes, str]:
+        """(webhook URL, JSON body, title) of a row for a chat channel, with the same
+        evidence and words as its email. Raises Cancelled, or render.TemplateError and
+        jinja2 errors."""
+        name, context, subs, _ = self.context(row, batch)
+        url = next((s.webhook_url for s in subs or () if s.webhook_url), None)
+        if url is None:
+            raise Cancelled("no live subscription names this channel's webhook any more")
+        subject = self.env.get_template(f"{name}.subject.j2").render(as_mapping(context))
+        title = " ".join(subject.split())
+        msg = chat.message(name, context, title, key=row.key)
+        env = chat.env_for(self.settings)
+        return url, chat.render(env, channels.channel_of(row.recipient), msg), title
+
     # --- contexts ---------------------------------------------------------------------
 
     def _subs(self, row: Outbox, batch: Batch) -> list[Subscription]:
@@ -163,7 +178,7 @@ class Composer:
     def _manage(self, subs: Sequence[Subscription]) -> str:
         return self.urls.manage(tokens.sign(self.secret, tokens.MANAGE, [s.token for s in subs]))
 
-    def _context(
+    def context(
         self, row: Outbox, batch: Batch
     ) -> tuple[str, Any, list[Subscription] | None, tuple[Any, ...] | None]:
         """(template set, context, the subscriptions the recipient's part names or None for

@@ -23,7 +23,7 @@ from monitor import periods
 from monitor.config import Settings
 from monitor.db import session_scope
 from monitor.models import Alert, AlertEvent, Organisation, Outbox, Subscription, utcnow
-from monitor.notify import keys, mime, routing, subscriptions
+from monitor.notify import channels, keys, mime, routing, subscriptions
 from monitor.notify.contexts import DigestItem, TrustRow
 from monitor.notify.enqueue import enqueue
 from monitor.rules.evidence import Evidence
@@ -148,7 +148,8 @@ def build(
     }
     by_email: dict[str, list[Subscription]] = defaultdict(list)
     for sub in subscriptions.active(session):
-        by_email[sub.email].append(sub)
+        if sub.channel == channels.EMAIL:  # chat channels receive alerts, not the digest
+            by_email[sub.email].append(sub)
     out: dict[str, dict[str, Any]] = {}
     for email, subs in sorted(by_email.items()):
         new: list[DigestItem] = []

@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from monitor.config import Settings
 from monitor.db import session_scope
 from monitor.models import Outbox, Publication, SourceState
-from monitor.notify import keys, mime
+from monitor.notify import channels, keys, mime
 from monitor.notify.enqueue import enqueue
 from monitor.sources import registry
 from monitor.sources.timetable import expectation
@@ -58,6 +58,28 @@ def _when(dt: datetime | None) -> str:
 
 def send_failed(settings: Settings, row: Outbox, reason: str, now: datetime) -> list[Outbox]:
     """Operator emails for a message that failed permanently."""
+    channel = channels.channel_of(row.recipient)
+    if channel != channels.EMAIL:
+        return _rows(
+            settings,
+            keys.send_failed(row.recipient, now.date()),
+            {
+                "title": f"A {channels.TITLES[channel]} message to {row.recipient} "
+                "could not be delivered",
+                "summary": "The channel's webhook refused it permanently; it will not be tried "
+                "again. Other failures for this channel today are listed on the "
+                "subscriptions page, not emailed again.",
+                "details": [
+                    ["Channel", row.recipient],
+                    ["Message", row.key],
+                    ["Reason", reason],
+                    ["First failure today", _when(now)],
+                ],
+                "action": "A deleted or moved webhook needs a new URL: remove the subscription "
+                "with `monitor subscribers remove <old URL>` and add it with the new one.",
+            },
+            now,
+        )
     return _rows(
         settings,
         keys.send_failed(row.recipient, now.date()),

@@ -39,8 +39,9 @@ from sqlmodel import col, select
 from monitor.config import Settings
 from monitor.db import is_sqlite, session_scope
 from monitor.models import Outbox, utcnow
-from monitor.notify import compose, mime, operators, render
+from monitor.notify import channels, compose, mime, operators, render
 from monitor.notify.enqueue import enqueue
+from monitor.notify.senders import ChatSender
 from monitor.notify.transports import SendFailure, Transport, for_settings
 from monitor.vocab import OutboxKind, OutboxStatus
 
@@ -183,8 +184,11 @@ class _Recorder:
                 # Operators hear once per address and day, however many messages fail.
                 enqueue(self.conn, operators.send_failed(self.settings, row, reason, now))
 
-    def retry(self, row: Outbox, reason: str, *, attempted: bool = True) -> bool:
-        """Back to pending with backoff; False when it has been tried too often."""
+    def retry(
+        self, row: Outbox, reason: str, *, attempted: bool = True, after: float | None = None
+    ) -> bool:
+        """Back to pending with backoff (or after ``after`` seconds, when the server said so
+        and that is longer); False when it has been tried too often."""
         attempts = row.attempts + (1 if attempted else 0)
         if attempts >= MAX_ATTEMPTS:
             self.failed(row, f"gave up after {attempts} attempts: {reason}")
@@ -194,7 +198,8 @@ class _Recorder:
             status=OutboxStatus.PENDING,
             attempts=attempts,
             error=reason[:2000],
-            next_attempt_at=self.clock() + backoff(max(attempts, 1)),
+            next_attempt_at=self.clock()
+            + max(backoff(max(attempts, 1)), timedelta(seconds=after or 0)),
             claimed_at=None,
             claimed_by=None,
         )
@@ -218,13 +223,38 @@ def _send_batch(
     engine: Engine,
     composer: compose.Composer,
     transport: Transport,
+    chat: ChatSender,
     rec: _Recorder,
     report: DeliveryReport,
 ) -> bool:
-    """Send one claimed batch over one connection. False when the server is unreachable
-    (the rest of the batch is put back and the run should stop)."""
+    """Send one claimed batch: its chat messages, then its emails over one connection. False
+    when the mail server is unreachable (the rest of the batch is put back and the run should
+    stop)."""
     with session_scope(engine) as s:
         batch = compose.load(s, rows)
+    started = time.monotonic()
+    posts = [r for r in rows if channels.channel_of(r.recipient) != channels.EMAIL]
+    for i, row in enumerate(posts):
+        if i and time.monotonic() - started > LEASE.total_seconds() / 2:
+            for rest in [r for r in rows if r not in posts[:i]]:
+                rec.release(rest)
+            return True
+        _post_one(row, batch, composer, chat, rec, report)
+    rows = [r for r in rows if channels.channel_of(r.recipient) == channels.EMAIL]
+    if not rows:
+        return True
+    return _send_emails(rows, batch, composer, transport, rec, report)
+
+
+def _send_emails(
+    rows: list[Outbox],
+    batch: compose.Batch,
+    composer: compose.Composer,
+    transport: Transport,
+    rec: _Recorder,
+    report: DeliveryReport,
+) -> bool:
+    """Send a batch's emails over one connection; False when the server is unreachable."""
     sender = mime.sender_address(composer.settings)
     try:
         transport.open()
@@ -293,6 +323,40 @@ def _send_one(
     return True
 
 
+def _post_one(
+    row: Outbox,
+    batch: compose.Batch,
+    composer: compose.Composer,
+    chat: ChatSender,
+    rec: _Recorder,
+    report: DeliveryReport,
+) -> None:
+    """Render and post one chat message and record the outcome, as :func:`_send_one` does
+    for an email. Each message is its own request, so one channel's failure holds up no
+    other."""
+    title: str | None = None
+    try:
+        url, body, title = composer.chat_message(row, batch)
+        chat.post(channels.channel_of(row.recipient), url, body, key=row.key)
+    except compose.Cancelled as e:
+        rec.cancelled(row, str(e))
+        report.cancelled += 1
+    except (render.TemplateError, jinja2.TemplateError, LookupError, KeyError) as e:
+        rec.failed(row, f"cannot render: {type(e).__name__}: {e}")
+        report.failed += 1
+        report.errors.append(f"{row.key}: {e}")
+    except SendFailure as e:
+        if e.permanent:
+            rec.failed(row, e.reason, title)
+            report.failed += 1
+        else:
+            _count(report, rec.retry(row, e.reason, after=e.retry_after))
+        report.errors.append(f"{row.key}: {e.reason}")
+    else:
+        rec.sent(row, title)
+        report.sent += 1
+
+
 def _count(report: DeliveryReport, retrying: bool) -> None:
     if retrying:
         report.retrying += 1
@@ -313,22 +377,27 @@ def deliver(
     """Send everything due, batch by batch, one connection per batch.
 
     1. Queue operator emails for incidents that started since the last run.
-    2. Claim a batch; render and send each row; record each outcome as it happens.
+    2. Claim a batch; render and send each row (a chat channel's by an HTTPS POST, an email
+       over the batch's one connection); record each outcome as it happens.
     3. Repeat until nothing is due, or stop early when the server cannot be reached.
     """
     report = DeliveryReport()
     operators.queue_incidents(engine, settings, now=clock())
     composer = compose.Composer.for_settings(settings)
     transport = transport or for_settings(settings)
+    chat = ChatSender(settings)
     worker = worker or worker_id()
     size = batch_size or settings.mail.batch_size
     with engine.connect() as conn:
         if is_sqlite(engine):
             conn = conn.execution_options(sqlite_begin="IMMEDIATE")
         rec = _Recorder(conn, settings, clock)
-        while rows := claim(engine, worker=worker, now=clock(), batch=size, lease=lease):
-            if not _send_batch(rows, engine, composer, transport, rec, report):
-                break
+        try:
+            while rows := claim(engine, worker=worker, now=clock(), batch=size, lease=lease):
+                if not _send_batch(rows, engine, composer, transport, chat, rec, report):
+                    break
+        finally:
+            chat.close()
     if report.sent or report.failed or report.retrying:
         log.info("outbox: %s", report.as_json())
     return report

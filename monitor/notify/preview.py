@@ -1,7 +1,9 @@
-"""Previews: write what would be sent as .eml and .html files to look at, changing nothing."""
+"""Previews: write what would be sent as .eml and .html files (a chat message: the .json
+body it would post) to look at, changing nothing."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -13,7 +15,7 @@ from sqlmodel import col, select
 from monitor.config import Settings
 from monitor.db import session_scope
 from monitor.models import Outbox, utcnow
-from monitor.notify import compose, digest
+from monitor.notify import channels, compose, digest
 from monitor.vocab import WAITING
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9.@_-]+")
@@ -28,6 +30,15 @@ def _write(
         # Names end in the address's domain, so suffixes are appended, never substituted.
         stem = f"{n:04d}-{_UNSAFE.sub('_', row.key)[:120]}"
         try:
+            if channels.channel_of(row.recipient) != channels.EMAIL:
+                # A chat message: the JSON body that would be posted (never the URL).
+                _, body, _ = composer.chat_message(row, batch)
+                path = directory / f"{stem}.json"
+                path.write_bytes(
+                    json.dumps(json.loads(body), indent=2, ensure_ascii=False).encode()
+                )
+                written.append(path)
+                continue
             data, rendered = composer.message(row, batch)
         except compose.Cancelled as e:
             (directory / f"{stem}.cancelled.txt").write_text(f"{row.key}: not sent: {e}\n")

@@ -25,6 +25,7 @@ from sqlmodel import Session, col, select
 
 from monitor.config import Settings
 from monitor.models import SignupAttempt, Subscription, utcnow
+from monitor.notify import channels
 from monitor.notify import subscriptions as subs
 
 ORIGIN = "self-service"  # Subscription.origin of sign-ups from /subscribe
@@ -144,6 +145,7 @@ def sign_up(
 ) -> SignedUp:
     """A self-service sign-up, in the caller's transaction (open it with ``write=True``).
 
+    0. refuse a chat channel (self-service is email only);
     1. validate the request as ``subscriptions.add`` does (InvalidSubscription);
     2. refuse a domain ``allowed_domains`` does not allow (InvalidSubscription, field email);
     3. refuse a sign-up over a limit (TooManySignups);
@@ -152,6 +154,12 @@ def sign_up(
        identical one the address already has is left as it is and nothing is sent.
     """
     now = now or utcnow()
+    if req.channel != channels.EMAIL or req.webhook_url:
+        # A chat channel cannot confirm by email, and its URL is a credential operators hold.
+        raise subs.InvalidSubscription(
+            "signing up yourself is by email only; ask an operator to add a chat channel",
+            "channel",
+        )
     req = subs.validate(session, settings, req)
     _check_domain(settings, req.email)
     _serialise(session)

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from monitor import orgs
 from monitor.config import REGION_CODES, SEVERITIES, Settings
 from monitor.models import Organisation, Outbox, Subscription, utcnow
-from monitor.notify import keys, mime
+from monitor.notify import channels, keys, mime
 from monitor.vocab import Severity
 
 SCOPES = ("region", "icb", "org")
@@ -36,7 +36,7 @@ class InvalidSubscription(ValueError):
     """A subscription that cannot be added; the message says which part and why.
 
     ``field`` names the part at fault (``email``, ``scope``, ``code``, ``trust_type``,
-    ``min_severity``, ``rules``), for a form to point at."""
+    ``min_severity``, ``rules``, ``channel``, ``webhook_url``), for a form to point at."""
 
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
@@ -59,7 +59,11 @@ def normalise_email(address: str) -> str:
 
 @dataclass(frozen=True)
 class Request:
-    """A subscription to add, before validation."""
+    """A subscription to add, before validation.
+
+    For a chat channel (``teams``, ``slack``, ``webhook``) the address is its webhook URL,
+    in ``webhook_url`` or in ``email``; validation puts the channel's recipient in ``email``
+    (monitor/notify/channels.py)."""
 
     email: str
     scope: str
@@ -69,15 +73,39 @@ class Request:
     rules: tuple[str, ...] = ()
     digest_only: bool = False
     board_pack: str | None = None  # BOARD_PACK_DELIVERIES: the monthly pack, linked or attached
+    channel: str = channels.EMAIL
+    webhook_url: str | None = None
 
 
 # How a subscriber to one trust may receive its monthly board pack (monitor/board/deliver.py).
 BOARD_PACK_DELIVERIES = ("link", "attachment")
 
 
+def _address(req: Request) -> tuple[str, str | None]:
+    """(recipient, webhook URL) of a request, validated."""
+    if req.channel not in channels.CHANNELS:
+        raise InvalidSubscription(
+            f"channel must be one of {', '.join(channels.CHANNELS)}, not {req.channel!r}",
+            "channel",
+        )
+    if req.channel == channels.EMAIL:
+        if req.webhook_url:
+            raise InvalidSubscription("an email subscription has no webhook URL", "webhook_url")
+        return normalise_email(req.email), None
+    if req.digest_only:
+        raise InvalidSubscription(
+            "the weekly digest goes by email only; a chat channel receives alerts", "channel"
+        )
+    try:
+        url = channels.validate_url(req.webhook_url or req.email)
+    except channels.InvalidWebhook as e:
+        raise InvalidSubscription(str(e), "webhook_url") from None
+    return channels.recipient_for(req.channel, url), url
+
+
 def validate(session: Session, settings: Settings, req: Request) -> Request:
     """The request with its address and codes normalised, or InvalidSubscription."""
-    email = normalise_email(req.email)
+    email, webhook_url = _address(req)
     scope, code = req.scope, req.code.strip().upper()
     if scope not in SCOPES:
         raise InvalidSubscription(
@@ -122,6 +150,8 @@ def validate(session: Session, settings: Settings, req: Request) -> Request:
             f"board_pack: {req.board_pack!r}; use {' or '.join(BOARD_PACK_DELIVERIES)}",
             "board_pack",
         )
+    if board_pack is not None and req.channel != channels.EMAIL:
+        raise InvalidSubscription("the monthly board pack goes by email only", "board_pack")
     if board_pack is not None and scope != "org":
         raise InvalidSubscription(
             "board packs are one trust's: subscribe to the trust (--org) to receive its pack",
@@ -136,6 +166,8 @@ def validate(session: Session, settings: Settings, req: Request) -> Request:
         tuple(sorted(set(req.rules))),
         req.digest_only,
         board_pack,
+        req.channel,
+        webhook_url,
     )
 
 
@@ -167,6 +199,7 @@ def _same(sub: Subscription, req: Request) -> bool:
         and tuple(sub.rules or ()) == req.rules
         and sub.digest_only == req.digest_only
         and sub.board_pack == req.board_pack
+        and sub.channel == req.channel
     )
 
 
@@ -184,7 +217,8 @@ def add(
     confirmation whose link has expired: that one is ended and replaced, so adding it again
     sends a new link. With double opt-in on (``[subscriptions] double_opt_in``, unless
     ``double_opt_in`` says otherwise), the new subscription waits for confirmation and a
-    confirmation email is queued.
+    confirmation email is queued. A chat channel is confirmed at once: only operators add
+    one (self-service is email only), and a channel cannot answer a confirmation email.
     """
     req = validate(session, settings, req)
     now = utcnow()
@@ -211,9 +245,11 @@ def add(
         digest_only=req.digest_only,
         board_pack=req.board_pack,
         token=secrets.token_urlsafe(12),
-        confirmed_at=None if _opt_in(settings, double_opt_in) else now,
+        confirmed_at=None if _opt_in(settings, double_opt_in) and not req.webhook_url else now,
         created_at=now,
         origin=origin,
+        channel=req.channel,
+        webhook_url=req.webhook_url,
     )
     session.add(sub)
     session.flush()
@@ -273,9 +309,14 @@ def seed(session: Session, settings: Settings) -> dict[str, int]:
 def list_subscriptions(
     session: Session, *, email: str | None = None, include_ended: bool = False
 ) -> list[Subscription]:
-    """Subscriptions by address, then id; active ones only unless ``include_ended``."""
+    """Subscriptions by address (an email; a chat channel's webhook URL or its recipient, as
+    operators' emails name it), then id; active ones only unless ``include_ended``."""
     q = select(Subscription).order_by(col(Subscription.email), col(Subscription.id))
-    if email:
+    if email and email.strip().lower().startswith(("https://", "http://")):
+        q = q.where(Subscription.webhook_url == email.strip())
+    elif email and channels.channel_of(email.strip()) != channels.EMAIL:
+        q = q.where(Subscription.email == email.strip())  # a channel's recipient, "teams:5ae8…"
+    elif email:
         q = q.where(Subscription.email == normalise_email(email))
     if not include_ended:
         q = q.where(col(Subscription.unsubscribed_at).is_(None))
@@ -289,7 +330,8 @@ def remove(
     scope: str | None = None,
     code: str | None = None,
 ) -> list[Subscription]:
-    """End an address's active subscriptions (all, or those of one scope and code)."""
+    """End an address's (or a webhook URL's) active subscriptions (all, or those of one scope
+    and code)."""
     now = utcnow()
     ended = []
     for sub in list_subscriptions(session, email=email):
@@ -334,6 +376,9 @@ def as_dict(sub: Subscription) -> dict[str, Any]:
         "unsubscribed_at": sub.unsubscribed_at,
         "origin": sub.origin,
         "paused": sub.paused_at is not None,
+        "channel": sub.channel,
+        # A webhook URL is a credential: shown cut short, never whole.
+        "webhook": channels.shown(sub.webhook_url) if sub.webhook_url else None,
     }
 
 

@@ -24,6 +24,7 @@ from sqlmodel import col, select
 from monitor.config import Settings
 from monitor.db import session_scope
 from monitor.models import Subscription, utcnow
+from monitor.notify import channels
 from monitor.notify.subscriptions import CONFIRM_WITHIN, confirmation_expired
 from monitor.secret import secret_for
 from monitor.vocab import Severity
@@ -99,6 +100,8 @@ def describe_subscription(sub: Subscription) -> str:
         parts.append(
             f"monthly board pack ({'attached' if sub.board_pack == 'attachment' else 'link'})"
         )
+    if sub.channel != channels.EMAIL and sub.webhook_url:
+        parts.append(f"to {channels.TITLES[sub.channel]} ({channels.shown(sub.webhook_url)})")
     return ", ".join(parts)
 
 

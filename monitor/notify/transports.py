@@ -22,11 +22,19 @@ from monitor.config import Mail, Settings
 class SendFailure(Exception):
     """A message that was not delivered, and whether trying again could help."""
 
-    def __init__(self, reason: str, *, permanent: bool, connection_lost: bool = False) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        permanent: bool,
+        connection_lost: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
         self.connection_lost = connection_lost
+        self.retry_after = retry_after  # seconds the server asked us to wait, if it did
 
 
 class Transport(Protocol):

@@ -80,6 +80,7 @@ def _inline_script_hashes() -> list[str]:
 def create_app(ctx: Context) -> Flask:
     """The status page and JSON API over the database ``ctx`` names."""
     from monitor.web import admin, api, board, email_links, feeds, health, pages, subscribe
+    from monitor.web.metrics_endpoint import bp as metrics_bp
 
     app = Flask(__name__, static_folder="static", static_url_path="/static")
     # Before any route is added, so that every route's parameters use them.
@@ -108,6 +109,7 @@ def create_app(ctx: Context) -> Flask:
     app.jinja_env.globals["frontend"] = frontend
     for module in (pages, api, feeds, health, admin, email_links, subscribe, board):
         app.register_blueprint(module.bp)
+    app.register_blueprint(metrics_bp)  # /metrics
     csp = "; ".join(
         [
             "default-src 'self'",

@@ -12,8 +12,10 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from sqlmodel import col, select
 
 from monitor.db import session_scope
-from monitor.models import Alert, AlertEvent, Subscription, utcnow
+from monitor.models import Alert, AlertEvent, Outbox, Subscription, utcnow
 from monitor.notify import subscriptions as subs
+from monitor.notify.channels import TITLES as CHANNEL_TITLES
+from monitor.notify.failures import recent_failures
 from monitor.notify.tokens import describe_subscription
 from monitor.vocab import LONDON, OPEN, SEVERITIES, EventKind
 from monitor.web.auth import current_user, login_required
@@ -22,7 +24,7 @@ from monitor.web.present import day
 log = logging.getLogger(__name__)
 bp = Blueprint("admin", __name__)
 # The subscription form's fields, which an error message can point at.
-FORM_FIELDS = ("email", "scope", "code", "min_severity")
+FORM_FIELDS = ("email", "scope", "code", "min_severity", "channel", "webhook_url")
 WEB = "web"  # Subscription.origin of those added here
 MAX_NOTE = 2000
 MAX_SILENCE_DAYS = 366
@@ -152,6 +154,8 @@ def _add(form: Any, user: str) -> str:
         scope=form.get("scope", ""),
         code=form.get("code", ""),
         min_severity=form.get("min_severity", "info"),
+        channel=form.get("channel", "email"),
+        webhook_url=form.get("webhook_url", "").strip() or None,
     )
     with session_scope(state.ctx.engine, write=True) as s:
         sub, created = subs.add(s, state.ctx.settings, req, origin=WEB)
@@ -178,6 +182,11 @@ def _remove(form: Any, user: str) -> str:
         what, email = describe_subscription(sub), sub.email
     log.info("operator %s removed subscription #%s: %s, %s", user, raw, email, what)
     return f"Subscription #{raw} removed: {email}, {what}."
+
+
+def _failures() -> list[Outbox]:
+    with session_scope(current_app.extensions["monitor"].ctx.engine) as s:
+        return recent_failures(s)
 
 
 def _active_subscriptions() -> list[Subscription]:
@@ -215,4 +224,6 @@ def subscriptions() -> Any:
         describe=describe_subscription,
         state=subs.state_of,
         severities=SEVERITIES,
+        channels=CHANNEL_TITLES,
+        failures=_failures(),
     ), (400 if errors else 200)
