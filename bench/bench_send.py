@@ -130,7 +130,9 @@ def _template(work: Path) -> Path:
     with db.session_scope(engine, write=True) as s:
         orgs.load_reference(s)
         q = select(Organisation.code, Organisation.name).where(
-            Organisation.kind == "trust", Organisation.trust_type == "acute"
+            Organisation.kind == "trust",
+            Organisation.trust_type == "acute",
+            col(Organisation.closed).is_(None),
         )
         trusts = list(s.exec(q.order_by(col(Organisation.code))).all())[:N_TRUSTS]
         for code, _name in trusts:
