@@ -17,12 +17,19 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date
 
-from monitor.metrics import Granularity
 from monitor.orgs import ENGLAND, REGIONS, code_for
 from monitor.sources import discover as disc
-from monitor.sources.base import MONTHS, Figure, Parsed, ParseError, Skipped, month_bounds
+from monitor.sources.base import (
+    Figure,
+    Parsed,
+    ParseError,
+    Skipped,
+    month_figure,
+    named_month,
+    percent_figure,
+)
 from monitor.sources.discover import Link
-from monitor.sources.tabular import count, csv_rows, derive_aggregates, percent
+from monitor.sources.tabular import count, csv_rows, derive_aggregates
 
 SOURCE = "ae"
 
@@ -54,23 +61,6 @@ ALL_TYPES, TYPE1, DTA = "ae_4hr_pct", "ae_4hr_type1_pct", "ae_12hr_dta_count"
 _PERIOD = re.compile(r"^MSitAE-([A-Z]+)-(\d{4})$", re.IGNORECASE)
 
 
-def _period(text: str, *, file: str, row: int) -> tuple[date, date]:
-    m = _PERIOD.match(text.strip())
-    if not m or m.group(1).upper() not in MONTHS:
-        raise ParseError(
-            f"expected a period like 'MSitAE-JULY-2025', found {text!r}",
-            file=file,
-            row=row,
-            column=PERIOD,
-        )
-    try:
-        return month_bounds(int(m.group(2)), MONTHS[m.group(1).upper()])
-    except ValueError as e:  # e.g. year 0
-        raise ParseError(
-            f"no such month as {text!r} ({e})", file=file, row=row, column=PERIOD
-        ) from None
-
-
 def parse(data: bytes, *, filename: str, region_of: Mapping[str, str] | None = None) -> Parsed:
     """Figures for every provider, the regions (derived) and England in one monthly A&E CSV.
 
@@ -95,7 +85,9 @@ def parse(data: bytes, *, filename: str, region_of: Mapping[str, str] | None = N
         if code_for(code) == ENGLAND:
             total = (row, rec)
             continue
-        row_bounds = _period(rec[PERIOD], file=filename, row=row)
+        row_bounds = named_month(
+            _PERIOD, rec[PERIOD], "MSitAE-JULY-2025", file=filename, row=row, column=PERIOD
+        )
         if bounds is None:
             bounds = row_bounds
         elif row_bounds != bounds:
@@ -170,7 +162,6 @@ def _figures(
                 row=row,
                 column=o_col,
             )
-    start, end = bounds
     name = rec[NAME] or None
     out: list[Figure] = []
     skipped: list[Skipped] = []
@@ -181,36 +172,14 @@ def _figures(
             return
         within = attendances - over_4h
         out.append(
-            Figure(
-                org=org,
-                metric=metric,
-                period_start=start,
-                period_end=end,
-                granularity=Granularity.MONTH,
-                value=percent(within, attendances),
-                numerator=within,
-                denominator=attendances,
-                org_name=name,
-                row=row,
-                column=column,
+            percent_figure(
+                org, metric, bounds, within, attendances, org_name=name, row=row, column=column
             )
         )
 
     pct(ALL_TYPES, sum(att), sum(over), "A&E", "Attendances over 4hrs (all types)")
     pct(TYPE1, sum(att[i] for i in _TYPE1), sum(over[i] for i in _TYPE1), "type 1", OVER_4H[0])
-    out.append(
-        Figure(
-            org=org,
-            metric=DTA,
-            period_start=start,
-            period_end=end,
-            granularity=Granularity.MONTH,
-            value=dta,
-            org_name=name,
-            row=row,
-            column=DTA_12H,
-        )
-    )
+    out.append(month_figure(org, DTA, bounds, dta, org_name=name, row=row, column=DTA_12H))
     return out, skipped
 
 

@@ -14,10 +14,17 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from monitor.metrics import Granularity
 from monitor.orgs import ENGLAND, REGIONS, code_for
 from monitor.sources import discover as disc
-from monitor.sources.base import MONTHS, Figure, Parsed, ParseError, Skipped, month_bounds
+from monitor.sources.base import (
+    MONTHS,
+    Figure,
+    Parsed,
+    ParseError,
+    Skipped,
+    month_bounds,
+    month_figure,
+)
 from monitor.sources.discover import Link
 from monitor.sources.tabular import as_region, csv_rows, number, open_workbook, sheet_rows
 
@@ -90,13 +97,11 @@ def _figures(
                 numerator = number(num_raw, file=file, row=row, column=num_col)
             denominator = count
         out.append(
-            Figure(
-                org=org,
-                metric=metric,
-                period_start=start,
-                period_end=end,
-                granularity=Granularity.MONTH,
-                value=value,
+            month_figure(
+                org,
+                metric,
+                (start, end),
+                value,
                 numerator=numerator,
                 denominator=denominator,
                 org_name=name,

@@ -20,7 +20,7 @@ from python_calamine import CalamineWorkbook
 
 from monitor.metrics import UNIT_RANGES
 from monitor.orgs import ENGLAND, REGIONS, name_for
-from monitor.sources.base import Figure, ParseError
+from monitor.sources.base import Figure, ParseError, percent
 
 # An HTML page served in place of a file (a login wall, a "page not found", a CDN error) is the
 # commonest bad download; say so plainly rather than complain about its columns.
@@ -221,11 +221,6 @@ def count(value: Any, *, file: str, row: int, column: str) -> float:
             column=column,
         )
     return result
-
-
-def percent(numerator: float, denominator: float) -> float:
-    """``100 * numerator / denominator``; callers make sure the denominator is not zero."""
-    return 100.0 * numerator / denominator
 
 
 def derive_aggregates(
