@@ -186,6 +186,7 @@ def _figures(
 _YEAR_PAGE = re.compile(r"ae-attendances-and-emergency-admissions-\d{4}-\d{2}(?:-[\w-]+)?/?$")
 _MONTHLY = re.compile(r"\bmonthly\s+a\s*&\s*e\b", re.IGNORECASE)
 _NOT_MONTHLY = re.compile(r"time\s*series|quarterly|weekly", re.IGNORECASE)
+_MONTHLY_FILE = re.compile(r"^monthly-ae-|^[a-z]+-\d{4}-csv", re.IGNORECASE)
 
 
 def discover(html: str, base_url: str) -> list[Link]:
@@ -195,18 +196,16 @@ def discover(html: str, base_url: str) -> list[Link]:
     the text is bare, its file name reads like one: ``Monthly-AE-…`` or ``<Month>-<YYYY>-CSV-…``).
     Time series and quarterly files are left out.
     """
-    found = []
-    for raw in disc.article_links(html, base_url):
+
+    def dataset(raw: disc.PageLink) -> str | None:
         if disc.file_kind(raw.url) != "csv" or _NOT_MONTHLY.search(raw.text):
-            continue
+            return None
         name = disc.file_name(raw.url)
-        if _MONTHLY.search(raw.text) or re.search(
-            r"^monthly-ae-|^[a-z]+-\d{4}-csv", name, re.IGNORECASE
-        ):
-            link = disc.make_link(raw, dataset="monthly-ae")
-            if link.period is not None:
-                found.append(link)
-    return disc.newest_versions(found)
+        if _MONTHLY.search(raw.text) or _MONTHLY_FILE.search(name):
+            return "monthly-ae"
+        return None
+
+    return disc.dated_links(html, base_url, dataset)
 
 
 def yearly_pages(html: str, base_url: str) -> list[str]:

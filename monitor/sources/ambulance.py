@@ -293,18 +293,17 @@ def discover(html: str, base_url: str) -> list[Link]:
     2024); ``published`` comes from the page's "(published on 9 January 2025)". Clinical
     outcomes (AmbCO) files are left out.
     """
-    found = []
-    for raw in disc.article_links(html, base_url):
+
+    def dataset(raw: disc.PageLink) -> str | None:
         kind = disc.file_kind(raw.url)
         words = f"{raw.text} {disc.file_name(raw.url)}"
         if kind not in ("csv", "xlsx") or not _CSV_TEXT.search(words.replace("-", " ")):
-            continue
+            return None
         if re.search(r"ambco|clinical outcomes|specification", words, re.IGNORECASE):
-            continue
-        link = disc.make_link(raw, dataset="ambsys")
-        if link.period is not None:
-            found.append(link)
-    return disc.newest_versions(found)
+            return None
+        return "ambsys"
+
+    return disc.dated_links(html, base_url, dataset)
 
 
 def yearly_pages(html: str, base_url: str) -> list[str]:

@@ -274,33 +274,24 @@ def discover(html: str, base_url: str) -> list[Link]:
     2025" -> August 2025). Of the national series only the "with Revisions" file is taken (the
     "Provisional" one repeats it); that phrase names the series, not a revised file.
     """
-    found = []
-    for raw in disc.article_links(html, base_url):
+
+    def dataset(raw: disc.PageLink) -> str | None:
         if disc.file_kind(raw.url) not in ("xlsx", "xls"):
-            continue
-        name = disc.file_name(raw.url)
-        words = f"{raw.text} {name.replace('-', ' ')}"
+            return None
+        words = f"{raw.text} {disc.file_name(raw.url).replace('-', ' ')}"
         if _NATIONAL.search(words) and re.search(r"with\s+revisions", words, re.IGNORECASE):
-            dataset = "national-time-series"
-        elif _EXTRACT.search(words) and not re.search(r"commissioner|\bicb\b", words, re.I):
-            dataset = "provider-extract"
-        else:
-            continue
-        link = disc.make_link(raw, dataset=dataset)
-        unmarked = re.sub(r"with\s+revisions", "", f"{raw.text} {name}", flags=re.IGNORECASE)
-        link = Link(
-            url=link.url,
-            text=link.text,
-            period=link.period,
-            revised=bool(re.search(r"revised|[-_ ]v\d", unmarked, re.IGNORECASE)),
-            published=link.published,
-            kind=link.kind,
-            dataset=dataset,
-        )
-        if link.period is not None:
-            found.append(link)
+            return "national-time-series"
+        if _EXTRACT.search(words) and not re.search(r"commissioner|\bicb\b", words, re.I):
+            return "provider-extract"
+        return None
+
+    def revised(raw: disc.PageLink) -> bool:
+        words = f"{raw.text} {disc.file_name(raw.url)}"
+        unmarked = re.sub(r"with\s+revisions", "", words, flags=re.IGNORECASE)
+        return bool(re.search(r"revised|[-_ ]v\d", unmarked, re.IGNORECASE))
+
     # Extracts for different spans (Apr-Sep, Oct-Mar) end in different months, so each is kept.
-    return disc.newest_versions(found)
+    return disc.dated_links(html, base_url, dataset, revised=revised)
 
 
 def yearly_pages(html: str, base_url: str) -> list[str]:
