@@ -153,21 +153,33 @@ def percent(numerator: float, denominator: float) -> float:
     return 100.0 * numerator / denominator
 
 
-def month_figure(
-    org: str, metric: str, month: tuple[date, date], value: float | None, **fields: Any
+def period_figure(
+    org: str,
+    metric: str,
+    bounds: tuple[date, date],
+    granularity: Granularity,
+    value: float | None,
+    **fields: Any,
 ) -> Figure:
-    """``org``'s ``metric`` for a calendar month (its first and last day, as
-    :func:`month_bounds` gives them); ``fields`` are the Figure's others (org_name, row...)."""
-    start, end = month
+    """``org``'s ``metric`` for the period ``bounds`` (its first and last day); ``fields`` are
+    the Figure's others (numerator, org_name, row...)."""
+    start, end = bounds
     return Figure(
         org=org,
         metric=metric,
         period_start=start,
         period_end=end,
-        granularity=Granularity.MONTH,
+        granularity=granularity,
         value=value,
         **fields,
     )
+
+
+def month_figure(
+    org: str, metric: str, month: tuple[date, date], value: float | None, **fields: Any
+) -> Figure:
+    """``org``'s ``metric`` for a calendar month (as :func:`month_bounds` gives it)."""
+    return period_figure(org, metric, month, Granularity.MONTH, value, **fields)
 
 
 def percent_figure(

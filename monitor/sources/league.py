@@ -22,7 +22,13 @@ from datetime import date
 from typing import Any
 
 from monitor.metrics import Granularity
-from monitor.sources.base import Figure, Parsed, ParseError, financial_quarter_bounds
+from monitor.sources.base import (
+    Figure,
+    Parsed,
+    ParseError,
+    financial_quarter_bounds,
+    period_figure,
+)
 from monitor.sources.tabular import csv_rows, number
 
 TRUST_COLUMNS = ("Quarter", "Trust_type", "Trust_code", "Trust_name")
@@ -65,16 +71,8 @@ def quarter_figure(
 ) -> Figure:
     """A trust's figure for a quarter (its bounds, as :func:`quarter_bounds` reads them);
     without metric and value, the base that ``replace`` makes each of a row's figures from."""
-    start, end = quarter
-    return Figure(
-        org=org,
-        metric=metric,
-        period_start=start,
-        period_end=end,
-        granularity=Granularity.QUARTER,
-        value=value,
-        org_name=name or None,
-        **fields,
+    return period_figure(
+        org, metric, quarter, Granularity.QUARTER, value, org_name=name or None, **fields
     )
 
 
