@@ -20,7 +20,7 @@ from python_calamine import CalamineWorkbook
 
 from monitor.metrics import UNIT_RANGES
 from monitor.orgs import ENGLAND, REGIONS, name_for
-from monitor.sources.base import Figure, ParseError, percent
+from monitor.sources.base import Figure, ParseError, percent, period_figure
 
 # An HTML page served in place of a file (a login wall, a "page not found", a CDN error) is the
 # commonest bad download; say so plainly rather than complain about its columns.
@@ -263,13 +263,12 @@ def derive_aggregates(
         else:
             continue
         out.append(
-            Figure(
-                org=org,
-                metric=metric,
-                period_start=start,
-                period_end=end,
-                granularity=granularity,
-                value=value,
+            period_figure(
+                org,
+                metric,
+                (start, end),
+                granularity,
+                value,
                 numerator=numerator,
                 denominator=denominator,
                 org_name=name_for(org),
