@@ -111,9 +111,11 @@ def run_cmd(
     The process that leads brings the schema up, seeds the snapshot and evaluates it before its
     first job; on PostgreSQL a second runner waits as a standby.
     """
+    from monitor.db import private_dir
     from monitor.service.runner import run
 
     ctx = context_of(tc)
+    private_dir(ctx.var)  # before the lock file or the database is made there: owner-only (0700)
     try:
         code = run(ctx, web=not no_web)
     except config.ConfigError as e:
