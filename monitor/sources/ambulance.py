@@ -235,6 +235,7 @@ def _parse_workbook(data: bytes, *, filename: str, region_of: Mapping[str, str])
         )
     if not parsed.figures:
         raise ParseError("no data rows", file=filename, row=header_at + 2)
+    check_england_is_its_trusts(parsed.figures, filename)
     parsed.figures.extend(_single_trust_regions(parsed.figures, trust_region))
     return parsed
 
