@@ -13,6 +13,7 @@ import io
 from datetime import UTC, datetime
 from pathlib import Path
 
+import openpyxl
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
@@ -33,6 +34,7 @@ NOF_LEAGUE = (
     / "nhs-oversight-framework-mental-health-and-community-trust-league-table.csv"
 )
 AMBULANCE = REAL / "ambulance" / "ambsys.csv"
+AMBULANCE_XLSX = REAL / "ambulance" / "AmbSYS-Time-Series-until-20250831.xlsx"
 AE_JULY = REAL / "ae" / "July-2025-CSV-9jfy4.csv"
 
 
@@ -143,6 +145,41 @@ def test_ambulance_cut_at_a_line_end_is_rejected(ctx: Context) -> None:
     error = str(report["error"])
     assert "January 2026 incidents (82634) are not the sum of its ambulance trusts'" in error
     assert "row 2, column 'A8'" in error
+
+
+def ambulance_workbook_without(trust: str | None) -> bytes:
+    """The real AmbSYS workbook's Raw sheet (its values), less ``trust``'s rows, as XLSX."""
+    source = openpyxl.load_workbook(AMBULANCE_XLSX, read_only=True, data_only=True)
+    rows = [list(r) for r in source[ambulance.RAW_SHEET].iter_rows(values_only=True)]
+    source.close()
+    header = next(r for r in rows if "Area" in r and "A8" in r)
+    area = header.index("Area")
+    out = openpyxl.Workbook()
+    sheet = out.active
+    assert sheet is not None
+    sheet.title = ambulance.RAW_SHEET
+    for r in rows:
+        if trust is None or len(r) <= area or str(r[area]).strip() != trust:
+            sheet.append(r)
+    buf = io.BytesIO()
+    out.save(buf)
+    return buf.getvalue()
+
+
+def test_ambulance_workbook_without_a_trust_is_rejected(ctx: Context) -> None:
+    whole = ambulance.parse(ambulance_workbook_without(None), filename=AMBULANCE_XLSX.name)
+    assert len(whole.periods) == 97
+    # The Isle of Wight's rows gone from every month: England is not the sum of the others.
+    dropped = ambulance_workbook_without("R1F")
+    report = ingest_bytes(ctx, "ambulance", dropped, AMBULANCE_XLSX.name)
+    assert report["status"] == "rejected"
+    error = str(report["error"])
+    assert (
+        "England's April 2018 incidents (54279) are not the sum of its ambulance trusts' (54244)"
+        in error
+    )
+    assert AMBULANCE_XLSX.name in error and "row 14, column 'A8'" in error
+    assert observations(ctx) == 0
 
 
 def test_ae_without_some_providers_is_rejected_by_its_total_row(ctx: Context) -> None:

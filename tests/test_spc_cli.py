@@ -70,12 +70,13 @@ def test_kings_lynn_type_1_chart_follows_the_contract(config: Path) -> None:
 
 
 def test_a_revised_figure_replaces_the_one_it_revises(config: Path, tmp_path: Path) -> None:
-    # A revised August 2025 file: RCX's type 1 waits over 4 hours cut by 1,000.
+    # A revised August 2025 file: RCX's type 1 waits over 4 hours cut by 1,000, and the TOTAL
+    # row with them (a file whose TOTAL is not its providers' sum is rejected as incomplete).
     original = REAL / "ae" / "August-2025-CSV-g5tyh-v2.0.csv"
     rows = list(csv.reader(original.read_text(encoding="utf-8-sig").splitlines()))
     over = rows[0].index("Attendances over 4hrs Type 1")
-    (rcx,) = [r for r in rows if r[1] == "RCX"]
-    rcx[over] = str(int(rcx[over]) - 1000)
+    for row in [r for r in rows if r[1] in ("RCX", "TOTAL")]:
+        row[over] = str(int(row[over]) - 1000)
     revised = tmp_path / "August-2025-revised.csv"
     with revised.open("w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows(rows)

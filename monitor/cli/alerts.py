@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from monitor.cli.common import Commands, JsonOpt, context_of, fail, print_json
+from monitor.cli.common import Commands, JsonOpt, context_of, fail, print_json, print_rows
 from monitor.context import Context
 
 command = Commands()
@@ -77,17 +77,16 @@ def alerts_cmd(
     if state not in STATE_FILTERS:
         fail(f"--state: {state!r}: use {', '.join(STATE_FILTERS)}", 2)
     rows = list_alerts(context_of(tc), state=state, org=org, rule=rule)
-    if as_json:
-        print_json(rows)
-        return
-    if not rows:
-        print(f"no {state} alerts" + (f" for {org.upper()}" if org else ""))
-    for r in rows:
+
+    def line(r: dict[str, Any]) -> str:
         value = "" if r["value"] is None else f"{r['value']:g}"
-        print(
+        return (
             f"#{r['id']:<5} {r['state']:<9} {r['severity']:<8} {r['org']:<6} {r['rule']:<32}"
             f" {r['period_start'] or '':<10} {value}"
         )
+
+    empty = f"no {state} alerts" + (f" for {org.upper()}" if org else "")
+    print_rows(rows, as_json=as_json, empty=empty, line=line)
 
 
 @rules_app.command("check")

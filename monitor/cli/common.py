@@ -44,6 +44,19 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=_json_default, ensure_ascii=False))
 
 
+def print_rows(
+    rows: list[dict[str, Any]], *, as_json: bool, empty: str, line: Callable[[dict[str, Any]], str]
+) -> None:
+    """A listing: ``rows`` as JSON, else one ``line`` a row, or ``empty`` when there is none."""
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        print(empty)
+    for r in rows:
+        print(line(r))
+
+
 def _json_default(o: object) -> object:
     if isinstance(o, datetime | date):
         return o.isoformat()

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from monitor import config
-from monitor.cli.common import Commands, JsonOpt, context_of, fail, print_json
+from monitor.cli.common import Commands, JsonOpt, context_of, fail, print_json, print_rows
 from monitor.service.setup import init
 from monitor.sources import registry
 
@@ -199,17 +199,16 @@ def observations_cmd(
     rows = observations(
         context_of(tc).engine, org.upper(), metric=metric, all_versions=all_versions
     )
-    if as_json:
-        print_json(rows)
-        return
-    if not rows:
-        print(f"no observations for {org.upper()}" + (f" of {metric}" if metric else ""))
-    for r in rows:
-        flag = " (superseded)" if r["superseded_by"] else ""
-        print(
+    print_rows(
+        rows,
+        as_json=as_json,
+        empty=f"no observations for {org.upper()}" + (f" of {metric}" if metric else ""),
+        line=lambda r: (
             f"{r['metric']:<26} {r['period_start']} {r['value']:>12g} {r['label'] or '':<10}"
-            f" {r['source']} {r['published_at'][:10]} {r['publication_url']}{flag}"
-        )
+            f" {r['source']} {r['published_at'][:10]} {r['publication_url']}"
+            + (" (superseded)" if r["superseded_by"] else "")
+        ),
+    )
 
 
 @command("backfill")

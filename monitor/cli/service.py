@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from monitor import config
-from monitor.cli.common import Commands, JsonOpt, context_of, fail, print_json
+from monitor.cli.common import Commands, JsonOpt, context_of, fail, print_rows
 
 command = Commands()
 
@@ -57,13 +57,12 @@ def users_list_cmd(tc: typer.Context, as_json: JsonOpt = False) -> None:
         rows = users.listing(ctx.engine, ctx.settings)
     except users.UserError as e:
         fail(str(e), 2)
-    if as_json:
-        print_json(rows)
-        return
-    if not rows:
-        print("no operators; add one with `monitor users add NAME`")
-    for r in rows:
-        print(f"{r['username']:<24} {r['source']}{' (disabled)' if r['disabled'] else ''}")
+    print_rows(
+        rows,
+        as_json=as_json,
+        empty="no operators; add one with `monitor users add NAME`",
+        line=lambda r: f"{r['username']:<24} {r['source']}{' (disabled)' if r['disabled'] else ''}",
+    )
 
 
 @users_app.command("remove")
@@ -112,9 +111,11 @@ def run_cmd(
     The process that leads brings the schema up, seeds the snapshot and evaluates it before its
     first job; on PostgreSQL a second runner waits as a standby.
     """
+    from monitor.db import private_dir
     from monitor.service.runner import run
 
     ctx = context_of(tc)
+    private_dir(ctx.var)  # before the lock file or the database is made there: owner-only (0700)
     try:
         code = run(ctx, web=not no_web)
     except config.ConfigError as e:

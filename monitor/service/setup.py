@@ -16,7 +16,7 @@ from monitor.sources.seed import seed_and_evaluate
 def init(ctx: Context) -> dict[str, object]:
     """Create or upgrade the schema, load the reference organisations and add the
     ``[[subscribers]]`` seeds of config.toml (idempotent)."""
-    ctx.var.mkdir(parents=True, exist_ok=True)
+    db.private_dir(ctx.var)  # owner-only (0700), whatever the umask
     # Made now, on the first run, so every process that signs links later finds the same one.
     secret_for(ctx.settings)
     before, after = db.upgrade(ctx.engine)

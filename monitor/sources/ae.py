@@ -17,12 +17,19 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date
 
-from monitor.metrics import Granularity
 from monitor.orgs import ENGLAND, REGIONS, code_for
 from monitor.sources import discover as disc
-from monitor.sources.base import MONTHS, Figure, Parsed, ParseError, Skipped, month_bounds
+from monitor.sources.base import (
+    Figure,
+    Parsed,
+    ParseError,
+    Skipped,
+    month_figure,
+    named_month,
+    percent_figure,
+)
 from monitor.sources.discover import Link
-from monitor.sources.tabular import count, csv_rows, derive_aggregates, percent
+from monitor.sources.tabular import count, csv_rows, derive_aggregates
 
 SOURCE = "ae"
 
@@ -54,23 +61,6 @@ ALL_TYPES, TYPE1, DTA = "ae_4hr_pct", "ae_4hr_type1_pct", "ae_12hr_dta_count"
 _PERIOD = re.compile(r"^MSitAE-([A-Z]+)-(\d{4})$", re.IGNORECASE)
 
 
-def _period(text: str, *, file: str, row: int) -> tuple[date, date]:
-    m = _PERIOD.match(text.strip())
-    if not m or m.group(1).upper() not in MONTHS:
-        raise ParseError(
-            f"expected a period like 'MSitAE-JULY-2025', found {text!r}",
-            file=file,
-            row=row,
-            column=PERIOD,
-        )
-    try:
-        return month_bounds(int(m.group(2)), MONTHS[m.group(1).upper()])
-    except ValueError as e:  # e.g. year 0
-        raise ParseError(
-            f"no such month as {text!r} ({e})", file=file, row=row, column=PERIOD
-        ) from None
-
-
 def parse(data: bytes, *, filename: str, region_of: Mapping[str, str] | None = None) -> Parsed:
     """Figures for every provider, the regions (derived) and England in one monthly A&E CSV.
 
@@ -95,7 +85,9 @@ def parse(data: bytes, *, filename: str, region_of: Mapping[str, str] | None = N
         if code_for(code) == ENGLAND:
             total = (row, rec)
             continue
-        row_bounds = _period(rec[PERIOD], file=filename, row=row)
+        row_bounds = named_month(
+            _PERIOD, rec[PERIOD], "MSitAE-JULY-2025", file=filename, row=row, column=PERIOD
+        )
         if bounds is None:
             bounds = row_bounds
         elif row_bounds != bounds:
@@ -170,7 +162,6 @@ def _figures(
                 row=row,
                 column=o_col,
             )
-    start, end = bounds
     name = rec[NAME] or None
     out: list[Figure] = []
     skipped: list[Skipped] = []
@@ -181,42 +172,21 @@ def _figures(
             return
         within = attendances - over_4h
         out.append(
-            Figure(
-                org=org,
-                metric=metric,
-                period_start=start,
-                period_end=end,
-                granularity=Granularity.MONTH,
-                value=percent(within, attendances),
-                numerator=within,
-                denominator=attendances,
-                org_name=name,
-                row=row,
-                column=column,
+            percent_figure(
+                org, metric, bounds, within, attendances, org_name=name, row=row, column=column
             )
         )
 
     pct(ALL_TYPES, sum(att), sum(over), "A&E", "Attendances over 4hrs (all types)")
     pct(TYPE1, sum(att[i] for i in _TYPE1), sum(over[i] for i in _TYPE1), "type 1", OVER_4H[0])
-    out.append(
-        Figure(
-            org=org,
-            metric=DTA,
-            period_start=start,
-            period_end=end,
-            granularity=Granularity.MONTH,
-            value=dta,
-            org_name=name,
-            row=row,
-            column=DTA_12H,
-        )
-    )
+    out.append(month_figure(org, DTA, bounds, dta, org_name=name, row=row, column=DTA_12H))
     return out, skipped
 
 
 _YEAR_PAGE = re.compile(r"ae-attendances-and-emergency-admissions-\d{4}-\d{2}(?:-[\w-]+)?/?$")
 _MONTHLY = re.compile(r"\bmonthly\s+a\s*&\s*e\b", re.IGNORECASE)
 _NOT_MONTHLY = re.compile(r"time\s*series|quarterly|weekly", re.IGNORECASE)
+_MONTHLY_FILE = re.compile(r"^monthly-ae-|^[a-z]+-\d{4}-csv", re.IGNORECASE)
 
 
 def discover(html: str, base_url: str) -> list[Link]:
@@ -226,18 +196,16 @@ def discover(html: str, base_url: str) -> list[Link]:
     the text is bare, its file name reads like one: ``Monthly-AE-…`` or ``<Month>-<YYYY>-CSV-…``).
     Time series and quarterly files are left out.
     """
-    found = []
-    for raw in disc.article_links(html, base_url):
+
+    def dataset(raw: disc.PageLink) -> str | None:
         if disc.file_kind(raw.url) != "csv" or _NOT_MONTHLY.search(raw.text):
-            continue
+            return None
         name = disc.file_name(raw.url)
-        if _MONTHLY.search(raw.text) or re.search(
-            r"^monthly-ae-|^[a-z]+-\d{4}-csv", name, re.IGNORECASE
-        ):
-            link = disc.make_link(raw, dataset="monthly-ae")
-            if link.period is not None:
-                found.append(link)
-    return disc.newest_versions(found)
+        if _MONTHLY.search(raw.text) or _MONTHLY_FILE.search(name):
+            return "monthly-ae"
+        return None
+
+    return disc.dated_links(html, base_url, dataset)
 
 
 def yearly_pages(html: str, base_url: str) -> list[str]:

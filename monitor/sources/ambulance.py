@@ -14,10 +14,17 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from monitor.metrics import Granularity
 from monitor.orgs import ENGLAND, REGIONS, code_for
 from monitor.sources import discover as disc
-from monitor.sources.base import MONTHS, Figure, Parsed, ParseError, Skipped, month_bounds
+from monitor.sources.base import (
+    MONTHS,
+    Figure,
+    Parsed,
+    ParseError,
+    Skipped,
+    month_bounds,
+    month_figure,
+)
 from monitor.sources.discover import Link
 from monitor.sources.tabular import as_region, csv_rows, number, open_workbook, sheet_rows
 
@@ -90,13 +97,11 @@ def _figures(
                 numerator = number(num_raw, file=file, row=row, column=num_col)
             denominator = count
         out.append(
-            Figure(
-                org=org,
-                metric=metric,
-                period_start=start,
-                period_end=end,
-                granularity=Granularity.MONTH,
-                value=value,
+            month_figure(
+                org,
+                metric,
+                (start, end),
+                value,
                 numerator=numerator,
                 denominator=denominator,
                 org_name=name,
@@ -230,6 +235,7 @@ def _parse_workbook(data: bytes, *, filename: str, region_of: Mapping[str, str])
         )
     if not parsed.figures:
         raise ParseError("no data rows", file=filename, row=header_at + 2)
+    check_england_is_its_trusts(parsed.figures, filename)
     parsed.figures.extend(_single_trust_regions(parsed.figures, trust_region))
     return parsed
 
@@ -288,18 +294,17 @@ def discover(html: str, base_url: str) -> list[Link]:
     2024); ``published`` comes from the page's "(published on 9 January 2025)". Clinical
     outcomes (AmbCO) files are left out.
     """
-    found = []
-    for raw in disc.article_links(html, base_url):
+
+    def dataset(raw: disc.PageLink) -> str | None:
         kind = disc.file_kind(raw.url)
         words = f"{raw.text} {disc.file_name(raw.url)}"
         if kind not in ("csv", "xlsx") or not _CSV_TEXT.search(words.replace("-", " ")):
-            continue
+            return None
         if re.search(r"ambco|clinical outcomes|specification", words, re.IGNORECASE):
-            continue
-        link = disc.make_link(raw, dataset="ambsys")
-        if link.period is not None:
-            found.append(link)
-    return disc.newest_versions(found)
+            return None
+        return "ambsys"
+
+    return disc.dated_links(html, base_url, dataset)
 
 
 def yearly_pages(html: str, base_url: str) -> list[str]:

@@ -6,8 +6,10 @@ A parser reads bytes and yields ``Figure`` values; it never touches the database
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from monitor.metrics import Granularity
 
@@ -144,3 +146,81 @@ MONTHS = {
     )
     for name in names
 }
+
+
+def percent(numerator: float, denominator: float) -> float:
+    """``100 * numerator / denominator``; callers make sure the denominator is not zero."""
+    return 100.0 * numerator / denominator
+
+
+def period_figure(
+    org: str,
+    metric: str,
+    bounds: tuple[date, date],
+    granularity: Granularity,
+    value: float | None,
+    **fields: Any,
+) -> Figure:
+    """``org``'s ``metric`` for the period ``bounds`` (its first and last day); ``fields`` are
+    the Figure's others (numerator, org_name, row...)."""
+    start, end = bounds
+    return Figure(
+        org=org,
+        metric=metric,
+        period_start=start,
+        period_end=end,
+        granularity=granularity,
+        value=value,
+        **fields,
+    )
+
+
+def month_figure(
+    org: str, metric: str, month: tuple[date, date], value: float | None, **fields: Any
+) -> Figure:
+    """``org``'s ``metric`` for a calendar month (as :func:`month_bounds` gives it)."""
+    return period_figure(org, metric, month, Granularity.MONTH, value, **fields)
+
+
+def percent_figure(
+    org: str,
+    metric: str,
+    month: tuple[date, date],
+    numerator: float,
+    denominator: float,
+    **fields: Any,
+) -> Figure:
+    """A monthly percentage, ``100 * numerator / denominator``, keeping both counts."""
+    return month_figure(
+        org,
+        metric,
+        month,
+        percent(numerator, denominator),
+        numerator=numerator,
+        denominator=denominator,
+        **fields,
+    )
+
+
+def named_month(
+    pattern: re.Pattern[str], text: str, example: str, *, file: str, row: int, column: str
+) -> tuple[date, date]:
+    """The calendar month of a label such as 'MSitAE-JULY-2025' (its first and last day).
+
+    ``pattern`` matches the whole label, its groups the month's name and the year; a label it
+    does not match, or one naming no real month, is a ParseError citing ``example``.
+    """
+    m = pattern.match(text.strip())
+    if not m or m.group(1).upper() not in MONTHS:
+        raise ParseError(
+            f"expected a period like {example!r}, found {text!r}",
+            file=file,
+            row=row,
+            column=column,
+        )
+    try:
+        return month_bounds(int(m.group(2)), MONTHS[m.group(1).upper()])
+    except ValueError as e:  # e.g. year 0
+        raise ParseError(
+            f"no such month as {text!r} ({e})", file=file, row=row, column=column
+        ) from None

@@ -18,17 +18,22 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from monitor.metrics import Granularity
 from monitor.orgs import ENGLAND
 from monitor.sources import discover as disc
-from monitor.sources.base import Figure, Parsed, ParseError, Skipped, month_bounds
+from monitor.sources.base import (
+    Figure,
+    Parsed,
+    ParseError,
+    Skipped,
+    month_bounds,
+    percent_figure,
+)
 from monitor.sources.discover import Link
 from monitor.sources.tabular import (
     count,
     derive_aggregates,
     number,
     open_workbook,
-    percent,
     sheet_rows,
 )
 
@@ -171,24 +176,12 @@ def _provider_figures(sums: _ExtractSums, parsed: Parsed) -> list[Figure]:
     """Each provider-month's percentage; one with nobody treated is skipped (step 3)."""
     providers: list[Figure] = []
     for (org, metric, month), (within, treated) in sorted(sums.sums.items()):
-        start, end = month_bounds(month.year, month.month)
+        row = sums.first_row[(org, metric, month)]
         if treated <= 0:
-            row = sums.first_row[(org, metric, month)]
             parsed.skipped.append(Skipped(row, f"{org}: nobody treated, so no {metric}"))
             continue
-        providers.append(
-            Figure(
-                org=org,
-                metric=metric,
-                period_start=start,
-                period_end=end,
-                granularity=Granularity.MONTH,
-                value=percent(within, treated),
-                numerator=within,
-                denominator=treated,
-                row=sums.first_row[(org, metric, month)],
-            )
-        )
+        bounds = month_bounds(month.year, month.month)
+        providers.append(percent_figure(org, metric, bounds, within, treated, row=row))
     return providers
 
 
@@ -252,17 +245,13 @@ def _parse_national(rows: list[list[Any]], *, filename: str) -> Parsed:
             if total_n <= 0:
                 parsed.skipped.append(Skipped(row, f"{ENGLAND} {month:%b %Y}: no {metric}"))
                 continue
-            start, end = month_bounds(month.year, month.month)
             parsed.figures.append(
-                Figure(
-                    org=ENGLAND,
-                    metric=metric,
-                    period_start=start,
-                    period_end=end,
-                    granularity=Granularity.MONTH,
-                    value=percent(within_n, total_n),
-                    numerator=within_n,
-                    denominator=total_n,
+                percent_figure(
+                    ENGLAND,
+                    metric,
+                    month_bounds(month.year, month.month),
+                    within_n,
+                    total_n,
                     org_name="England",
                     row=row,
                     column="Within Standard",
@@ -285,33 +274,24 @@ def discover(html: str, base_url: str) -> list[Link]:
     2025" -> August 2025). Of the national series only the "with Revisions" file is taken (the
     "Provisional" one repeats it); that phrase names the series, not a revised file.
     """
-    found = []
-    for raw in disc.article_links(html, base_url):
+
+    def dataset(raw: disc.PageLink) -> str | None:
         if disc.file_kind(raw.url) not in ("xlsx", "xls"):
-            continue
-        name = disc.file_name(raw.url)
-        words = f"{raw.text} {name.replace('-', ' ')}"
+            return None
+        words = f"{raw.text} {disc.file_name(raw.url).replace('-', ' ')}"
         if _NATIONAL.search(words) and re.search(r"with\s+revisions", words, re.IGNORECASE):
-            dataset = "national-time-series"
-        elif _EXTRACT.search(words) and not re.search(r"commissioner|\bicb\b", words, re.I):
-            dataset = "provider-extract"
-        else:
-            continue
-        link = disc.make_link(raw, dataset=dataset)
-        unmarked = re.sub(r"with\s+revisions", "", f"{raw.text} {name}", flags=re.IGNORECASE)
-        link = Link(
-            url=link.url,
-            text=link.text,
-            period=link.period,
-            revised=bool(re.search(r"revised|[-_ ]v\d", unmarked, re.IGNORECASE)),
-            published=link.published,
-            kind=link.kind,
-            dataset=dataset,
-        )
-        if link.period is not None:
-            found.append(link)
+            return "national-time-series"
+        if _EXTRACT.search(words) and not re.search(r"commissioner|\bicb\b", words, re.I):
+            return "provider-extract"
+        return None
+
+    def revised(raw: disc.PageLink) -> bool:
+        words = f"{raw.text} {disc.file_name(raw.url)}"
+        unmarked = re.sub(r"with\s+revisions", "", words, flags=re.IGNORECASE)
+        return bool(re.search(r"revised|[-_ ]v\d", unmarked, re.IGNORECASE))
+
     # Extracts for different spans (Apr-Sep, Oct-Mar) end in different months, so each is kept.
-    return disc.newest_versions(found)
+    return disc.dated_links(html, base_url, dataset, revised=revised)
 
 
 def yearly_pages(html: str, base_url: str) -> list[str]:

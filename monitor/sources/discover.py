@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from html.parser import HTMLParser
 from pathlib import PurePosixPath
@@ -205,6 +205,33 @@ def newest_versions(links: Iterable[Link]) -> list[Link]:
         if j is None or (link.revised, i) >= (ordered[j].revised, j):
             best[key] = i
     return [ordered[i] for i in sorted(best.values())]
+
+
+def dated_links(
+    html: str,
+    base_url: str,
+    dataset_of: Callable[[PageLink], str | None],
+    *,
+    period: Callable[[str, str], date | None] | None = None,
+    revised: Callable[[PageLink], bool] | None = None,
+) -> list[Link]:
+    """The newest version of each data file of a page whose period can be read.
+
+    ``dataset_of`` names the dataset of an article link, or None to leave it out; ``period``
+    reads the period as :func:`make_link` does, ``revised`` tells a revised file where the
+    usual words (:func:`is_revised`) would mislead.
+    """
+    found = []
+    for raw in article_links(html, base_url):
+        dataset = dataset_of(raw)
+        if dataset is None:
+            continue
+        link = make_link(raw, dataset=dataset, period=period)
+        if revised is not None:
+            link = replace(link, revised=revised(raw))
+        if link.period is not None:
+            found.append(link)
+    return newest_versions(found)
 
 
 def page_links(html: str, base_url: str, pattern: re.Pattern[str]) -> list[str]:

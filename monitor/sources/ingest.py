@@ -111,6 +111,7 @@ class IngestReport:
 
 
 def sha256_of(data: bytes | Path) -> tuple[str, int]:
+    """Hex digest and size of bytes, or of a file read in chunks."""
     h = hashlib.sha256()
     if isinstance(data, Path):
         size = 0

@@ -19,9 +19,16 @@ from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable
 from dataclasses import replace
 from datetime import date
+from typing import Any
 
 from monitor.metrics import Granularity
-from monitor.sources.base import Figure, Parsed, ParseError, financial_quarter_bounds
+from monitor.sources.base import (
+    Figure,
+    Parsed,
+    ParseError,
+    financial_quarter_bounds,
+    period_figure,
+)
 from monitor.sources.tabular import csv_rows, number
 
 TRUST_COLUMNS = ("Quarter", "Trust_type", "Trust_code", "Trust_name")
@@ -51,6 +58,22 @@ def quarter_bounds(text: str, *, file: str, row: int) -> tuple[date, date]:
             column="Quarter",
         )
     return financial_quarter_bounds(int(m.group(2)), int(m.group(1)))
+
+
+def quarter_figure(
+    org: str,
+    quarter: tuple[date, date],
+    name: str,
+    *,
+    metric: str = "",
+    value: float | None = None,
+    **fields: Any,
+) -> Figure:
+    """A trust's figure for a quarter (its bounds, as :func:`quarter_bounds` reads them);
+    without metric and value, the base that ``replace`` makes each of a row's figures from."""
+    return period_figure(
+        org, metric, quarter, Granularity.QUARTER, value, org_name=name or None, **fields
+    )
 
 
 def likely_range(label: str | None) -> tuple[float, float] | None:
@@ -111,17 +134,8 @@ def parse_league_table(data: bytes, *, filename: str) -> Parsed:
     for row, rec in csv_rows(data, filename=filename, required=LEAGUE_REQUIRED):
         parsed.rows_read += 1
         org = trust_code(rec["Trust_code"], file=filename, row=row)
-        start, end = quarter_bounds(rec["Quarter"], file=filename, row=row)
-        base = Figure(
-            org=org,
-            metric="",
-            period_start=start,
-            period_end=end,
-            granularity=Granularity.QUARTER,
-            value=None,
-            org_name=rec["Trust_name"] or None,
-            row=row,
-        )
+        quarter = quarter_bounds(rec["Quarter"], file=filename, row=row)
+        base = quarter_figure(org, quarter, rec["Trust_name"], row=row)
 
         def cell(column: str) -> float:
             return number(rec[column], file=filename, row=row, column=column)  # noqa: B023

@@ -22,9 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from dataclasses import replace
 
-from monitor.metrics import Granularity
 from monitor.sources.base import Figure, Parsed, ParseError, Skipped
-from monitor.sources.league import quarter_bounds, trust_code, with_peer_group
+from monitor.sources.league import quarter_bounds, quarter_figure, trust_code, with_peer_group
 from monitor.sources.tabular import csv_rows, number
 
 PROVENANCE = (
@@ -75,17 +74,8 @@ def parse_profiles(data: bytes, *, filename: str) -> Parsed:
         if not rec["lt_rank"] and not rec["overall_adjusted_segment"]:
             parsed.skipped.append(Skipped(row, f"{org}: no Oversight Framework position"))
             continue
-        start, end = quarter_bounds(quarter, file=filename, row=row)
-        base = Figure(
-            org=org,
-            metric="",
-            period_start=start,
-            period_end=end,
-            granularity=Granularity.QUARTER,
-            value=None,
-            org_name=rec["org_name"] or None,
-            derived=True,
-        )
+        bounds = quarter_bounds(quarter, file=filename, row=row)
+        base = quarter_figure(org, bounds, rec["org_name"], derived=True)
 
         def cell(column: str) -> float:
             return number(rec[column], file=filename, row=row, column=column)  # noqa: B023

@@ -18,7 +18,6 @@ from collections.abc import Hashable, Mapping
 from dataclasses import replace
 from datetime import date
 
-from monitor.metrics import Granularity
 from monitor.sources import discover as disc
 from monitor.sources.base import Figure, Parsed, ParseError, Skipped
 from monitor.sources.discover import Link
@@ -26,6 +25,7 @@ from monitor.sources.league import (
     TRUST_COLUMNS,
     parse_league_table,
     quarter_bounds,
+    quarter_figure,
     trust_code,
     with_peer_group,
 )
@@ -95,22 +95,20 @@ def _parse_data(data: bytes, *, filename: str) -> Parsed:
         if metric is None:
             continue
         org = trust_code(rec["Trust_code"], file=filename, row=row)
-        start, end = quarter_bounds(rec["Quarter"], file=filename, row=row)
+        quarter = quarter_bounds(rec["Quarter"], file=filename, row=row)
         if not rec["Value"]:
             parsed.skipped.append(
                 Skipped(row, f"{org} {rec['Quarter']}: no {rec['Metric_ID']} value published")
             )
             continue
         value = number(rec["Value"], file=filename, row=row, column="Value")
-        figure = Figure(
-            org=org,
+        figure = quarter_figure(
+            org,
+            quarter,
+            rec["Trust_name"],
             metric=metric,
-            period_start=start,
-            period_end=end,
-            granularity=Granularity.QUARTER,
             value=value,
             label=f"Segment {value:g}" if metric in _SEGMENT_UNITS else None,
-            org_name=rec["Trust_name"] or None,
             row=row,
             column="Value",
         )

@@ -20,7 +20,7 @@ from python_calamine import CalamineWorkbook
 
 from monitor.metrics import UNIT_RANGES
 from monitor.orgs import ENGLAND, REGIONS, name_for
-from monitor.sources.base import Figure, ParseError
+from monitor.sources.base import Figure, ParseError, percent, period_figure
 
 # An HTML page served in place of a file (a login wall, a "page not found", a CDN error) is the
 # commonest bad download; say so plainly rather than complain about its columns.
@@ -223,11 +223,6 @@ def count(value: Any, *, file: str, row: int, column: str) -> float:
     return result
 
 
-def percent(numerator: float, denominator: float) -> float:
-    """``100 * numerator / denominator``; callers make sure the denominator is not zero."""
-    return 100.0 * numerator / denominator
-
-
 def derive_aggregates(
     figures: Iterable[Figure],
     region_of: Mapping[str, str],
@@ -268,13 +263,12 @@ def derive_aggregates(
         else:
             continue
         out.append(
-            Figure(
-                org=org,
-                metric=metric,
-                period_start=start,
-                period_end=end,
-                granularity=granularity,
-                value=value,
+            period_figure(
+                org,
+                metric,
+                (start, end),
+                granularity,
+                value,
                 numerator=numerator,
                 denominator=denominator,
                 org_name=name_for(org),

@@ -190,26 +190,27 @@ def poll(
     return _run(engine, settings, api, now, body, trigger="poll")
 
 
+def _fetch_listed(p: Poller, kind: str, first: Iterable[str] = ()) -> bool:
+    """Fetch ``first`` then every ``kind`` the listing gives (quietly); False, logged and
+    noted in the result, if the listing failed."""
+    try:
+        ids = list(dict.fromkeys([*first, *p.listing(kind)]))
+    except ApiError as e:
+        log.error("cqc: the %s listing failed: %s", kind, e)
+        p.result.error = f"{kind} listing: {e}"
+        return False
+    p.result.listed += len(ids)
+    for sid in ids:
+        p.fetch(kind, sid, listed=False)
+    return True
+
+
 def _backfill(p: Poller, *, trigger_cursor: bool) -> bool:
-    try:
-        providers = p.listing("provider")
-    except ApiError as e:
-        log.error("cqc: the provider listing failed: %s", e)
-        p.result.error = f"provider listing: {e}"
+    if not _fetch_listed(p, "provider"):
         return False
-    p.result.listed += len(providers)
-    for sid in providers:
-        p.fetch("provider", sid, listed=False)
-    try:
-        # Trusts' registered locations come from their provider bodies' locationIds.
-        locations = list(dict.fromkeys([*sorted(p.known_locations()), *p.listing("location")]))
-    except ApiError as e:
-        log.error("cqc: the location listing failed: %s", e)
-        p.result.error = f"location listing: {e}"
+    # Trusts' registered locations come from their provider bodies' locationIds.
+    if not _fetch_listed(p, "location", first=sorted(p.known_locations())):
         return False
-    p.result.listed += len(locations)
-    for sid in locations:
-        p.fetch("location", sid, listed=False)
     if trigger_cursor:
         _save_cursor(p.engine, dict.fromkeys(KINDS, p.now), complete=True, now=p.now)
     return True

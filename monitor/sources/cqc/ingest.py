@@ -33,7 +33,7 @@ from monitor.sources.cqc.store import (
     store_snapshots,
 )
 from monitor.sources.cqc.values import Scope
-from monitor.sources.ingest import IngestReport
+from monitor.sources.ingest import IngestReport, sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -57,17 +57,6 @@ class CqcIngestReport(IngestReport):
 
     def as_json(self) -> dict[str, Any]:
         return {**super().as_json(), "ratings_written": self.ratings_written}
-
-
-def sha256_of(path: Path) -> tuple[str, int]:
-    """Hex digest and size of a file, read in chunks."""
-    h = hashlib.sha256()
-    size = 0
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-            size += len(chunk)
-    return h.hexdigest(), size
 
 
 def file_date(name: str) -> date | None:

@@ -112,6 +112,11 @@ class _Reader:
             if isinstance(org, str) and isinstance(link, str) and org.upper() != self.own:
                 self.link_origin.setdefault(link, org.upper())
 
+    def unknown(self, where: str, error: UnknownRating) -> None:
+        """Note a word the rating vocabulary does not know, naming where it stood."""
+        self.out.problems.append(f"{where}: {error}")
+        self.out.unknown_words = True
+
     def origin(self, item: Mapping[str, Any], parent: str | None) -> str | None:
         org = item.get("organisationId")
         if isinstance(org, str) and org:
@@ -137,8 +142,7 @@ class _Reader:
         try:
             norm = normalise_rating(item.get("rating"))
         except UnknownRating as e:
-            self.out.problems.append(f"{where}: {e}")
-            self.out.unknown_words = True
+            self.unknown(where, e)
             return
         if norm is None:
             return
@@ -197,8 +201,7 @@ class _Reader:
             try:
                 domain = normalise_domain(kq.get("name"))
             except UnknownRating as e:
-                self.out.problems.append(f"{service or 'whole organisation'}: {e}")
-                self.out.unknown_words = True
+                self.unknown(service or "whole organisation", e)
                 continue
             self.add(
                 kq,

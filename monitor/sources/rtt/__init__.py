@@ -275,20 +275,17 @@ def discover(html: str, base_url: str) -> list[Link]:
     month: a revised file beats the original, and between equals the one later on the page.
     Sorted newest month first, so the first link of each dataset is the latest publication.
     """
-    found = []
-    for raw in disc.article_links(html, base_url):
+
+    def dataset(raw: disc.PageLink) -> str | None:
         name, kind = disc.file_name(raw.url), disc.file_kind(raw.url)
         if kind == "zip" and (_FULL_CSV.search(raw.text) or _FULL_CSV.search(name)):
-            dataset = "full-csv"
-        elif kind in ("xlsx", "xls") and (_PROVIDER.search(raw.text) or _PROVIDER.search(name)):
-            dataset = "incomplete-provider"
-        else:
-            continue
-        # RTT names months with two-digit years ("Jun26"), which the shared reader leaves alone.
-        link = disc.make_link(raw, dataset=dataset, period=_month_of)
-        if link.period is not None:
-            found.append(link)
-    newest = disc.newest_versions(found)
+            return "full-csv"
+        if kind in ("xlsx", "xls") and (_PROVIDER.search(raw.text) or _PROVIDER.search(name)):
+            return "incomplete-provider"
+        return None
+
+    # RTT names months with two-digit years ("Jun26"), which the shared reader leaves alone.
+    newest = disc.dated_links(html, base_url, dataset, period=_month_of)
     return sorted(newest, key=lambda link: (-(link.period or date.min).toordinal(), link.dataset))
 
 

@@ -21,9 +21,8 @@ import json
 from datetime import date
 from typing import IO, Any
 
-from monitor.metrics import Granularity
 from monitor.orgs import ENGLAND, code_for
-from monitor.sources.base import Figure, Parsed, ParseError, month_bounds
+from monitor.sources.base import Parsed, ParseError, month_bounds, month_figure
 from monitor.sources.rtt.full_csv import ProviderTotal
 
 CLEAN_HEADER = b"region_code,provider_code,provider_name,treatment_function_code"
@@ -135,7 +134,7 @@ def summary_figures(fh: IO[bytes], name: str) -> Parsed:
     try:
         data: dict[str, Any] = json.load(fh)
         year, month = (int(x) for x in str(data["period"]).split("-"))
-        start, end = month_bounds(year, month)
+        bounds = month_bounds(year, month)
     except (ValueError, KeyError) as e:
         raise ParseError(f"not an RTT summary: {e}", file=name) from None
     parsed = Parsed(layout="RTT summary JSON")
@@ -157,13 +156,11 @@ def summary_figures(fh: IO[bytes], name: str) -> Parsed:
             if value is None:
                 continue
             parsed.figures.append(
-                Figure(
-                    org=code,
-                    metric=metric,
-                    period_start=start,
-                    period_end=end,
-                    granularity=Granularity.MONTH,
-                    value=value,
+                month_figure(
+                    code,
+                    metric,
+                    bounds,
+                    value,
                     numerator=num,
                     denominator=waiting if num is not None else None,
                     org_name=nm,

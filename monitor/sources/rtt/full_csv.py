@@ -21,7 +21,7 @@ from operator import itemgetter
 from typing import IO, Any
 
 from monitor.orgs import REGIONS
-from monitor.sources.base import MONTHS, ParseError, month_bounds
+from monitor.sources.base import ParseError, named_month
 
 PERIOD = "Period"
 PARENT = "Provider Parent Org Code"
@@ -62,18 +62,6 @@ class ProviderTotal:
     waiting: int = 0  # Total All: every incomplete pathway
     within_18: int = 0
     over_52: int = 0
-
-
-def _month(label: str, *, file: str, row: int) -> tuple[date, date]:
-    m = _PERIOD.match(label.strip())
-    if not m or m.group(1).upper() not in MONTHS:
-        raise ParseError(
-            f"expected a period like 'RTT-June-2026', found {label!r}",
-            file=file,
-            row=row,
-            column=PERIOD,
-        )
-    return month_bounds(int(m.group(2)), MONTHS[m.group(1).upper()])
 
 
 def _header(line: bytes, file: str) -> tuple[dict[str, int], int]:
@@ -254,7 +242,9 @@ class _Tally:
         label = labels[at[PERIOD]]
         period = self.months.get(label)
         if period is None:
-            period = self.months[label] = _month(label, file=self.file, row=row)
+            period = self.months[label] = named_month(
+                _PERIOD, label, "RTT-June-2026", file=self.file, row=row, column=PERIOD
+            )
         # Blank cells are none; anything but digits is an error, in specialty rows too.
         digits = counts.replace(",", "")
         if digits and not (digits.isascii() and digits.isdigit()):
