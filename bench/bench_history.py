@@ -4,7 +4,8 @@ Only some real months are held (data/real/), so the files are generated in the r
 one per publication, September 2015 to August 2025 (kept in bench/out/history/ between runs):
 
 - A&E: 120 monthly CSVs, each the real August 2025 file (every provider, 202 rows) with its
-  period relabelled and every count varied by up to 10% (breaches never above attendances);
+  period relabelled and every count varied by up to 10% (breaches never above attendances,
+  the TOTAL row the providers' sums);
 - cancer: 20 six-monthly provider extracts (XLSX, sheet ``CWT CRS Provider Extract``), each the
   real October 2024 to March 2025 extract (61,650 rows) with its months moved;
 - RTT: 120 monthly Full CSV zips at full size (182,430 rows, about 80 MB unzipped), from
@@ -69,7 +70,11 @@ def _ae_file(folder: Path, y: int, m: int) -> Path:
     w.writerow(head)
     attend = [i for i, h in enumerate(head) if h.startswith("A&E attendances")]
     over = {i: i + 6 for i in attend}  # "Attendances over 4hrs" follow the attendances
+    sums = [0] * len(head)
     for row in body:
+        if row and row[0] == "TOTAL":  # the providers' sums, as NHS England's file has them
+            w.writerow(row[:4] + [str(v) for v in sums[4:]])
+            continue
         if not row or not row[0].startswith("MSitAE"):
             w.writerow(row)
             continue
@@ -81,6 +86,8 @@ def _ae_file(folder: Path, y: int, m: int) -> Path:
         for a, b in over.items():
             if b < len(row) and row[a].isdigit() and row[b].isdigit():
                 row[b] = str(min(int(row[b]), int(row[a])))
+        for i in range(4, len(row)):
+            sums[i] += int(row[i]) if row[i].strip().isdigit() else 0
         w.writerow(row)
     path.write_text(out.getvalue(), encoding="utf-8")
     return path
