@@ -69,6 +69,9 @@ def test_a_new_publication_touches_only_the_pairs_it_affects() -> None:
     assert sorted((f.rule.id, f.org) for f in part) == [
         ("ae_type1_below_60", "T007"),
         ("ae_type1_below_78", "T007"),
+        ("ae_type1_spc_concern", "T007"),
+        ("ae_type1_spc_failing", "T007"),
+        ("ae_type1_worst_10pct", "T007"),
     ]
     again = evaluate(pack, history2, orgs, as_of=date(2025, 12, 31))
     for f in part:

@@ -1,0 +1,145 @@
+"""Peer position: where a trust's figure ranks among the trusts of its type, nationally.
+
+The peers of a trust are the organisations of kind ``trust`` with the same trust type (acute,
+ambulance, mental health, community) and a figure for the same metric and period. Rank 1 is the
+best by the metric's good direction; trusts with the same figure share the better rank. The
+position goes into every alert's evidence (rules/evidence.py) and drives the ``peer`` kind:
+"among the worst 10% of the acute trusts".
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from monitor.metrics import Metric
+from monitor.rules.conditions import BREACH, CLEAR, HOLD, SKIP, small_numbers
+from monitor.rules.inputs import History, OrgContext, Series
+from monitor.rules.model import PeerRule
+
+TRUST = "trust"
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A figure's place among the trusts of one type for one period."""
+
+    rank: int  # 1 = best
+    of: int  # trusts of the type with a figure for the period
+    trust_type: str
+
+    @property
+    def worst_percent(self) -> float:
+        """The smallest worst share the trust is in: 118th of 121 is in the worst 3.3%."""
+        return 100 * (self.of - self.rank + 1) / self.of
+
+
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 21st..."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def band(rank: int, of: int) -> str:
+    """Where in the field: "the worst 10%", "the best 25%", "the middle"."""
+    worst = 100 * (of - rank + 1) / of
+    best = 100 * rank / of
+    for share in (5, 10, 25):
+        if worst <= share:
+            return f"the worst {share}%"
+    for share in (5, 10, 25):
+        if best <= share:
+            return f"the best {share}%"
+    return "the worst half" if worst <= 50 else "the better half"
+
+
+def words(rank: int | None, of: int | None, trust_type: str | None) -> str:
+    """The position in words: "in the worst 10% of 121 acute trusts: 118th of 121 (1st is
+    best)"; "" without one."""
+    if not rank or not of:
+        return ""
+    group = f"{of} {trust_type} trusts" if trust_type else f"{of} trusts of its type"
+    return f"in {band(rank, of)} of {group}: {ordinal(rank)} of {of} (1st is best)"
+
+
+class Peers:
+    """Per metric, trust type and period, the figures of the trusts of that type, sorted from
+    the best; built on first use and kept for one evaluation."""
+
+    def __init__(self, history: History, orgs: Mapping[str, OrgContext]) -> None:
+        self.history = history
+        self.types = {
+            code: (o.trust_type or "").lower()
+            for code, o in orgs.items()
+            if o.kind == TRUST and o.trust_type
+        }
+        self.memo: dict[tuple[str, str], dict[date, list[float]]] = {}
+
+    def table(self, metric: Metric, trust_type: str) -> dict[date, list[float]]:
+        """Period start -> the peers' figures as "badness" (higher is worse), ascending."""
+        key = (metric.id, trust_type)
+        tbl = self.memo.get(key)
+        if tbl is not None:
+            return tbl
+        tbl = {}
+        sign = -1.0 if metric.higher_is_better else 1.0
+        types = self.types
+        for org, series in self.history.by_metric.get(metric.id, {}).items():
+            if types.get(org) != trust_type:
+                continue
+            for start, v in zip(series.starts, series.values, strict=True):
+                column = tbl.get(start)
+                if column is None:
+                    tbl[start] = [sign * v]
+                else:
+                    column.append(sign * v)
+        for column in tbl.values():
+            column.sort()
+        self.memo[key] = tbl
+        return tbl
+
+    def position(
+        self, metric: Metric, trust_type: str | None, start: date, value: float | None
+    ) -> Position | None:
+        """Where ``value`` ranks among the trusts of ``trust_type`` for the period ``start``."""
+        if value is None or not trust_type:
+            return None
+        column = self.table(metric, trust_type.lower()).get(start)
+        if not column:
+            return None
+        sign = -1.0 if metric.higher_is_better else 1.0
+        rank = bisect_left(column, sign * value) + 1
+        return Position(rank=rank, of=max(len(column), rank), trust_type=trust_type.lower())
+
+
+def peer_codes(
+    rule: PeerRule, metric: Metric, series: Series, trust_type: str | None, peers: Peers
+) -> str:
+    """Breach while among the worst ``worst_percent`` of the trusts of the type; with
+    ``clear_percent``, held (still firing) until outside the worst ``clear_percent``."""
+    n = len(series.values)
+    if not trust_type:
+        return SKIP * n
+    tbl = peers.table(metric, trust_type.lower())
+    sign = -1.0 if metric.higher_is_better else 1.0
+    worst, clear = rule.worst_percent, rule.clear_percent
+    out = []
+    for start, v in zip(series.starts, series.values, strict=True):
+        column = tbl.get(start)
+        if column is None or len(column) < rule.min_peers:
+            out.append(SKIP)
+            continue
+        of = len(column)
+        # In the worst W% <=> at least ceil(of * (1 - W/100)) peers are strictly better.
+        x = sign * v
+        better = bisect_left(column, x)
+        if better >= math.ceil(of * (1 - worst / 100) - 1e-9):
+            out.append(BREACH)
+        elif clear is not None and better >= math.ceil(of * (1 - clear / 100) - 1e-9):
+            out.append(HOLD)
+        else:
+            out.append(CLEAR)
+    return small_numbers("".join(out), series, rule.min_denominator)
