@@ -7,6 +7,7 @@ it, with `python -m tools.census --config ... --json`.
 
 from __future__ import annotations
 
+import html
 import json
 import subprocess
 import sys
@@ -20,8 +21,13 @@ from monitor import config
 from monitor.context import Context
 from monitor.db import session_scope
 from monitor.models import Alert, AlertEvent
+from monitor.notify import render, views
+from monitor.notify.contexts import AlertEmail
 from monitor.rules.evidence import Evidence
+from monitor.rules.peers import ordinal
+from monitor.urls import Urls
 from monitor.vocab import OPEN
+from monitor.web import create_app
 from tests.conftest import REAL
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,3 +122,43 @@ def test_the_bottom_of_the_league_keeps_a_high_alert_a_board_secretary_can_read(
     share = census["acute_high_alert_in_segment_4"]
     assert share["of"] > 0 and 0 <= share["count"] <= share["of"]
     assert census["acute_in_segment_4"]["of"] == 129
+
+
+@pytest.mark.slow
+def test_the_email_and_the_alert_page_give_the_peer_position_in_words(
+    seeded: tuple[Path, dict[str, Any]],
+) -> None:
+    cfg, _ = seeded
+    ctx = Context(config.load(cfg))
+    with session_scope(ctx.engine) as s:
+        alert = s.exec(
+            select(Alert).where(
+                Alert.org == "RCX",
+                Alert.rule == "cancer_62d_worst_10pct",
+                col(Alert.state).in_(OPEN),
+            )
+        ).one()
+        event = s.exec(
+            select(AlertEvent)
+            .where(AlertEvent.alert_id == alert.id)
+            .order_by(col(AlertEvent.id).desc())
+        ).first()
+        assert event is not None
+        ev = Evidence.from_json(event.evidence)
+        view = views.alert_view(event, alert, Urls("http://127.0.0.1:8000"))
+        alert_id = alert.id
+    # RCX's 62-day figure ranks among the worst of the acute trusts: it fired in the worst 10%
+    # and holds until it is out of the worst 20% (the rule's clear_percent).
+    assert ev.peer_type == "acute" and ev.peer_worst_percent is not None
+    assert ev.peer_worst_percent <= 20
+    expected = f"{ordinal(ev.peer_rank or 0)} of {ev.peer_count} (1st is best)"
+    assert view.peer_text.startswith("In the worst ") and view.peer_text.endswith(expected)
+    env = render.env_for(ctx.settings)
+    email = render.render(env, "alert_fired", AlertEmail(alert=view, status_url="http://x/"))
+    assert view.peer_text in email.text
+    assert html.escape(view.peer_text, quote=False) in email.html
+    page = create_app(ctx).test_client().get(f"/alerts/{alert_id}")
+    assert page.status_code == 200
+    body = page.get_data(as_text=True)
+    assert "Among its peers" in body and html.escape(view.peer_text, quote=False) in body
+    ctx.engine.dispose()
