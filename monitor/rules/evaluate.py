@@ -176,6 +176,9 @@ def _targets(
             out[rule.id] = set().union(*(out[d] or set() for d in rule.depends_on()))
         elif isinstance(rule, StaleRule) and rule.mode == "missing" and rule.metric in by_metric:
             out[rule.id] = by_metric[rule.metric] | _behind(history, rule.metric)
+        elif isinstance(rule, PeerRule) and rule.metric in by_metric:
+            # One trust's new figure moves its peers' ranks too: every trust of the metric.
+            out[rule.id] = set(history.by_metric.get(rule.metric, {}))
         else:
             orgs = set(by_metric.get(rule.metric or "", ()))
             if isinstance(rule, ThresholdRule) and rule.absent is not None:
