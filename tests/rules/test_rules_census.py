@@ -11,6 +11,7 @@ import html
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,14 @@ from sqlmodel import col, select
 from monitor import config
 from monitor.context import Context
 from monitor.db import session_scope
-from monitor.models import Alert, AlertEvent
-from monitor.notify import render, views
+from monitor.models import Alert, AlertEvent, utcnow
+from monitor.notify import digest, render, views
+from monitor.notify import subscriptions as subs
 from monitor.notify.contexts import AlertEmail
 from monitor.rules.evidence import Evidence
 from monitor.rules.peers import ordinal
 from monitor.urls import Urls
-from monitor.vocab import OPEN
+from monitor.vocab import OPEN, Severity
 from monitor.web import create_app
 from tests.conftest import REAL
 
@@ -162,3 +164,33 @@ def test_the_email_and_the_alert_page_give_the_peer_position_in_words(
     body = page.get_data(as_text=True)
     assert "Among its peers" in body and html.escape(view.peer_text, quote=False) in body
     ctx.engine.dispose()
+
+
+@pytest.mark.slow
+def test_a_regional_digest_on_the_shipped_data_leads_with_the_trusts_and_puts_context_apart(
+    seeded: tuple[Path, dict[str, Any]],
+) -> None:
+    cfg, census = seeded
+    ctx = Context(config.load(cfg))
+    with session_scope(ctx.engine, write=True) as s:
+        subs.add(s, ctx.settings, subs.Request("east@example.nhs.uk", "region", "Y61"))
+    now = utcnow()
+    week = digest.week_name(now.date() - timedelta(days=now.weekday()))
+    with session_scope(ctx.engine) as s:
+        built = digest.build(s, ctx.settings, week, now=now)["east@example.nhs.uk"]
+    ctx.engine.dispose()
+    assert built["scope_name"] == "East of England"
+    # One line per trust, most severe first; the league breaks ties, worst first.
+    rows = built["trusts"]
+    ranks = [Severity.rank_of(t["worst_severity"]) for t in rows]
+    assert rows and ranks == sorted(ranks, reverse=True)
+    high = [t for t in rows if t["worst_severity"] == "high" and t["league_text"]]
+    shares = [int(t["league_text"].split()[1]) / int(t["league_text"].split()[3]) for t in high]
+    assert shares == sorted(shares, reverse=True)
+    assert any(t["org_code"] == "RCX" for t in high)
+    # The standards most trusts miss: one paragraph, with England's figure, no alert lines.
+    context = {r["rule"]: r for r in census["rules"] if r["role"] == "context"}
+    a_and_e = context["ae_type1_below_78"]
+    assert f"{a_and_e['fires']} of {a_and_e['applies']} trusts (England " in built["context_text"]
+    listed = {i["rule_title"] for i in built["new"] + built["still_open"]}
+    assert "A&E (type 1): under the 4-hour operational standard" not in listed
