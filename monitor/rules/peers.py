@@ -14,6 +14,7 @@ from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from operator import gt, neg
 
 from monitor.metrics import Metric
 from monitor.rules.conditions import BREACH, CLEAR, HOLD, SKIP, small_numbers
@@ -77,6 +78,7 @@ class Peers:
             if o.kind == TRUST and o.trust_type
         }
         self.memo: dict[tuple[str, str], dict[date, list[float]]] = {}
+        self.cut_memo: dict[tuple[str, str, str], dict[date, tuple[float, float]]] = {}
 
     def table(self, metric: Metric, trust_type: str) -> dict[date, list[float]]:
         """Period start -> the peers' figures as "badness" (higher is worse), ascending."""
@@ -114,6 +116,37 @@ class Peers:
         rank = bisect_left(column, sign * value) + 1
         return Position(rank=rank, of=max(len(column), rank), trust_type=trust_type.lower())
 
+    def cutoffs(
+        self, rule: PeerRule, metric: Metric, trust_type: str
+    ) -> dict[date, tuple[float, float]]:
+        """Per period with at least ``min_peers`` figures: (breach, hold) levels of "badness".
+
+        A trust is in the worst W% when (of - rank + 1) / of <= W / 100, i.e. when at least
+        k = ceil(of * (1 - W / 100)) peers are strictly better: when its badness is above the
+        k-th best (``column[k - 1]``). Without ``clear_percent`` the hold level is the breach
+        level, so nothing is held.
+        """
+        key = (rule.id, metric.id, trust_type)
+        found = self.cut_memo.get(key)
+        if found is not None:
+            return found
+        found = {}
+        for start, column in self.table(metric, trust_type).items():
+            of = len(column)
+            if of < rule.min_peers:
+                continue
+            breach = _level(column, rule.worst_percent)
+            hold = breach if rule.clear_percent is None else _level(column, rule.clear_percent)
+            found[start] = (breach, hold)
+        self.cut_memo[key] = found
+        return found
+
+
+def _level(column: list[float], percent: float) -> float:
+    """The badness a figure must exceed to be in the worst ``percent`` of ``column``."""
+    k = math.ceil(len(column) * (1 - percent / 100) - 1e-9)
+    return column[k - 1] if k >= 1 else -math.inf
+
 
 def peer_codes(
     rule: PeerRule, metric: Metric, series: Series, trust_type: str | None, peers: Peers
@@ -123,23 +156,17 @@ def peer_codes(
     n = len(series.values)
     if not trust_type:
         return SKIP * n
-    tbl = peers.table(metric, trust_type.lower())
-    sign = -1.0 if metric.higher_is_better else 1.0
-    worst, clear = rule.worst_percent, rule.clear_percent
+    cuts = peers.cutoffs(rule, metric, trust_type.lower())
+    limits = list(map(cuts.get, series.starts))
+    xs = series.values if not metric.higher_is_better else list(map(neg, series.values))
+    if None not in limits:
+        holds = [h for _, h in limits]  # type: ignore[misc]
+        if not any(map(gt, xs, holds)):  # never near the worst: the common case
+            return small_numbers(CLEAR * n, series, rule.min_denominator)
     out = []
-    for start, v in zip(series.starts, series.values, strict=True):
-        column = tbl.get(start)
-        if column is None or len(column) < rule.min_peers:
+    for x, lim in zip(xs, limits, strict=True):
+        if lim is None:
             out.append(SKIP)
-            continue
-        of = len(column)
-        # In the worst W% <=> at least ceil(of * (1 - W/100)) peers are strictly better.
-        x = sign * v
-        better = bisect_left(column, x)
-        if better >= math.ceil(of * (1 - worst / 100) - 1e-9):
-            out.append(BREACH)
-        elif clear is not None and better >= math.ceil(of * (1 - clear / 100) - 1e-9):
-            out.append(HOLD)
         else:
-            out.append(CLEAR)
+            out.append(BREACH if x > lim[0] else HOLD if x > lim[1] else CLEAR)
     return small_numbers("".join(out), series, rule.min_denominator)

@@ -67,17 +67,29 @@ def spc_codes(rule: SpcRule, metric: Metric, series: Series, chart: Chart) -> st
         return SKIP * n
     lead = spc.MIN_POINTS - 1
     fail = rule.failing_assurance and chart.assurance is Assurance.FAIL
-    if not fail and (not rule.special_causes or PointType.CONCERN not in chart.point_types):
+    concern = bool(rule.special_causes) and PointType.CONCERN in chart.point_types
+    if not fail and not concern:
         return small_numbers(SKIP * lead + CLEAR * (n - lead), series, rule.min_denominator)
-    counted = {c for c, group in CAUSE_GROUP.items() if group in rule.special_causes}
-    last_segment = chart.segment_of[-1]
+    if fail:  # every dot of the latest segment
+        last = chart.segment_of[-1]
+        hits = [k == last for k in chart.segment_of]
+    else:
+        hits = [False] * n
+    if concern:
+        counted = _counted(rule.special_causes)
+        for i, (kind, cause) in enumerate(
+            zip(chart.point_types, chart.special_causes, strict=True)
+        ):
+            if kind is PointType.CONCERN and cause in counted:
+                hits[i] = True
     level = rule.worse_than
-    out = [SKIP] * lead
-    for i in range(lead, n):
-        hit = (
-            chart.point_types[i] is PointType.CONCERN and chart.special_causes[i] in counted
-        ) or (fail and chart.segment_of[i] == last_segment)
-        if hit and level is not None and not metric.is_worse(series.values[i], level):
-            hit = False
-        out.append(BREACH if hit else CLEAR)
-    return small_numbers("".join(out), series, rule.min_denominator)
+    if level is not None:
+        worse = metric.is_worse
+        hits = [h and worse(v, level) for h, v in zip(hits, series.values, strict=True)]
+    codes = SKIP * lead + "".join([BREACH if h else CLEAR for h in hits[lead:]])
+    return small_numbers(codes, series, rule.min_denominator)
+
+
+def _counted(groups: tuple[str, ...]) -> frozenset[SpecialCause]:
+    """The special causes a rule counts, from its ``special_causes`` groups."""
+    return frozenset(c for c, g in CAUSE_GROUP.items() if g in groups)
