@@ -229,10 +229,7 @@ def _series_rule(
         elif isinstance(rule, RankRule):
             codes = cond.rank_codes(rule, metric, series)
         elif isinstance(rule, SpcRule):
-            chart = kit.charts.of(metric, series)
-            codes = spc_codes(rule, metric, series, chart)
-            ev.add(series_finding(rule, ctx, history, series, codes, kit.peers, {"chart": chart}))
-            continue
+            codes = spc_codes(rule, metric, series, kit.charts)
         elif isinstance(rule, PeerRule):
             codes = peer_codes(rule, metric, series, ctx.trust_type, kit.peers)
         else:  # pragma: no cover - every kind is dispatched in evaluate()

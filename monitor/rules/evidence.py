@@ -22,9 +22,10 @@ from monitor.rules import conditions as cond
 from monitor.rules import explain as wording
 from monitor.rules import plainjson
 from monitor.rules.findings import LAST_N, PART_STATES, Finding
-from monitor.rules.model import ThresholdRule
+from monitor.rules.model import SpcRule, ThresholdRule
 from monitor.rules.peers import words as peer_words
 from monitor.rules.plans import PlannedEvent
+from monitor.rules.spcrule import chart_of
 from monitor.spc.reading import assurance_text, variation_text
 
 
@@ -259,10 +260,10 @@ def _peer_facts(f: Finding, i: int) -> dict[str, Any]:
 
 def _spc_facts(f: Finding, i: int) -> dict[str, Any]:
     """The period's dot on the series' Making Data Count chart (spc rules)."""
-    chart = (f.extra or {}).get("chart")
     metric = f.rule.catalogue
-    if chart is None or metric is None:
+    if not isinstance(f.rule, SpcRule) or metric is None or f.series is None:
         return {}
+    chart = chart_of(metric, f.series)
     if chart.reason is not None:
         return {"spc_reason": chart.reason, "spc_points": len(f.periods)}
     lim = chart.segments[chart.segment_of[i]]

@@ -31,7 +31,6 @@ from monitor.vocab import FindingState
 
 if TYPE_CHECKING:
     from monitor.rules.peers import Peers
-    from monitor.spc import Chart
 
 STATE_NAMES = {OK: FindingState.OK, PENDING: FindingState.PENDING, FIRING: FindingState.FIRING}
 # A combined rule's part for one period, in words: firing, not firing, or no figure published.
@@ -83,7 +82,6 @@ class KindFacts(TypedDict, total=False):
     components: dict[str, str]  # all_of / any_of: each part's state
     parts: tuple[Finding, ...]  # all_of / any_of: the findings of the rules combined
     publication_id: int  # the publication behind the finding when no figure of its own is
-    chart: Chart  # spc: the series' Making Data Count chart
 
 
 @dataclass(slots=True, eq=False, kw_only=True)

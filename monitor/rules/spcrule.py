@@ -12,16 +12,24 @@ on the metric. Each period from the 12th figure on is judged by its dot on that 
 - clear otherwise; a series of fewer than 12 figures is not assessed ("too few points").
 
 A new figure redraws the chart, so earlier dots may change colour, as they do on the page.
+The chart's limits come first: they answer the assurance, and where they rule out every
+special-cause concern (``may_concern``) the dots are not drawn at all; the alert's evidence
+draws the chart of the series it reports on.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from operator import gt, lt
 
 from monitor import spc
 from monitor.metrics import Metric
 from monitor.rules.conditions import BREACH, CLEAR, SKIP, small_numbers
 from monitor.rules.inputs import Series
 from monitor.rules.model import SpcRule
-from monitor.spc import Assurance, Chart, PointType, SpecialCause
+from monitor.spc import Assurance, Chart, Limits, PointType, SpecialCause
+from monitor.spc.assurance import assurance as assurance_of
+from monitor.spc.xmr import limits as xmr_limits
 
 CAUSE_GROUP: dict[SpecialCause, str] = {
     SpecialCause.ABOVE_UCL: "beyond_limit",
@@ -41,41 +49,94 @@ def target_of(metric: Metric) -> float | None:
     return None if t is None else float(t.value)
 
 
+def chart_of(metric: Metric, series: Series) -> Chart:
+    """The series' Making Data Count chart at NHSRplotthedots' defaults, with its target."""
+    return spc.chart(
+        series.values,
+        series.starts,
+        improvement_direction=metric.direction,
+        target=target_of(metric),
+    )
+
+
+def may_concern(values: Sequence[float], lim: Limits, higher_is_better: bool) -> bool:
+    """False only when no point of a one-segment chart with limits ``lim`` can be a
+    special-cause concern: none beyond the lower (upper) process limit, no two within three
+    points beyond the 2-sigma line on the bad side, no 7 in a row on the bad side of the mean
+    and no 6 steps in a row for the worse. These are the conditions each of NHSRplotthedots'
+    rules needs (monitor/spc/rules.py), so the chart need not be drawn when none holds."""
+    if higher_is_better:
+        if min(values) < lim.lpl:
+            return True
+        near = [v < lim.near_lpl for v in values]
+        bad_side = bytes(map(lim.mean.__gt__, values))
+        worse = bytes(map(lt, values[1:], values))
+    else:
+        if max(values) > lim.upl:
+            return True
+        near = [v > lim.near_upl for v in values]
+        bad_side = bytes(map(lim.mean.__lt__, values))
+        worse = bytes(map(gt, values[1:], values))
+    if sum(near) >= 2 and any(
+        near[i] and (near[i + 1] or (i + 2 < len(near) and near[i + 2]))
+        for i in range(len(near) - 1)
+    ):
+        return True
+    return _RUN7 in bad_side or _RUN6 in worse
+
+
+_RUN7 = b"\x01" * 7
+_RUN6 = b"\x01" * 6
+
+
 class Charts:
-    """Charts drawn during one evaluation, by (metric, organisation)."""
+    """What one evaluation has drawn, by (metric, organisation): limits, and charts where a
+    rule needs the dots."""
 
     def __init__(self) -> None:
-        self.memo: dict[tuple[str, str], Chart] = {}
+        self.charts: dict[tuple[str, str], Chart] = {}
+        self.limits: dict[tuple[str, str], Limits] = {}
 
-    def of(self, metric: Metric, series: Series) -> Chart:
+    def chart(self, metric: Metric, series: Series) -> Chart:
         key = (metric.id, series.org)
-        c = self.memo.get(key)
+        c = self.charts.get(key)
         if c is None:
-            c = self.memo[key] = spc.chart(
-                series.values,
-                series.starts,
-                improvement_direction=metric.direction,
-                target=target_of(metric),
-            )
+            c = self.charts[key] = chart_of(metric, series)
         return c
 
+    def limits_of(self, metric: Metric, series: Series) -> Limits:
+        key = (metric.id, series.org)
+        lim = self.limits.get(key)
+        if lim is None:
+            c = self.charts.get(key)
+            lim = self.limits[key] = c.segments[-1] if c is not None else xmr_limits(series.values)
+        return lim
 
-def spc_codes(rule: SpcRule, metric: Metric, series: Series, chart: Chart) -> str:
-    """Breach/clear per period from the dots of ``chart`` (see the module docstring)."""
+
+def spc_codes(rule: SpcRule, metric: Metric, series: Series, charts: Charts) -> str:
+    """Breach/clear per period from the dots of the series' chart (see the module docstring).
+
+    The chart is drawn only when a breach is possible: its limits alone answer the assurance
+    and rule out a special-cause concern for most series.
+    """
     n = len(series.values)
-    if chart.reason is not None:
+    if n < spc.MIN_POINTS:
         return SKIP * n
     lead = spc.MIN_POINTS - 1
-    fail = rule.failing_assurance and chart.assurance is Assurance.FAIL
-    concern = bool(rule.special_causes) and PointType.CONCERN in chart.point_types
+    fail = False
+    if rule.failing_assurance:
+        lim = charts.limits_of(metric, series)
+        fail = assurance_of(target_of(metric), lim.lpl, lim.upl, metric.direction) is Assurance.FAIL
+    concern = bool(rule.special_causes) and may_concern(
+        series.values, charts.limits_of(metric, series), metric.higher_is_better
+    )
+    if concern:
+        concern = PointType.CONCERN in charts.chart(metric, series).point_types
     if not fail and not concern:
         return small_numbers(SKIP * lead + CLEAR * (n - lead), series, rule.min_denominator)
-    if fail:  # every dot of the latest segment
-        last = chart.segment_of[-1]
-        hits = [k == last for k in chart.segment_of]
-    else:
-        hits = [False] * n
+    hits = [True] * n if fail else [False] * n  # no rebase: one segment
     if concern:
+        chart = charts.chart(metric, series)
         counted = _counted(rule.special_causes)
         for i, (kind, cause) in enumerate(
             zip(chart.point_types, chart.special_causes, strict=True)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from monitor.metrics import Direction
 from monitor.rules.checks import semantic_problems
 from monitor.rules.evaluate import evaluate
 from monitor.rules.inputs import History, OrgContext
 from monitor.rules.model import parse_rule
 from monitor.rules.peers import words
-from monitor.spc import TOO_FEW_POINTS
+from monitor.rules.spcrule import may_concern
+from monitor.spc import TOO_FEW_POINTS, PointType
+from monitor.spc import chart as draw_chart
+from monitor.spc.xmr import limits
 from tests.rules.rulekit import FAR as FAR_DATE
 from tests.rules.rulekit import GOVERNANCE, evidence_of, rule, run, series
 
@@ -162,3 +169,31 @@ def test_every_alert_with_a_figure_carries_its_peer_position() -> None:
 )
 def test_peer_position_in_words(rank: int, of: int, text: str) -> None:
     assert words(rank, of, "acute") == text
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    values=st.lists(
+        st.floats(min_value=0, max_value=100, allow_nan=False).map(lambda v: round(v, 1)),
+        min_size=12,
+        max_size=40,
+    ),
+    higher=st.booleans(),
+)
+def test_the_chart_is_skipped_only_where_no_dot_can_be_a_concern(
+    values: list[float], higher: bool
+) -> None:
+    """spc rules draw a series' chart only when its limits allow a concern: wherever the
+    shortcut says none, the chart agrees."""
+    periods = [date(2020, 1, 1) + timedelta(days=31 * i) for i in range(len(values))]
+    periods = [p.replace(day=1) for p in periods]
+    direction = Direction.HIGHER if higher else Direction.LOWER
+    chart = draw_chart(values, periods, improvement_direction=direction)
+    if not may_concern(values, limits(values), higher):
+        assert PointType.CONCERN not in chart.point_types
+
+
+def test_the_shortcut_lets_a_concern_through() -> None:
+    values = [*STEADY, 60.0]
+    assert may_concern(values, limits(values), True)
+    assert not may_concern(STEADY, limits(STEADY), True)
