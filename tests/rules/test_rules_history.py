@@ -72,7 +72,6 @@ def test_a_new_publication_touches_only_the_pairs_it_affects() -> None:
         ("ae_type1_below_78", "T007"),
         ("ae_type1_spc_concern", "T007"),
         ("ae_type1_spc_concern_below_60", "T007"),
-        ("ae_type1_spc_failing", "T007"),
     ]
     assert {f.org for f in part if f.rule.id == "ae_type1_worst_10pct"} == set(orgs)
     again = evaluate(pack, history2, orgs, as_of=date(2025, 12, 31))
