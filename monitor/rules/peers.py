@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -83,21 +84,24 @@ class Peers:
     def table(self, metric: Metric, trust_type: str) -> dict[date, list[float]]:
         """Period start -> the peers' figures as "badness" (higher is worse), ascending."""
         key = (metric.id, trust_type)
-        tbl = self.memo.get(key)
-        if tbl is not None:
-            return tbl
-        tbl = {}
-        sign = -1.0 if metric.higher_is_better else 1.0
+        known = self.memo.get(key)
+        if known is not None:
+            return known
+        tbl: dict[date, list[float]] = {}
+        higher = metric.higher_is_better
         types = self.types
+        # Most trusts publish the same periods: their columns are found once and filled in C.
+        shapes: dict[tuple[date, int], tuple[list[date], list[list[float]]]] = {}
         for org, series in self.history.by_metric.get(metric.id, {}).items():
             if types.get(org) != trust_type:
                 continue
-            for start, v in zip(series.starts, series.values, strict=True):
-                column = tbl.get(start)
-                if column is None:
-                    tbl[start] = [sign * v]
-                else:
-                    column.append(sign * v)
+            starts = series.starts
+            shape = shapes.get((starts[0], len(starts)))
+            if shape is None or shape[0] != starts:
+                shape = (starts, [tbl.setdefault(s, []) for s in starts])
+                shapes[(starts[0], len(starts))] = shape
+            badness = map(neg, series.values) if higher else series.values
+            deque(map(list.append, shape[1], badness), maxlen=0)
         for column in tbl.values():
             column.sort()
         self.memo[key] = tbl

@@ -96,6 +96,19 @@ class Charts:
     def __init__(self) -> None:
         self.charts: dict[tuple[str, str], Chart] = {}
         self.limits: dict[tuple[str, str], Limits] = {}
+        self.concerns: dict[tuple[str, str], bool] = {}
+
+    def concern(self, metric: Metric, series: Series) -> bool:
+        """True when the series' chart has a special-cause concern at some dot."""
+        key = (metric.id, series.org)
+        found = self.concerns.get(key)
+        if found is None:
+            lim = self.limits_of(metric, series)
+            found = may_concern(series.values, lim, metric.higher_is_better) and (
+                PointType.CONCERN in self.chart(metric, series).point_types
+            )
+            self.concerns[key] = found
+        return found
 
     def chart(self, metric: Metric, series: Series) -> Chart:
         key = (metric.id, series.org)
@@ -127,11 +140,7 @@ def spc_codes(rule: SpcRule, metric: Metric, series: Series, charts: Charts) -> 
     if rule.failing_assurance:
         lim = charts.limits_of(metric, series)
         fail = assurance_of(target_of(metric), lim.lpl, lim.upl, metric.direction) is Assurance.FAIL
-    concern = bool(rule.special_causes) and may_concern(
-        series.values, charts.limits_of(metric, series), metric.higher_is_better
-    )
-    if concern:
-        concern = PointType.CONCERN in charts.chart(metric, series).point_types
+    concern = bool(rule.special_causes) and charts.concern(metric, series)
     if not fail and not concern:
         return small_numbers(SKIP * lead + CLEAR * (n - lead), series, rule.min_denominator)
     hits = [True] * n if fail else [False] * n  # no rebase: one segment
