@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,10 @@ def test_a_digest_run_twice_in_one_week_sends_once(
     mails = sorted((settings.mail.maildir / "new").glob("*.eml"))
     assert len(mails) == 2  # one each, however often the digest runs
     east = next(m.read_text() for m in mails if f"To: {EAST}" in m.read_text())
-    assert "Subject: Weekly digest, 11 to 17 August 2025: 2 new, 1 still open, 1 resolved" in east
+    subject = " ".join(email.message_from_string(east)["Subject"].split())  # unfolded
+    assert subject == (
+        "Weekly digest, East of England, 11 to 17 August 2025: 2 new, 1 still open, 1 resolved"
+    )
     with session_scope(engine) as s:
         assert {r.status for r in s.exec(select(Outbox))} == {"sent"}
 
@@ -161,3 +165,21 @@ def test_digest_preview_writes_files_and_queues_nothing(
         assert s.exec(select(Outbox)).all() == []
     bad = CliRunner().invoke(app, ["--config", str(settings.config_path), "digest", "--week", "x"])
     assert bad.exit_code == 2 and "not an ISO week" in bad.stderr
+
+
+def test_nothing_published_before_the_week_is_listed_as_new(engine: Engine, settings: Any) -> None:
+    """An alert that first fired in week 34 on July's figures, published on 14 August (week
+    33): it is open, but it is not news in week 34's digest."""
+    pub = af.publication(engine)
+    w34 = W33 + timedelta(weeks=1)
+    af.alert(engine, "RCX", pub, fired_at=w34 + timedelta(days=1))
+    af.alert(engine, "RDE", pub, fired_at=W33 + timedelta(days=3))  # fired in the week it came
+    with session_scope(engine) as s:
+        built = digest.build(s, settings, "2025-W34", now=w34 + timedelta(days=7, hours=6))
+        w33 = digest.build(s, settings, "2025-W33", now=w34 + timedelta(hours=6))
+    east = built[EAST]
+    assert east["new"] == []
+    assert {i["org_code"] for i in east["still_open"]} == {"RCX", "RDE"}
+    # In week 33, RDE fired on a figure published that week: new.
+    assert [i["org_code"] for i in w33[EAST]["new"]] == ["RDE"]
+    assert east["scope_name"] == "East of England"

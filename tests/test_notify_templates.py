@@ -166,6 +166,7 @@ def trust_row(org: str) -> TrustRow:
         worst_severity="high",
         open_count=1,
         rule_titles=af.RULE_TITLE,
+        league_text="league 133 of 134" if org == "RCX" else "",
     )
 
 
@@ -183,25 +184,37 @@ def digest_context() -> DigestEmail:
             "period_label": "July 2025",
             "open_for": "4 days",
             "ended_text": None,
+            "change": "",
         }
         return DigestItem(**(base | kw))
 
     return DigestEmail(
         week="2025-W33",
         week_label="11 to 17 August 2025",
-        new=[item("RCX", 1)],
+        new=[item("RCX", 1, change="special-cause concern")],
         still_open=[item("RWH", 2, open_for="5 weeks; in breach since March 2025")],
         resolved=[item("RC9", 3, ended_text="resolved 14 August 2025")],
         trusts=[trust_row("RCX"), trust_row("RWH")],
         status_url=f"{BASE}/",
+        scope_name="East of England",
+        context_text="Most trusts miss these standards, so they are context rather than "
+        "alerts: A&E (type 1): under the 4-hour operational standard: 114 of 122 trusts "
+        "(England 61.7% in August 2025).",
     )
 
 
 def test_it_renders_the_weekly_digest(settings: Any) -> None:
     r = subscriber_email(settings, "digest_weekly", digest_context())
-    assert r.subject == "Weekly digest, 11 to 17 August 2025: 1 new, 1 still open, 1 resolved"
+    # The subject names the region.
+    assert r.subject == (
+        "Weekly digest, East of England, 11 to 17 August 2025: 1 new, 1 still open, 1 resolved"
+    )
     assert_both(
         r,
+        "special-cause concern",
+        "league 133 of 134",
+        "Context",
+        "114 of 122 trusts",
         "New this week",
         "Still open",
         "Resolved this week",

@@ -238,11 +238,14 @@ class Composer:
             ctx = DigestEmail(
                 week=p["week"],
                 week_label=p["week_label"],
-                new=[DigestItem(**d) for d in p["new"]],
-                still_open=[DigestItem(**d) for d in p["still_open"]],
-                resolved=[DigestItem(**d) for d in p["resolved"]],
-                trusts=[TrustRow(**t) for t in p["trusts"]],
+                # A digest queued before items had a change or trusts a league position.
+                new=[DigestItem(**{"change": "", **d}) for d in p["new"]],
+                still_open=[DigestItem(**{"change": "", **d}) for d in p["still_open"]],
+                resolved=[DigestItem(**{"change": "", **d}) for d in p["resolved"]],
+                trusts=[TrustRow(**{"league_text": "", **t}) for t in p["trusts"]],
                 status_url=status_url,
+                scope_name=p.get("scope_name", ""),
+                context_text=p.get("context_text", ""),
             )
             return "digest_weekly", ctx, subs, None  # each recipient's digest is their own
         views = self._views(p, batch)

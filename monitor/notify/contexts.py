@@ -56,6 +56,10 @@ class DigestItem:
     period_label: str = doc("the latest period evaluated")
     open_for: str = doc('how long it has been open: "5 days", "6 weeks; in breach since May 2025"')
     ended_text: str | None = doc("when it was resolved or withdrawn; None while open")
+    change: str = doc(
+        'a Making Data Count alert\'s change: "special-cause concern", "consistently failing"; '
+        'or ""'
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +72,7 @@ class TrustRow:
     worst_severity: str = doc("the highest severity among its open alerts")
     open_count: int = doc("how many alerts are open")
     rule_titles: str = doc("the open alerts' rule titles, joined with semicolons")
+    league_text: str = doc('its latest league position, "league 133 of 134"; or ""')
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,7 +84,13 @@ class DigestEmail:
     new: list[DigestItem] = doc("alerts that fired this week")
     still_open: list[DigestItem] = doc("alerts open before this week and still open")
     resolved: list[DigestItem] = doc("alerts resolved or withdrawn this week")
-    trusts: list[TrustRow] = doc("for region and ICB subscribers: open alerts by trust")
+    trusts: list[TrustRow] = doc(
+        "for region and ICB subscribers: one line per trust, most severe first, then by league"
+    )
+    scope_name: str = doc('what the digest is about: "East of England", a trust\'s name')
+    context_text: str = doc(
+        'one paragraph on the standards most trusts miss, with England\'s figure; or ""'
+    )
     status_url: str = doc("the status page's front page")
 
 

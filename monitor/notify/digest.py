@@ -1,10 +1,17 @@
-"""The weekly digest: per recipient, what fired, what is still open, what resolved.
+"""The weekly digest: per recipient, what changed first, then what is still open, what resolved.
 
 A digest reports on one ISO week, Monday 00:00 to Sunday 24:00 in ``[digest] timezone``, and
 goes out at ``[digest] day`` and ``time`` after it (default Monday 07:00 Europe/London). Its
 outbox key is ``digest:<ISO week>:<recipient>``, so each recipient gets one digest per week
 however often it is queued, across restarts too. Quiet alerts (back-fill, first ingest) are
 in it like any other. Nothing to report means no digest.
+
+It leads with change: "new" is an alert that fired in the week on a figure published in the
+week (one fired on an older figure is listed as still open), new special-cause concerns and
+consistent failures (``spc`` rules) first; a regional digest has one line per trust, ordered
+by concern (most severe first, then league position); the standards most trusts miss are one
+context paragraph with England's figure (monitor/rules/standing.py); and the subject names the
+trust or region.
 """
 
 from __future__ import annotations
@@ -16,17 +23,29 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, or_, select
 
+from monitor import orgs as orgs_ref
 from monitor import periods
 from monitor.config import Settings
 from monitor.db import session_scope
-from monitor.models import Alert, AlertEvent, Organisation, Outbox, Subscription, utcnow
+from monitor.models import (
+    Alert,
+    AlertEvent,
+    Observation,
+    Organisation,
+    Outbox,
+    Subscription,
+    utcnow,
+)
 from monitor.notify import channels, keys, mime, routing, subscriptions
 from monitor.notify.contexts import DigestItem, TrustRow
 from monitor.notify.enqueue import enqueue
+from monitor.rules import standing
 from monitor.rules.evidence import Evidence
+from monitor.rules.load import load_rules
 from monitor.urls import Urls
 from monitor.vocab import ENDED, OutboxKind, Severity
 
@@ -102,7 +121,18 @@ def _item(alert: Alert, ev: Evidence, org_name: str, urls: Urls, end: datetime) 
         period_label=periods.period_label(alert.period_start, gran),
         open_for=open_for,
         ended_text=f"{alert.state} {periods.day(_aware(ended))}" if ended else None,
+        change=_change(ev),
     )
+
+
+def _change(ev: Evidence) -> str:
+    """What a Making Data Count alert says changed: "special-cause concern", "consistently
+    failing"; "" for other kinds."""
+    if ev.kind != "spc":
+        return ""
+    if ev.spc_variation == "special_cause_concern":
+        return "special-cause concern"
+    return "consistently failing" if ev.spc_assurance == "consistent_fail" else ""
 
 
 def _aware(dt: datetime) -> datetime:
@@ -150,6 +180,8 @@ def build(
     for sub in subscriptions.active(session):
         if sub.channel == channels.EMAIL:  # chat channels receive alerts, not the digest
             by_email[sub.email].append(sub)
+    league = _league(session)
+    context = _context(session, settings, end_or_now.date()) if by_email else ""
     out: dict[str, dict[str, Any]] = {}
     for email, subs in sorted(by_email.items()):
         new: list[DigestItem] = []
@@ -168,20 +200,24 @@ def build(
             item = _item(alert, ev, org.name if org else alert.org, urls, end_or_now)
             fired = _aware(alert.fired_at or alert.opened_at)
             ended = _aware(alert.ended_at) if alert.ended_at else None
+            published = _aware(ev.published_at) if ev.published_at else None
+            fresh = fired >= start and (published is None or published >= start)
             if ended is not None and start <= ended < end:
                 resolved.append(item)
             elif ended is None or ended >= end:
-                (new if fired >= start else still).append(item)
+                (new if fresh else still).append(item)
         if not (new or still or resolved):
             continue
         out[email] = {
             "week": week_name(monday),
             "week_label": periods.week_label(monday),
-            "new": [asdict(i) for i in sorted(new, key=_worst_first)],
+            "new": [asdict(i) for i in sorted(new, key=_change_first)],
             "still_open": [asdict(i) for i in sorted(still, key=_worst_first)],
             "resolved": [asdict(i) for i in sorted(resolved, key=_worst_first)],
-            "trusts": [asdict(t) for t in _trusts(new + still, subs, urls)],
+            "trusts": [asdict(t) for t in _trusts(new + still, subs, urls, league)],
             "subscriptions": [s.id for s in subs],
+            "scope_name": _scope_name(session, subs),
+            "context_text": context,
         }
     return out
 
@@ -190,8 +226,55 @@ def _worst_first(i: DigestItem) -> tuple[int, str, str]:
     return (-Severity.rank_of(i.severity), i.org_name, i.rule_title)
 
 
-def _trusts(items: list[DigestItem], subs: list[Subscription], urls: Urls) -> list[TrustRow]:
-    """Open alerts by trust, most severe first, for region and ICB subscribers only."""
+def _change_first(i: DigestItem) -> tuple[bool, int, str, str]:
+    """New special-cause concerns and consistent failures first, then by severity."""
+    return (not i.change, *_worst_first(i))
+
+
+def _league(session: Session) -> dict[str, tuple[float, str]]:
+    """Each trust's latest league position: (rank / peers, "league 133 of 134"), by ODS code."""
+    o = Observation.__table__.c  # type: ignore[attr-defined]
+    q = (
+        sa_select(o.org, o.value, o.denominator)
+        .where(o.metric == "nof_rank", o.superseded_by.is_(None))
+        .order_by(o.period_start)
+    )
+    out: dict[str, tuple[float, str]] = {}
+    for org, rank, peers in session.execute(q):
+        if rank is not None and peers:
+            out[org] = (rank / peers, f"league {round(rank)} of {round(peers)}")
+    return out
+
+
+def _context(session: Session, settings: Settings, day: date) -> str:
+    """The paragraph on the standards most trusts miss ("" without context rules)."""
+    pack = load_rules(settings.paths.rules, today=day)
+    return standing.paragraph(standing.standings(session, pack.rules, as_of=day))
+
+
+def _scope_name(session: Session, subs: list[Subscription]) -> str:
+    """What the digest is about, for its subject: "East of England", a trust's name."""
+    names = []
+    for sub in subs:
+        if sub.scope == "region":
+            names.append(orgs_ref.REGIONS.get(sub.code, sub.code))
+        else:
+            org = session.get(Organisation, sub.code)
+            names.append(org.name if org else sub.code)
+    names = list(dict.fromkeys(names))
+    if len(names) <= 2:
+        return " and ".join(names)
+    return f"{names[0]} and {len(names) - 1} more"
+
+
+def _trusts(
+    items: list[DigestItem],
+    subs: list[Subscription],
+    urls: Urls,
+    league: dict[str, tuple[float, str]],
+) -> list[TrustRow]:
+    """One line per trust, for region and ICB subscribers only, ordered by concern: the most
+    severe open alert first, then the league position (worst first), then the number open."""
     if not any(s.scope in ("region", "icb") for s in subs):
         return []
     by_org: dict[str, list[DigestItem]] = defaultdict(list)
@@ -205,11 +288,18 @@ def _trusts(items: list[DigestItem], subs: list[Subscription], urls: Urls) -> li
             worst_severity=max((i.severity for i in its), key=Severity.rank_of),
             open_count=len(its),
             rule_titles="; ".join(sorted({i.rule_title for i in its})),
+            league_text=league[code][1] if code in league else "",
         )
         for code, its in by_org.items()
     ]
     return sorted(
-        rows, key=lambda r: (-Severity.rank_of(r.worst_severity), -r.open_count, r.org_name)
+        rows,
+        key=lambda r: (
+            -Severity.rank_of(r.worst_severity),
+            -league.get(r.org_code, (-1.0, ""))[0],
+            -r.open_count,
+            r.org_name,
+        ),
     )
 
 

@@ -87,6 +87,15 @@ class AlertView:
     )
     since_text: str = doc('when the breach began: "Below 60% since September 2024"; or ""')
     inferred_text: str = doc('why a figure was counted from another metric\'s publication; or ""')
+    peer_text: str = doc(
+        'where the figure ranks among the trusts of the same type: "In the worst 5% of 121 '
+        'acute trusts: 118th of 121 (1st is best)"; or ""'
+    )
+    spc_text: str = doc(
+        'the period on the Making Data Count chart: "Special cause concern: 7 points in a row '
+        'below the mean; mean 61.2%, process limits 55.0% to 67.4%"; or ""'
+    )
+    assurance_text: str = doc('the assurance icon in words: "Consistently failing the 78% target"')
     england_text: str = doc('England\'s figure for the same period, "not published"; or ""')
     region_text: str = doc('the region\'s figure for the same period, "not published"; or ""')
     trend: list[TrendPoint] = doc("up to 12 periods ending with this one, oldest first")
@@ -183,6 +192,9 @@ def alert_view(event: AlertEvent, alert: Alert, urls: Urls) -> AlertView:
         status_text=words.status,
         since_text=words.since,
         inferred_text=words.inferred,
+        peer_text=words.peer,
+        spc_text=words.spc,
+        assurance_text=words.assurance,
         england_text="" if combined else periods.figure(ev.england, unit),
         region_text="" if combined else periods.figure(ev.region_value, unit),
         trend=trend,

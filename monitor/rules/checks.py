@@ -19,9 +19,11 @@ from monitor.rules.model import (
     CQC_RATINGS,
     AllOfRule,
     AnyOfRule,
+    PeerRule,
     RankRule,
     RatingRule,
     Rule,
+    SpcRule,
     StaleRule,
     TestCase,
     ThresholdRule,
@@ -53,6 +55,10 @@ def semantic_problems(rule: Rule) -> list[Problem]:
         out += _rating(rule)
     elif isinstance(rule, RankRule):
         out += _rank(rule)
+    elif isinstance(rule, SpcRule):
+        out += _spc(rule)
+    elif isinstance(rule, PeerRule):
+        out += _peer(rule)
     elif (
         isinstance(rule, StaleRule)
         and rule.mode == "late"
@@ -107,6 +113,30 @@ def _unit_range(metric: Metric, value: float, key: str) -> Iterator[Problem]:
         yield key, f"{metric.id} is a 1/0 flag; use 1 (flagged) or 0"
     elif value < 0:
         yield key, f"{metric.id} cannot be negative"
+
+
+def _spc(rule: SpcRule) -> Iterator[Problem]:
+    if not rule.special_causes and not rule.failing_assurance:
+        yield "special_causes", "fires on nothing: name a special cause or set failing_assurance"
+    if len(set(rule.special_causes)) != len(rule.special_causes):
+        yield "special_causes", "names a special cause more than once"
+    m = rule.catalogue
+    if m is None:
+        return
+    if m.id == "cqc_overall":
+        yield "metric", "kind 'spc' charts a series of figures, not CQC ratings"
+    if rule.failing_assurance and m.target is None:
+        yield "failing_assurance", f"{m.id} has no target in the catalogue to assure against"
+    if rule.worse_than is not None:
+        yield from _unit_range(m, rule.worse_than, "worse_than")
+
+
+def _peer(rule: PeerRule) -> Iterator[Problem]:
+    if rule.clear_percent is not None and rule.clear_percent < rule.worst_percent:
+        yield "clear_percent", "must be at least worst_percent (the share that resolves is wider)"
+    m = rule.catalogue
+    if m is not None and m.id == "cqc_overall":
+        yield "metric", "kind 'peer' ranks a series of figures, not CQC ratings"
 
 
 def _threshold(rule: ThresholdRule) -> Iterator[Problem]:

@@ -25,14 +25,18 @@ from monitor.rules.model import (
     AllOfRule,
     AnyOfRule,
     ChangeRule,
+    PeerRule,
     RankRule,
     RatingRule,
     Rule,
     Scope,
+    SpcRule,
     StaleRule,
     ThresholdRule,
     TrendRule,
 )
+from monitor.rules.peers import Peers, peer_codes
+from monitor.rules.spcrule import Charts, spc_codes
 from monitor.rules.states import FIRING
 
 Pair = tuple[str, str]  # (metric, organisation)
@@ -129,6 +133,7 @@ def evaluate(
     targets = _targets(ordered, history, changed)
     ev = Evaluation()
     scopes = _Scopes(orgs)
+    kit = _Kit(Peers(history, orgs), Charts())
     cal = {c.source: c for c in calendars}
     for rule in ordered:
         metric = rule.catalogue
@@ -144,8 +149,16 @@ def evaluate(
         elif isinstance(rule, RatingRule):
             _ratings(rule, metric, history, ev, scopes, targets.get(rule.id))
         else:
-            _series_rule(rule, metric, history, ev, scopes, targets.get(rule.id))
+            _series_rule(rule, metric, history, ev, scopes, targets.get(rule.id), kit)
     return ev
+
+
+@dataclass(slots=True)
+class _Kit:
+    """What one evaluation shares between rules: peer tables and SPC charts."""
+
+    peers: Peers
+    charts: Charts
 
 
 def _targets(
@@ -163,6 +176,9 @@ def _targets(
             out[rule.id] = set().union(*(out[d] or set() for d in rule.depends_on()))
         elif isinstance(rule, StaleRule) and rule.mode == "missing" and rule.metric in by_metric:
             out[rule.id] = by_metric[rule.metric] | _behind(history, rule.metric)
+        elif isinstance(rule, PeerRule) and rule.metric in by_metric:
+            # One trust's new figure moves its peers' ranks too: every trust of the metric.
+            out[rule.id] = set(history.by_metric.get(rule.metric, {}))
         else:
             orgs = set(by_metric.get(rule.metric or "", ()))
             if isinstance(rule, ThresholdRule) and rule.absent is not None:
@@ -191,6 +207,7 @@ def _series_rule(
     ev: Evaluation,
     scopes: _Scopes,
     target: set[str] | None,
+    kit: _Kit,
 ) -> None:
     by_org = history.by_metric.get(metric.id, {})
     orgs = by_org if target is None else [o for o in target if o in by_org]
@@ -211,9 +228,13 @@ def _series_rule(
             codes = cond.change_codes(rule, metric, series)
         elif isinstance(rule, RankRule):
             codes = cond.rank_codes(rule, metric, series)
+        elif isinstance(rule, SpcRule):
+            codes = spc_codes(rule, metric, series, kit.charts)
+        elif isinstance(rule, PeerRule):
+            codes = peer_codes(rule, metric, series, ctx.trust_type, kit.peers)
         else:  # pragma: no cover - every kind is dispatched in evaluate()
             raise TypeError(rule.kind)
-        ev.add(series_finding(rule, ctx, history, series, codes))
+        ev.add(series_finding(rule, ctx, history, series, codes, kit.peers))
 
 
 def _with_absent(rule: ThresholdRule, series: Series, history: History) -> Series:

@@ -22,8 +22,11 @@ from monitor.rules import conditions as cond
 from monitor.rules import explain as wording
 from monitor.rules import plainjson
 from monitor.rules.findings import LAST_N, PART_STATES, Finding
-from monitor.rules.model import ThresholdRule
+from monitor.rules.model import SpcRule, ThresholdRule
+from monitor.rules.peers import words as peer_words
 from monitor.rules.plans import PlannedEvent
+from monitor.rules.spcrule import chart_of
+from monitor.spc.reading import assurance_text, variation_text
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -136,6 +139,25 @@ class Evidence:
     # figure"), and each part's figure and publication.
     components: dict[str, str] | None = None
     parts: tuple[Part, ...] = ()
+    # Peer position: the figure's rank among the trusts of the same type nationally for the
+    # same metric and period (1 = best), and it in words.
+    peer_rank: int | None = None
+    peer_count: int | None = None
+    peer_type: str | None = None
+    peer_worst_percent: float | None = None
+    peer_position: str = ""
+    # Making Data Count (spc rules): the dot of the period on the series' XmR chart.
+    spc_mean: float | None = None
+    spc_lpl: float | None = None
+    spc_upl: float | None = None
+    spc_target: float | None = None
+    spc_special_cause: str | None = None  # NHSRplotthedots' words: "7 Points Below CL"
+    spc_variation: str | None = None  # the point type: special_cause_concern, common_cause ...
+    spc_assurance: str | None = None  # consistent_pass, consistent_fail, inconsistent
+    spc_variation_text: str = ""  # the variation icon in words
+    spc_assurance_text: str = ""  # the assurance icon in words
+    spc_points: int | None = None  # figures on the chart
+    spc_reason: str | None = None  # why there is no chart: "too few points"
 
     def as_json(self) -> dict[str, Any]:
         """The JSON stored in ``AlertEvent.evidence``: dates as ISO strings."""
@@ -214,7 +236,51 @@ def build(event: PlannedEvent, names: Names | None = None) -> Evidence:
         evaluated_on=names.evaluated_on,
         **_rating_facts(f, i),
         **_kind_facts(f, i, names),
+        **_peer_facts(f, i),
+        **_spc_facts(f, i),
     )
+
+
+def _peer_facts(f: Finding, i: int) -> dict[str, Any]:
+    """The figure's rank among the trusts of the same type for the same period."""
+    metric = f.rule.catalogue
+    if f.peers is None or metric is None or f.rule.kind == "stale":
+        return {}
+    pos = f.peers.position(metric, f.trust_type, f.periods[i], f.values[i])
+    if pos is None:
+        return {}
+    return {
+        "peer_rank": pos.rank,
+        "peer_count": pos.of,
+        "peer_type": pos.trust_type,
+        "peer_worst_percent": round(pos.worst_percent, 1),
+        "peer_position": peer_words(pos.rank, pos.of, pos.trust_type),
+    }
+
+
+def _spc_facts(f: Finding, i: int) -> dict[str, Any]:
+    """The period's dot on the series' Making Data Count chart (spc rules)."""
+    metric = f.rule.catalogue
+    if not isinstance(f.rule, SpcRule) or metric is None or f.series is None:
+        return {}
+    chart = chart_of(metric, f.series)
+    if chart.reason is not None:
+        return {"spc_reason": chart.reason, "spc_points": len(f.periods)}
+    lim = chart.segments[chart.segment_of[i]]
+    kind, cause = chart.point_types[i], chart.special_causes[i]
+    target = periods.threshold(chart.target, metric.unit)
+    return {
+        "spc_mean": lim.mean,
+        "spc_lpl": lim.lpl,
+        "spc_upl": lim.upl,
+        "spc_target": chart.target,
+        "spc_special_cause": str(cause),
+        "spc_variation": str(kind),
+        "spc_assurance": None if chart.assurance is None else str(chart.assurance),
+        "spc_variation_text": variation_text(kind, cause),
+        "spc_assurance_text": assurance_text(chart.assurance, target) or "",
+        "spc_points": len(chart.values),
+    }
 
 
 def _rule_facts(f: Finding) -> dict[str, Any]:

@@ -59,6 +59,9 @@ class Explanation:
     age: str  # "16 months old on 7 December 2026"
     inferred: str  # a figure counted from another metric's publication, and why
     parts: tuple[PartText, ...]
+    peer: str = ""  # "In the worst 5% of 121 acute trusts: 118th of 121 (1st is best)"
+    spc: str = ""  # "Special cause concern: ...; mean 61.2%, process limits 55.0% to 67.4%"
+    assurance: str = ""  # "Consistently failing the 78% target"
 
 
 def explain(ev: Evidence, kind: str = "") -> Explanation:
@@ -74,6 +77,28 @@ def explain(ev: Evidence, kind: str = "") -> Explanation:
         age=age(ev),
         inferred=inferred(ev),
         parts=tuple(_part(ev, p) for p in ev.parts),
+        peer=peer(ev),
+        spc=spc(ev),
+        assurance=ev.spc_assurance_text,
+    )
+
+
+def peer(ev: Evidence) -> str:
+    """The peer position as a sentence: "In the worst 5% of 121 acute trusts: ..."."""
+    text = ev.peer_position
+    return text[:1].upper() + text[1:] if text else ""
+
+
+def spc(ev: Evidence) -> str:
+    """The period's dot on the Making Data Count chart in words, with its mean and limits."""
+    if ev.spc_reason:
+        return f"Making Data Count: no chart yet, {ev.spc_reason} ({ev.spc_points or 0} of 12)"
+    if not ev.spc_variation_text:
+        return ""
+    unit = ev.unit or ""
+    return (
+        f"{ev.spc_variation_text}; mean {periods.figure(ev.spc_mean, unit)}, process limits "
+        f"{periods.figure(ev.spc_lpl, unit)} to {periods.figure(ev.spc_upl, unit)}"
     )
 
 

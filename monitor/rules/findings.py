@@ -12,14 +12,25 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from monitor.metrics import Granularity
 from monitor.rules import conditions as cond
 from monitor.rules.inputs import History, OrgContext, Point, RatingRecord, Series
-from monitor.rules.model import ChangeRule, RankRule, Rule, StaleRule, ThresholdRule, TrendRule
+from monitor.rules.model import (
+    ChangeRule,
+    RankRule,
+    Rule,
+    SpcRule,
+    StaleRule,
+    ThresholdRule,
+    TrendRule,
+)
 from monitor.rules.states import FIRING, OK, PENDING, run_states
 from monitor.vocab import FindingState
+
+if TYPE_CHECKING:
+    from monitor.rules.peers import Peers
 
 STATE_NAMES = {OK: FindingState.OK, PENDING: FindingState.PENDING, FIRING: FindingState.FIRING}
 # A combined rule's part for one period, in words: firing, not firing, or no figure published.
@@ -94,6 +105,8 @@ class Finding:
     region: str | None = None
     extra: KindFacts | None = None  # kind-specific evidence (components, calendar ...)
     ratings: Sequence[RatingRecord] | None = None  # per period, the rating that decided it
+    peers: Peers | None = None  # the trusts of the same type, for the peer position
+    trust_type: str | None = None
 
     @property
     def state(self) -> FindingState:
@@ -238,6 +251,8 @@ class Finding:
         metric = rule.catalogue
         if isinstance(rule, ThresholdRule):
             return cond.threshold_at(rule, self.periods[i])
+        if isinstance(rule, SpcRule):
+            return rule.worse_than, None
         if metric is None or self.series is None:
             return None, None
         if isinstance(rule, RankRule):
@@ -284,7 +299,13 @@ def found(
 
 
 def series_finding(
-    rule: Rule, ctx: OrgContext, history: History, series: Series, codes: str
+    rule: Rule,
+    ctx: OrgContext,
+    history: History,
+    series: Series,
+    codes: str,
+    peers: Peers | None = None,
+    extra: KindFacts | None = None,
 ) -> Finding:
     """The finding of a rule over one organisation's series of figures."""
     return found(
@@ -297,4 +318,7 @@ def series_finding(
         series=series,
         history=history,
         region=ctx.region,
+        peers=peers,
+        trust_type=ctx.trust_type,
+        extra=extra,
     )

@@ -32,6 +32,8 @@ from monitor.rules.plans import AlertChange, AlertView, Plan, PlannedEvent
 from monitor.rules.states import FIRING, OK
 from monitor.vocab import OPEN, AlertState, Episode, EventKind
 
+CONTEXT = "context"  # a rule's role that never opens an alert (rules/model.py)
+
 
 def _muted(view: AlertView | None, today: date) -> bool:
     return view is not None and view.silenced_until is not None and today < view.silenced_until
@@ -272,7 +274,14 @@ def plan_all(
     for f in findings:
         pub = f.publication_id
         live = pub in live_publications if pub is not None else live_run
-        p = plan(alerts.get((f.rule.id, f.org)), f, live=live, today=today)
+        current = alerts.get((f.rule.id, f.org))
+        if f.rule.role == CONTEXT:
+            # Context never opens an alert; one opened before the rule became context is
+            # withdrawn, quietly.
+            if current is None or not current.is_open:
+                continue
+            f, live = replace(f, states=OK * len(f.states), consecutive=0, first=-1), False
+        p = plan(current, f, live=live, today=today)
         if not p.empty:
             plans.append(p)
     return supersede(plans, alerts, rules)

@@ -114,6 +114,8 @@ class TestCase(_Strict):
     values: tuple[Figure, ...] = ()
     denominators: tuple[float, ...] = ()
     series: dict[str, tuple[Figure, ...]] = Field(default_factory=dict)
+    # Figures of other trusts of the same type, one list per trust (``peer`` rules).
+    peers: tuple[tuple[Figure, ...], ...] = ()
     ratings: tuple[RatingCase, ...] = ()
     calendar: CalendarCase | None = None
     org: OrgCase = OrgCase()
@@ -137,6 +139,10 @@ class _RuleBase(_Strict):
     next_review: date
     source: str = Field(min_length=1)
     supersedes: tuple[str, ...] = ()
+    # "alert": opens alerts and emails; "context": evaluated and shown (trust pages, the league,
+    # the digest's summary) but never opens an alert: a rule that fires for most organisations
+    # describes the NHS, not the trust.
+    role: Literal["alert", "context"] = "alert"
     tests: tuple[TestCase, ...] = ()
 
     @property
@@ -225,6 +231,30 @@ class StaleRule(_RuleBase):
     reported_for: int = Field(3, ge=1, le=24)
 
 
+# Which Making Data Count special causes an ``spc`` rule counts, by NHSRplotthedots' rules.
+SpcCause = Literal["beyond_limit", "trend", "two_in_three", "shift"]
+SPC_CAUSES: tuple[SpcCause, ...] = ("beyond_limit", "trend", "two_in_three", "shift")
+
+
+class SpcRule(_RuleBase):
+    """Making Data Count: special-cause concern at a point, and/or a consistently failing
+    assurance against the metric's target (monitor/spc, NHSRplotthedots' defaults)."""
+
+    kind: Literal["spc"]
+    special_causes: tuple[SpcCause, ...] = SPC_CAUSES  # () = assurance only
+    failing_assurance: bool = False  # the target lies beyond the limits on the good side
+    worse_than: float | None = None  # a severe level the figure must also be worse than
+
+
+class PeerRule(_RuleBase):
+    """Among the worst ``worst_percent`` of the trusts of the same type, for the same period."""
+
+    kind: Literal["peer"]
+    worst_percent: float = Field(gt=0, le=50)
+    clear_percent: float | None = Field(None, gt=0, le=100)  # resolves only outside this share
+    min_peers: int = Field(10, ge=2)  # fewer trusts of the type with a figure: not assessed
+
+
 class AllOfRule(_RuleBase):
     """Firing while every named rule is firing for the organisation."""
 
@@ -252,6 +282,8 @@ Rule = Annotated[
     | RatingRule
     | RankRule
     | StaleRule
+    | SpcRule
+    | PeerRule
     | AllOfRule
     | AnyOfRule,
     Field(discriminator="kind"),
@@ -264,10 +296,23 @@ KIND_MODELS: tuple[type[BaseModel], ...] = (
     RatingRule,
     RankRule,
     StaleRule,
+    SpcRule,
+    PeerRule,
     AllOfRule,
     AnyOfRule,
 )
-KINDS = ("threshold", "trend", "change", "rating", "rank", "stale", "all_of", "any_of")
+KINDS = (
+    "threshold",
+    "trend",
+    "change",
+    "rating",
+    "rank",
+    "stale",
+    "spc",
+    "peer",
+    "all_of",
+    "any_of",
+)
 
 
 def parse_rule(data: dict[str, Any]) -> Rule:

@@ -25,6 +25,7 @@ from monitor.rules.model import (
     CQC_RATINGS,
     DEFAULT_TEST_START,
     MISSING,
+    PeerRule,
     RatingRule,
     Rule,
     StaleRule,
@@ -114,7 +115,9 @@ def _org(rule: Rule, case: TestCase) -> OrgContext:
     return OrgContext(
         code=code,
         kind=o.kind or (scope.kinds[0] if scope.kinds else "trust"),
-        trust_type=o.trust_type or (scope.trust_types[0] if scope.trust_types else None),
+        trust_type=o.trust_type
+        or (scope.trust_types[0] if scope.trust_types else None)
+        or ("acute" if isinstance(rule, PeerRule) else None),  # peers are of one type
         region=o.region or (scope.regions[0] if scope.regions else None),
     )
 
@@ -173,6 +176,18 @@ def _inputs(rule: Rule, case: TestCase, org: OrgContext) -> _CaseInputs:
                         denominator=den,
                     )
                 )
+    if case.peers and rule.metric:
+        step = _step(rule.metric)
+        for k, values in enumerate(case.peers):
+            for i, v in enumerate(values):
+                if isinstance(v, str):
+                    continue
+                p0 = shift_months(start, i * step)
+                p1 = date.fromordinal(shift_months(p0, step).toordinal() - 1)
+                points.append(
+                    Point(org=f"{PEER}{k + 1}", metric=rule.metric, period_start=p0,
+                          period_end=p1, value=v)
+                )  # fmt: skip
     ratings = [
         RatingRecord(
             org=org.code,
@@ -286,7 +301,14 @@ def run_case(rule: Rule, case: TestCase, rules: Mapping[str, Rule], file: str = 
             _with_parts(rule, rules),
             History.from_points(given.points, given.ratings),
             # The peer that publishes the periods is of the same kind and trust type.
-            {org.code: org, PEER: replace(org, code=PEER)},
+            {
+                org.code: org,
+                PEER: replace(org, code=PEER),
+                **{
+                    f"{PEER}{k + 1}": replace(org, code=f"{PEER}{k + 1}")
+                    for k in range(len(case.peers))
+                },
+            },
             as_of=given.as_of,
             calendars=given.calendars,
         )

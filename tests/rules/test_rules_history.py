@@ -65,11 +65,15 @@ def test_a_new_publication_touches_only_the_pairs_it_affects() -> None:
     history2, changed = history.updated(revision)
     assert changed == {(A4, "T007")}
     part = evaluate(pack, history2, orgs, as_of=date(2025, 12, 31), changed=changed)
-    assert part.touched == {(A4, "T007")}
-    assert sorted((f.rule.id, f.org) for f in part) == [
+    # The metric's peer rule reads every trust again: one trust's figure moves the others' ranks.
+    assert part.touched == {(A4, org) for org in orgs}
+    assert sorted((f.rule.id, f.org) for f in part if f.rule.kind != "peer") == [
         ("ae_type1_below_60", "T007"),
         ("ae_type1_below_78", "T007"),
+        ("ae_type1_spc_concern", "T007"),
+        ("ae_type1_spc_concern_below_60", "T007"),
     ]
+    assert {f.org for f in part if f.rule.id == "ae_type1_worst_10pct"} == set(orgs)
     again = evaluate(pack, history2, orgs, as_of=date(2025, 12, 31))
     for f in part:
         g = again.get(f.rule.id, f.org)

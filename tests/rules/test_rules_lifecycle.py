@@ -352,3 +352,29 @@ def test_a_late_publisher_resolves_when_the_publication_arrives() -> None:
     # September's file arrives: the next one is due in October, and nothing is late.
     (closed,) = step({("late", "ENG"): view}, date(2025, 10, 9), date(2025, 9, 26))
     assert [c.state for c in closed.changes] == ["resolved"]
+
+
+def test_a_context_rule_opens_no_alert_and_quietly_withdraws_one_opened_before() -> None:
+    keys = {"metric": A4, "kind": "threshold", "when": "below", "value": 78}
+    alerting, context = rule("r", **keys), rule("r", role="context", **keys)
+    points = series("RCX", A4, "2025-06", [55.3, 52.1])
+    # As an alert: it opens.
+    (opened,) = plan_all(run([alerting], points), {}, {"r": alerting}, today=FAR, live_run=True)
+    assert [c.state for c in opened.changes] == ["firing"]
+    # As context: the same breach opens nothing ...
+    assert plan_all(run([context], points), {}, {"r": context}, today=FAR, live_run=True) == []
+    # ... and the alert it opened before it became context is withdrawn, without an email.
+    view = AlertView(
+        id=1,
+        rule="r",
+        org="RCX",
+        state=AlertState.FIRING,
+        period_start=month("2025-07"),
+        first_period=month("2025-06"),
+        consecutive_periods=2,
+    )
+    (closed,) = plan_all(
+        run([context], points), {("r", "RCX"): view}, {"r": context}, today=FAR, live_run=True
+    )
+    assert [c.state for c in closed.changes] == ["withdrawn"]
+    assert not any(e.notify for c in closed.changes for e in c.events)

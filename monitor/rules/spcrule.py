@@ -1,0 +1,165 @@
+"""The ``spc`` kind: a series' Making Data Count chart read as breach or clear, period by period.
+
+One chart per (metric, organisation) and evaluation, drawn by monitor/spc at NHSRplotthedots'
+defaults over every figure held (as a board's chart shows them), shared by every ``spc`` rule
+on the metric. Each period from the 12th figure on is judged by its dot on that chart:
+
+- a breach where the dot is a special-cause concern whose cause the rule counts (``beyond_limit``,
+  ``trend``, ``two_in_three``, ``shift``), or, with ``failing_assurance``, where the chart
+  consistently fails the metric's target (the target beyond the process limits on the good side;
+  every dot of the latest segment);
+- with ``worse_than``, only where the figure is also worse than that level;
+- clear otherwise; a series of fewer than 12 figures is not assessed ("too few points").
+
+A new figure redraws the chart, so earlier dots may change colour, as they do on the page.
+The chart's limits come first: they answer the assurance, and where they rule out every
+special-cause concern (``may_concern``) the dots are not drawn at all; the alert's evidence
+draws the chart of the series it reports on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from operator import gt, lt
+
+from monitor import spc
+from monitor.metrics import Metric
+from monitor.rules.conditions import BREACH, CLEAR, SKIP, small_numbers
+from monitor.rules.inputs import Series
+from monitor.rules.model import SpcRule
+from monitor.spc import Assurance, Chart, Limits, PointType, SpecialCause
+from monitor.spc.assurance import assurance as assurance_of
+from monitor.spc.xmr import limits as xmr_limits
+
+CAUSE_GROUP: dict[SpecialCause, str] = {
+    SpecialCause.ABOVE_UCL: "beyond_limit",
+    SpecialCause.BELOW_LCL: "beyond_limit",
+    SpecialCause.TREND_INCREASING: "trend",
+    SpecialCause.TREND_DECREASING: "trend",
+    SpecialCause.TWO_IN_THREE_ABOVE: "two_in_three",
+    SpecialCause.TWO_IN_THREE_BELOW: "two_in_three",
+    SpecialCause.SHIFT_ABOVE: "shift",
+    SpecialCause.SHIFT_BELOW: "shift",
+}
+
+
+def target_of(metric: Metric) -> float | None:
+    """The value the chart's assurance is judged against (the catalogue's TARGETS)."""
+    t = metric.target
+    return None if t is None else float(t.value)
+
+
+def chart_of(metric: Metric, series: Series) -> Chart:
+    """The series' Making Data Count chart at NHSRplotthedots' defaults, with its target."""
+    return spc.chart(
+        series.values,
+        series.starts,
+        improvement_direction=metric.direction,
+        target=target_of(metric),
+    )
+
+
+def may_concern(values: Sequence[float], lim: Limits, higher_is_better: bool) -> bool:
+    """False only when no point of a one-segment chart with limits ``lim`` can be a
+    special-cause concern: none beyond the lower (upper) process limit, no two within three
+    points beyond the 2-sigma line on the bad side, no 7 in a row on the bad side of the mean
+    and no 6 steps in a row for the worse. These are the conditions each of NHSRplotthedots'
+    rules needs (monitor/spc/rules.py), so the chart need not be drawn when none holds."""
+    if higher_is_better:
+        if min(values) < lim.lpl:
+            return True
+        near = [v < lim.near_lpl for v in values]
+        bad_side = bytes(map(lim.mean.__gt__, values))
+        worse = bytes(map(lt, values[1:], values))
+    else:
+        if max(values) > lim.upl:
+            return True
+        near = [v > lim.near_upl for v in values]
+        bad_side = bytes(map(lim.mean.__lt__, values))
+        worse = bytes(map(gt, values[1:], values))
+    if sum(near) >= 2 and any(
+        near[i] and (near[i + 1] or (i + 2 < len(near) and near[i + 2]))
+        for i in range(len(near) - 1)
+    ):
+        return True
+    return _RUN7 in bad_side or _RUN6 in worse
+
+
+_RUN7 = b"\x01" * 7
+_RUN6 = b"\x01" * 6
+
+
+class Charts:
+    """What one evaluation has drawn, by (metric, organisation): limits, and charts where a
+    rule needs the dots."""
+
+    def __init__(self) -> None:
+        self.charts: dict[tuple[str, str], Chart] = {}
+        self.limits: dict[tuple[str, str], Limits] = {}
+        self.concerns: dict[tuple[str, str], bool] = {}
+
+    def concern(self, metric: Metric, series: Series) -> bool:
+        """True when the series' chart has a special-cause concern at some dot."""
+        key = (metric.id, series.org)
+        found = self.concerns.get(key)
+        if found is None:
+            lim = self.limits_of(metric, series)
+            found = may_concern(series.values, lim, metric.higher_is_better) and (
+                PointType.CONCERN in self.chart(metric, series).point_types
+            )
+            self.concerns[key] = found
+        return found
+
+    def chart(self, metric: Metric, series: Series) -> Chart:
+        key = (metric.id, series.org)
+        c = self.charts.get(key)
+        if c is None:
+            c = self.charts[key] = chart_of(metric, series)
+        return c
+
+    def limits_of(self, metric: Metric, series: Series) -> Limits:
+        key = (metric.id, series.org)
+        lim = self.limits.get(key)
+        if lim is None:
+            c = self.charts.get(key)
+            lim = self.limits[key] = c.segments[-1] if c is not None else xmr_limits(series.values)
+        return lim
+
+
+def spc_codes(rule: SpcRule, metric: Metric, series: Series, charts: Charts) -> str:
+    """Breach/clear per period from the dots of the series' chart (see the module docstring).
+
+    The chart is drawn only when a breach is possible: its limits alone answer the assurance
+    and rule out a special-cause concern for most series.
+    """
+    n = len(series.values)
+    if n < spc.MIN_POINTS:
+        return SKIP * n
+    lead = spc.MIN_POINTS - 1
+    fail = False
+    if rule.failing_assurance:
+        lim = charts.limits_of(metric, series)
+        fail = assurance_of(target_of(metric), lim.lpl, lim.upl, metric.direction) is Assurance.FAIL
+    concern = bool(rule.special_causes) and charts.concern(metric, series)
+    if not fail and not concern:
+        return small_numbers(SKIP * lead + CLEAR * (n - lead), series, rule.min_denominator)
+    hits = [True] * n if fail else [False] * n  # no rebase: one segment
+    if concern:
+        chart = charts.chart(metric, series)
+        counted = _counted(rule.special_causes)
+        for i, (kind, cause) in enumerate(
+            zip(chart.point_types, chart.special_causes, strict=True)
+        ):
+            if kind is PointType.CONCERN and cause in counted:
+                hits[i] = True
+    level = rule.worse_than
+    if level is not None:
+        worse = metric.is_worse
+        hits = [h and worse(v, level) for h, v in zip(hits, series.values, strict=True)]
+    codes = SKIP * lead + "".join([BREACH if h else CLEAR for h in hits[lead:]])
+    return small_numbers(codes, series, rule.min_denominator)
+
+
+def _counted(groups: tuple[str, ...]) -> frozenset[SpecialCause]:
+    """The special causes a rule counts, from its ``special_causes`` groups."""
+    return frozenset(c for c, g in CAUSE_GROUP.items() if g in groups)
