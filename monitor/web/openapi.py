@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Any
 
 from monitor import metrics
@@ -10,6 +12,7 @@ from monitor.metrics import Granularity
 from monitor.sources import registry
 from monitor.urls import Urls
 from monitor.vocab import SEVERITIES, STATE_FILTERS, AlertState
+from monitor.web.filters import CODE_PATTERN, MAX_PAGE
 
 
 def _n(kind: str, **kw: Any) -> dict[str, Any]:
@@ -241,6 +244,22 @@ SOURCE = _object(
     }
 )
 
+
+def _list_of(alternatives: str) -> dict[str, Any]:
+    """A query argument holding values separated by commas, each one of ``alternatives`` (a
+    regular expression), with spaces or tabs around them; empty values mean "any"."""
+    one = f"[ \\t]*(?:{alternatives})?[ \\t]*"
+    return {"type": "string", "pattern": f"^{one}(?:,{one})*$"}
+
+
+def _any_case(words: Iterable[str]) -> str:
+    """An alternation matching each of ``words`` in any letter case."""
+    return "|".join(
+        "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in w)
+        for w in words
+    )
+
+
 FILTER_PARAMS = [
     {
         "name": name,
@@ -250,12 +269,12 @@ FILTER_PARAMS = [
         "schema": schema,
     }
     for name, desc, schema in (
-        ("region", "Region code.", {"type": "string", "enum": list(REGION_CODES)}),
-        ("icb", "ICB code, e.g. QMM.", STR),
-        ("trust", "Organisation (ODS) code, e.g. RCX.", STR),
-        ("severity", "Severity.", {"type": "string", "enum": list(SEVERITIES)}),
-        ("rule", "Rule id.", STR),
-        ("metric", "Metric id.", {"type": "string", "enum": sorted(metrics.METRICS)}),
+        ("region", "Region code.", _list_of(_any_case(REGION_CODES))),
+        ("icb", "ICB code, e.g. QMM.", _list_of(CODE_PATTERN)),
+        ("trust", "Organisation (ODS) code, e.g. RCX.", _list_of(CODE_PATTERN)),
+        ("severity", "Severity.", _list_of(_any_case(SEVERITIES))),
+        ("rule", "Rule id.", _list_of(CODE_PATTERN)),
+        ("metric", "Metric id.", _list_of("|".join(map(re.escape, sorted(metrics.METRICS))))),
     )
 ]
 
@@ -298,7 +317,7 @@ def document(base_url: str) -> dict[str, Any]:
                         {
                             "name": "page",
                             "in": "query",
-                            "schema": {"type": "integer", "minimum": 1},
+                            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
                         },
                     ],
                     "responses": {"200": _json(_ref("AlertList")), **ERRORS},
