@@ -86,3 +86,31 @@ def test_hsts_when_the_base_url_is_https(tmp_path: Path, engine: Engine) -> None
         with serving(make_ctx(tmp_path, engine, base_url=base_url)) as base:
             r = requests.get(f"{base}/healthz", timeout=30)
             assert r.headers.get("Strict-Transport-Security") == expected
+
+
+def test_every_status_an_operation_answers_is_in_the_document(seeded: Context) -> None:
+    with serving(seeded) as base:
+        doc = requests.get(f"{base}/api/v1/openapi.json", timeout=30).json()
+        alert_id = requests.get(f"{base}/api/v1/alerts", timeout=30).json()["alerts"][0]["id"]
+        cases = {
+            "/alerts": ["?page=1", "?page=9999", "?metric=null", "?page=0"],
+            "/alerts/{id}": [f"/{alert_id}", "/999999"],
+            "/orgs/{code}": ["/RCX", "/NOPE"],
+            "/orgs/{code}/observations": ["/RCX", "/NOPE", "/RCX?metric=nope"],
+            "/sources": [""],
+        }
+        for template, suffixes in cases.items():
+            documented = set(doc["paths"][template]["get"]["responses"])
+            prefix = template.split("/{")[0]
+            for suffix in suffixes:
+                path = f"{base}/api/v1{prefix}{suffix}"
+                if template.endswith("observations"):
+                    code, _, query = suffix.partition("?")
+                    path = f"{base}/api/v1/orgs{code}/observations" + (f"?{query}" if query else "")
+                r = requests.get(path, timeout=30)
+                assert str(r.status_code) in documented, (path, r.status_code, documented)
+                if r.status_code == 200:
+                    again = requests.get(
+                        path, headers={"If-None-Match": r.headers["ETag"]}, timeout=30
+                    )
+                    assert again.status_code == 304 and "304" in documented, path

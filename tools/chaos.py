@@ -44,7 +44,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,12 @@ INGEST_FILES = [
     "ae/Monthly-AE-December-2024.csv",
     "ae/Monthly-AE-January-2025.csv",
 ]
-SUBSCRIBERS = [("org", "RCX"), ("region", "Y61"), ("region", "Y56"), ("region", "Y59")]
+# Twelve addresses for each scope, so that a send has a few dozen emails to be killed in.
+SUBSCRIBERS = [
+    scope
+    for scope in (("org", "RCX"), ("region", "Y61"), ("region", "Y56"), ("region", "Y59"))
+    for _ in range(12)
+]
 
 
 @dataclass
@@ -380,12 +385,18 @@ class Chaos:
     def step_spec(self, step: str) -> tuple[str, list[str], Callable[[str], list[tuple[Any, ...]]]]:
         """(template, command, what to compare) for a step."""
         ingest = ["ingest", "ae", *[str(REAL / f) for f in INGEST_FILES]]
+        # This week's digest: the alerts the queued poll fired are in it.
+        year, week, _ = datetime.now(UTC).isocalendar()
         return {
             "poll": ("base", ["poll", "ae"], lambda u: query(u, FIGURES)),
             "ingest": ("base", ingest, lambda u: query(u, FIGURES)),
             "evaluate": ("ingested", ["evaluate"], lambda u: query(u, ALERTS)),
             "send": ("queued", ["send"], lambda u: query(u, OUTBOX)),
-            "digest": ("sent", ["digest"], lambda u: query(u, OUTBOX)),
+            "digest": (
+                "sent",
+                ["digest", "--week", f"{year}-W{week:02d}"],
+                lambda u: query(u, OUTBOX),
+            ),
         }[step]
 
     def kill_trials(self, be: Backend, urls: dict[str, str], step: str) -> Row:

@@ -287,6 +287,8 @@ ERRORS = {
     "400": _json(_ref("Error"), "A query argument cannot be used"),
     "404": _json(_ref("Error"), "Not found"),
 }
+# Every answer carries an ETag; If-None-Match with it gets 304 and no body.
+NOT_MODIFIED = {"304": {"description": "Not modified since the ETag sent in If-None-Match"}}
 CODE = {"name": "code", "in": "path", "required": True, "schema": STR}
 
 
@@ -320,14 +322,18 @@ def document(base_url: str) -> dict[str, Any]:
                             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
                         },
                     ],
-                    "responses": {"200": _json(_ref("AlertList")), **ERRORS},
+                    "responses": {"200": _json(_ref("AlertList")), **NOT_MODIFIED, **ERRORS},
                 }
             },
             "/alerts/{id}": {
                 "get": {
                     "summary": "One alert with its evidence and its events, oldest first",
                     "parameters": [{"name": "id", "in": "path", "required": True, "schema": INT}],
-                    "responses": {"200": _json(_ref("AlertDetail")), "404": ERRORS["404"]},
+                    "responses": {
+                        "200": _json(_ref("AlertDetail")),
+                        **NOT_MODIFIED,
+                        "404": ERRORS["404"],
+                    },
                 }
             },
             "/orgs/{code}": {
@@ -335,7 +341,11 @@ def document(base_url: str) -> dict[str, Any]:
                     "summary": "An organisation, its open alerts, Oversight Framework position "
                     "and latest CQC ratings",
                     "parameters": [CODE],
-                    "responses": {"200": _json(_ref("OrgDetail")), "404": ERRORS["404"]},
+                    "responses": {
+                        "200": _json(_ref("OrgDetail")),
+                        **NOT_MODIFIED,
+                        "404": ERRORS["404"],
+                    },
                 }
             },
             "/orgs/{code}/observations": {
@@ -349,13 +359,13 @@ def document(base_url: str) -> dict[str, Any]:
                             "schema": {"type": "string", "enum": sorted(metrics.METRICS)},
                         },
                     ],
-                    "responses": {"200": _json(_ref("ObservationList")), **ERRORS},
+                    "responses": {"200": _json(_ref("ObservationList")), **NOT_MODIFIED, **ERRORS},
                 }
             },
             "/sources": {
                 "get": {
                     "summary": "Each publisher: last publication, last and next poll, failures",
-                    "responses": {"200": _json(_ref("SourceList"))},
+                    "responses": {"200": _json(_ref("SourceList")), **NOT_MODIFIED},
                 }
             },
         },
