@@ -8,7 +8,8 @@ with a clean run of the same step:
 - ``lost``: figures, alerts or emails the clean run has and the trial has not;
 - ``duplicated``: emails received more than once (at most one per killed sender is expected:
   the message in flight when it died), or rows held twice;
-- ``wrong``: figures or alerts whose values differ from the clean run;
+- ``wrong``: figures or alerts whose values differ from the clean run (or that it never made);
+- ``extra_emails``: emails the clean run did not send (more than a duplicate of one it did);
 - ``double_run``: scheduled slots run by two processes (runners with sessions dropped).
 
 Steps: poll (a publisher on 127.0.0.1 serving the saved A&E pages and real files), ingest,
@@ -90,12 +91,19 @@ class Row:
     duplicated: int = 0
     double_run: int = 0
     wrong: int = 0
+    extra_emails: int = 0
     notes: list[str] = field(default_factory=list)
 
     def bad(self) -> bool:
         # A killed sender may send the one message in flight twice: duplicates up to the kills.
         allowed = self.killed if self.step in ("send", "digest", "smtp-down") else 0
-        return bool(self.lost or self.wrong or self.double_run or self.duplicated > allowed)
+        return bool(
+            self.lost
+            or self.wrong
+            or self.double_run
+            or self.extra_emails
+            or self.duplicated > allowed
+        )
 
 
 # Servers on 127.0.0.1 ------------------------------------------------------------------------
@@ -434,7 +442,7 @@ class Chaos:
             mail = self.smtp.mails()
             lost += sum((clean_mail - mail).values())
             dup += sum(n - 1 for n in Counter(self.smtp.message_ids()).values() if n > 1)
-            wrong += sum(1 for m in mail if m not in clean_mail)
+            row.extra_emails += sum(n for k, n in mail.items() if k not in clean_mail)
             row.trials += 1
             row.lost += lost
             row.duplicated += dup
@@ -622,7 +630,8 @@ class Chaos:
         print(
             f"{row.step:<20} {row.backend:<9} trials {row.trials:>4}  killed {row.killed:>4}  "
             f"lost {row.lost}  duplicated {row.duplicated}  double-run {row.double_run}  "
-            f"wrong {row.wrong}  {'FAIL' if row.bad() else 'ok'}"
+            f"wrong {row.wrong}  extra emails {row.extra_emails}  "
+            f"{'FAIL' if row.bad() else 'ok'}"
             + (f"  ({'; '.join(row.notes)})" if row.notes else ""),
             flush=True,
         )
