@@ -384,3 +384,43 @@ def test_a_leader_whose_session_is_dropped_starts_nothing_more(
     assert after == [], "the old leader started ticks after its session was dropped"
     slots = [r.counts["slot"] for r in tick_runs(pg_engine)]
     assert len(slots) == len(set(slots)), "a tick ran twice"
+
+
+def test_a_slot_another_process_claimed_is_not_run(
+    engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from datetime import timedelta
+
+    from monitor.service import schedule
+
+    p = tmp_path / "config.toml"
+    url = engine.url.render_as_string(hide_password=False)
+    p.write_text(f'[database]\nurl = "{url}"\n[paths]\nvar = "var"\n')
+    ctx = Context(config.load(p), engine)
+    service = Service(ctx, web=False, tick_seconds=1.0, check_every=0.1)
+    thread = threading.Thread(target=service.run)
+    with caplog.at_level(logging.INFO, logger="monitor"):
+        thread.start()
+        try:
+            wait_until(lambda: tick_runs(engine), 60, "the first tick")
+            first = tick_runs(engine)[0].counts["slot"]
+            # Another process claims the ticks due six to eight seconds after the first.
+            taken = [first + 6, first + 7, first + 8]
+            with db.session_scope(engine, write=True) as s:
+                for n in taken:
+                    at = schedule.TICK_EPOCH + timedelta(seconds=n)
+                    slot = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                    s.add(JobSlot(job="tick", slot=slot, host="elsewhere", pid=1))
+            wait_until(
+                lambda: any(r.counts["slot"] > taken[-1] for r in tick_runs(engine)),
+                60,
+                "a tick after the claimed ones",
+            )
+        finally:
+            service.request_stop()
+            thread.join(30)
+    ran = [r.counts["slot"] for r in tick_runs(engine)]
+    assert not set(ran) & set(taken), ran
+    assert len(ran) == len(set(ran))  # and nothing twice
+    refused = [m for m in caplog.messages if "has already started elsewhere; not run" in m]
+    assert refused and all(m.startswith("tick: the run due at ") for m in refused)
