@@ -442,7 +442,10 @@ class Chaos:
             mail = self.smtp.mails()
             lost += sum((clean_mail - mail).values())
             dup += sum(n - 1 for n in Counter(self.smtp.message_ids()).values() if n > 1)
-            row.extra_emails += sum(n for k, n in mail.items() if k not in clean_mail)
+            extra = [k for k in mail if k not in clean_mail]
+            row.extra_emails += sum(mail[k] for k in extra)
+            if extra and len(row.notes) < 4:
+                row.notes.append(f"killed at {at:.1f} s of {took:.1f} s; extra: {extra[0][1]!r}")
             row.trials += 1
             row.lost += lost
             row.duplicated += dup
