@@ -41,6 +41,7 @@ from werkzeug.wrappers import Response
 from monitor.config import Settings
 from monitor.db import session_scope
 from monitor.models import User, WebSession, utcnow
+from monitor.notify import signups
 from monitor.web import login_throttle, users
 
 bp = Blueprint("auth", __name__)
@@ -218,9 +219,8 @@ def login() -> Any:
         password = request.form.get("password", "")
         state = current_app.extensions["monitor"]
         engine = state.ctx.engine
-        keys = login_throttle.keys(
-            username, request.remote_addr or "unknown", _known_device(username)
-        )
+        client = signups.client_key(request.remote_addr)  # an IPv6 address: its /64
+        keys = login_throttle.keys(username, client, _known_device(username))
         wait = login_throttle.retry_after(engine, keys)
         if wait:
             text = f"Too many wrong passwords: try again in {wait} seconds"
