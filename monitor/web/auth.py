@@ -35,7 +35,7 @@ from flask import (
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 from werkzeug.wrappers import Response
 
 from monitor.config import Settings
@@ -73,7 +73,7 @@ def start_session(engine: Engine, username: str) -> str:
     token = secrets.token_urlsafe(32)
     now = utcnow()
     with session_scope(engine, write=True) as s:
-        s.execute(delete(WebSession).where(WebSession.expires_at < now))  # type: ignore[arg-type]
+        s.execute(delete(WebSession).where(col(WebSession.expires_at) < now))
         s.add(
             WebSession(
                 id=_hash(token),
@@ -89,7 +89,7 @@ def end_session(engine: Engine, token: object) -> None:
     """Delete the session ``token`` names (nothing when it names none)."""
     if isinstance(token, str):
         with session_scope(engine, write=True) as s:
-            s.execute(delete(WebSession).where(WebSession.id == _hash(token)))  # type: ignore[arg-type]
+            s.execute(delete(WebSession).where(col(WebSession.id) == _hash(token)))
 
 
 def session_user(engine: Engine, settings: Settings, token: object) -> str | None:
