@@ -55,6 +55,7 @@ def test_the_api_keeps_to_its_document_under_schemathesis(seeded: Context, tmp_p
             capture_output=True,
             text=True,
             timeout=900,
+            cwd=tmp_path,  # its cache folder goes there
             env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""},
         )
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]

@@ -547,18 +547,22 @@ class Chaos:
             "SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted "
             "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
         )
+        ticks = "SELECT count(*) FROM jobrun WHERE job = 'tick'"
         try:
             drops = max(2, self.args.trials // 10)
-            deadline = time.monotonic() + 60 + drops * 30
+            deadline = time.monotonic() + 120 + drops * 60
             while row.trials < drops and time.monotonic() < deadline:
                 held = query(url, lock)
-                ticks = query(url, "SELECT count(*) FROM jobrun WHERE job = 'tick'")[0][0]
-                if held and ticks:
-                    query(url, f"SELECT pg_terminate_backend({held[0][0]})")
-                    row.trials += 1
-                    time.sleep(self.rng.uniform(2, 12))
-                else:
+                before = query(url, ticks)[0][0]
+                if not (held and before):
                     time.sleep(0.5)
+                    continue
+                query(url, f"SELECT pg_terminate_backend({held[0][0]})")
+                row.trials += 1
+                # A leader again (the standby, or the same process) and ticking: then the next.
+                while time.monotonic() < deadline and query(url, ticks)[0][0] < before + 3:
+                    time.sleep(0.5)
+                time.sleep(self.rng.uniform(0, 3))
         finally:
             for p in procs:
                 p.send_signal(signal.SIGTERM)
@@ -568,13 +572,11 @@ class Chaos:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
-        slots = query(
-            url,
-            "SELECT counts FROM jobrun WHERE job = 'tick'",
-        )
+        slots = query(url, "SELECT counts FROM jobrun WHERE job = 'tick'")
+        pids = query(url, "SELECT count(DISTINCT pid) FROM jobrun WHERE job = 'tick'")[0][0]
         seen = Counter((json.loads(c) if isinstance(c, str) else c).get("slot") for (c,) in slots)
         row.double_run = sum(n - 1 for n in seen.values() if n > 1)
-        row.notes.append(f"{len(slots)} ticks run")
+        row.notes.append(f"{row.trials} sessions dropped; {len(slots)} ticks run by {pids} runners")
         return row
 
     def api_long_run(self) -> Row:
