@@ -8,13 +8,14 @@ NPM ?= $(shell command -v npm)
 ASSETS := node_modules/.installed
 ASSETS_HINT := install Node.js with npm (e.g. apt-get install -y npm), then run make assets
 
-.PHONY: run test lint fmt bench clean help assets screenshots
+.PHONY: run test lint fmt bench chaos clean help assets screenshots
 
 help:
 	@echo "make run    initialise var/monitor.db and run the monitor on config.toml"
 	@echo "make test   lint and run the whole test suite"
 	@echo "make lint   ruff, formatting and mypy"
 	@echo "make bench  run the benchmarks under bench/ (writes bench/results.json)"
+	@echo "make chaos  kill -9, failing servers and dropped sessions (writes bench/chaos.json); TRIALS=3 for a short run"
 	@echo "make assets install nhsuk-frontend and axe-core from the npm registry (node_modules/)"
 	@echo "make screenshots  every page type at 390 and 1280 px, from the shipped data, into var/screenshots/"
 
@@ -71,6 +72,13 @@ endif
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/run.py
+
+# The chaos suite (tools/chaos.py): TRIALS kill -9 trials per step on SQLite, and on PostgreSQL
+# when MONITOR_TEST_POSTGRES_URL names a server; STEPS picks steps (default: all).
+TRIALS ?= 100
+STEPS ?=
+chaos: $(VENV)/.installed-dev
+	$(BIN)/python -m tools.chaos --trials $(TRIALS) $(if $(STEPS),--steps $(STEPS))
 
 # Every page type of the status page at phone and desktop width, seeded from data/real as
 # `make run` seeds, into var/screenshots/ (tools/screenshots.py; needs Debian's chromium).

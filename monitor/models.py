@@ -351,3 +351,30 @@ class Meta(SQLModel, table=True):
     key: str = Field(primary_key=True)
     value: str
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class JobSlot(SQLModel, table=True):
+    """One scheduled run of one job, claimed before it starts: a slot runs at most once."""
+
+    job: str = Field(primary_key=True)
+    slot: str = Field(primary_key=True)  # the scheduled time's number (see service/slots.py)
+    claimed_at: datetime = Field(default_factory=utcnow, index=True)
+    host: str | None = None
+    pid: int | None = None
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in operator's session; the cookie carries its token, the table its hash."""
+
+    id: str = Field(primary_key=True, max_length=64)  # sha256 of the cookie's token, hex
+    username: str = Field(index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)
+
+
+class LoginFailure(SQLModel, table=True):
+    """Wrong passwords counted per client and per name and client, for the growing delay."""
+
+    key: str = Field(primary_key=True, max_length=200)
+    failures: int = 0
+    last_at: datetime = Field(default_factory=utcnow, index=True)

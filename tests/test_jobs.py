@@ -173,7 +173,7 @@ def test_old_successful_runs_are_pruned_and_failures_kept(ctx: Context) -> None:
     jobs.record(ctx, "send", lambda c: {})
     jobs.record(ctx, "poll:ae", lambda c: 1 / 0)
     later = runs(ctx.engine)[0].started_at + jobs.KEEP_RUNS * 2
-    assert jobs.prune_runs(ctx, now=later) == {"deleted": 1}
+    assert jobs.prune_runs(ctx, now=later) == {"deleted": 1, "slots_deleted": 0}
     assert [r.job for r in runs(ctx.engine)] == ["poll:ae"]
 
 

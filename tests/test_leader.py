@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from sqlmodel import col, select
 
 from monitor import config, db
 from monitor.context import Context
-from monitor.models import JobRun, Meta
+from monitor.models import JobRun, JobSlot, Meta
 from monitor.service import leader
 from monitor.service.runner import Service
 from tests.conftest import PG_ENV, _reset_postgres, not_run
@@ -36,17 +37,95 @@ def wait_until(check: Callable[[], object], timeout: float, what: str) -> None:
 
 
 def test_a_second_runner_on_sqlite_is_refused_naming_the_holder(tmp_path: Path) -> None:
-    first = leader.FileLease.acquire(tmp_path)
+    lock = tmp_path / "monitor.db-run.lock"
+    first = leader.FileLease.acquire(lock)
     try:
         with pytest.raises(leader.AlreadyRunning) as e:
-            leader.FileLease.acquire(tmp_path)
+            leader.FileLease.acquire(lock)
         assert f"another `monitor run` ({leader.me()}) already runs on this database" in str(
             e.value
         )
-        assert str(tmp_path / "monitor-run.lock") in str(e.value)
+        assert str(lock) in str(e.value)
     finally:
         first.release()
-    leader.FileLease.acquire(tmp_path).release()
+    leader.FileLease.acquire(lock).release()
+
+
+def test_the_sqlite_lock_belongs_to_the_database_file_not_the_var_folder(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    # Two runners with their own var folders on one database: the second is refused.
+    database = tmp_path / "shared" / "monitor.db"
+    database.parent.mkdir()
+    shutil.copyfile(sqlite_template, database)
+    configs = []
+    for name in ("a", "b"):
+        p = tmp_path / name / "config.toml"
+        p.parent.mkdir()
+        p.write_text(f'[database]\nurl = "sqlite:///{database}"\n[paths]\nvar = "var-{name}"\n')
+        configs.append(p)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "MONITOR_TICK_SECONDS": "1"}
+    engine = db.make_engine(f"sqlite:///{database}")
+    a = Runner(configs[0], env)
+    try:
+        a.wait_for("Ctrl-C to stop", 60)
+        b = Runner(configs[1], env)
+        assert b.proc.wait(60) == 3, b.log
+        assert f"another `monitor run` (pid {a.proc.pid} on " in b.log
+        assert f"lock file {database}-run.lock" in b.log
+        wait_until(lambda: len(tick_runs(engine)) >= 2, 30, "two ticks by the leader")
+        assert {r.pid for r in tick_runs(engine)} == {a.proc.pid}
+    finally:
+        a.stop()
+        engine.dispose()
+
+
+def test_a_slot_runs_once_per_database_whoever_leads(engine: Engine, tmp_path: Path) -> None:
+    p = tmp_path / "config.toml"
+    url = engine.url.render_as_string(hide_password=False)
+    p.write_text(f'[database]\nurl = "{url}"\n[paths]\nvar = "var"\n')
+    ctx = Context(config.load(p), engine)
+    first = leader.try_acquire(ctx)
+    assert first is not None
+    try:
+        assert first.claim("tick", "2026-12-07T10:00:01.000000Z") is leader.Claim.OK
+        assert first.claim("tick", "2026-12-07T10:00:01.000000Z") is leader.Claim.TAKEN
+        assert first.claim("send", "2026-12-07T10:00:01.000000Z") is leader.Claim.OK
+        assert first.claim("daily", None) is leader.Claim.OK  # a run at start has no slot
+    finally:
+        first.release()
+    assert first.claim("tick", "2026-12-07T10:00:02.000000Z") is leader.Claim.LOST
+    # The next leader (a restart, or the standby) cannot run the slot again.
+    second = leader.try_acquire(ctx)
+    assert second is not None
+    try:
+        assert second.claim("tick", "2026-12-07T10:00:01.000000Z") is leader.Claim.TAKEN
+        assert second.claim("tick", "2026-12-07T10:00:02.000000Z") is leader.Claim.OK
+    finally:
+        second.release()
+    with db.session_scope(engine) as s:
+        slots = s.exec(select(JobSlot).order_by(col(JobSlot.slot), col(JobSlot.job))).all()
+        assert [(r.job, r.slot[:19], r.pid) for r in slots] == [
+            ("send", "2026-12-07T10:00:01", os.getpid()),
+            ("tick", "2026-12-07T10:00:01", os.getpid()),
+            ("tick", "2026-12-07T10:00:02", os.getpid()),
+        ]
+
+
+def test_every_scheduled_run_has_one_slot_name_in_every_process() -> None:
+    from datetime import UTC, datetime
+
+    from monitor.service import schedule
+    from monitor.sources import timetable
+
+    tick = schedule._every(seconds=5)
+    at = datetime(2026, 12, 7, 10, 0, 7, 500000, tzinfo=UTC)
+    assert schedule.slot_of(tick, at) == "2026-12-07T10:00:05.000000Z"
+    daily = timetable.cron_trigger(schedule.DAILY)  # 06:00 Europe/London
+    assert schedule.slot_of(daily, at) == "2026-12-07T06:00:00.000000Z"
+    assert schedule.slot_of(daily, at.replace(hour=5)) == "2026-12-06T06:00:00.000000Z"
+    # British Summer Time: 06:00 in London is 05:00 UTC.
+    assert schedule.slot_of(daily, at.replace(month=7)) == "2026-07-07T05:00:00.000000Z"
 
 
 @pytest.fixture
@@ -247,3 +326,101 @@ def test_a_standby_serves_the_status_page_but_runs_no_job(
     assert codes == [0]
     with db.session_scope(pg_engine) as s:
         assert not s.exec(select(JobRun)).all()
+
+
+def leader_lock_backends(engine: Engine) -> list[int]:
+    """The server pids of the sessions holding the runners' advisory lock."""
+    with engine.connect() as c:
+        return list(
+            c.execute(
+                text(
+                    "SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted "
+                    "AND l.classid = :hi AND l.objid = :lo AND l.objsubid = 1"
+                ),
+                {"hi": leader.ADVISORY_KEY >> 32, "lo": leader.ADVISORY_KEY & 0xFFFFFFFF},
+            ).scalars()
+        )
+
+
+def backend_alive(engine: Engine, pid: int) -> bool:
+    with engine.connect() as c:
+        return bool(
+            c.execute(
+                text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"), {"p": pid}
+            ).scalar()
+        )
+
+
+@pytest.mark.postgres
+def test_a_leader_whose_session_is_dropped_starts_nothing_more(
+    pg_config: Path, pg_engine: Engine
+) -> None:
+    from monitor.models import utcnow
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "MONITOR_TICK_SECONDS": "1"}
+    a = Runner(pg_config, env)
+    b: Runner | None = None
+    try:
+        a.wait_for("Ctrl-C to stop", 60)
+        b = Runner(pg_config, env)
+        b.wait_for("standby, waiting for", 60)
+        wait_until(lambda: len(tick_runs(pg_engine)) >= 3, 30, "three ticks by the leader")
+        [held_by] = leader_lock_backends(pg_engine)
+        with pg_engine.connect() as c:
+            assert c.execute(text("SELECT pg_terminate_backend(:p)"), {"p": held_by}).scalar()
+        wait_until(lambda: not backend_alive(pg_engine, held_by), 30, "the session to end")
+        gone_at = utcnow()
+        b.wait_for("leader: pid", 60)
+        wait_until(
+            lambda: len(tick_runs(pg_engine, b.proc.pid)) >= 3, 30, "three ticks by the standby"
+        )
+        a.wait_for("no longer the leader", 30)
+        assert a.proc.poll() is None and b.proc.poll() is None
+    finally:
+        a.stop()
+        if b is not None:
+            b.stop()
+    after = [r.counts["slot"] for r in tick_runs(pg_engine, a.proc.pid) if r.started_at > gone_at]
+    assert after == [], "the old leader started ticks after its session was dropped"
+    slots = [r.counts["slot"] for r in tick_runs(pg_engine)]
+    assert len(slots) == len(set(slots)), "a tick ran twice"
+
+
+def test_a_slot_another_process_claimed_is_not_run(
+    engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from datetime import timedelta
+
+    from monitor.service import schedule
+
+    p = tmp_path / "config.toml"
+    url = engine.url.render_as_string(hide_password=False)
+    p.write_text(f'[database]\nurl = "{url}"\n[paths]\nvar = "var"\n')
+    ctx = Context(config.load(p), engine)
+    service = Service(ctx, web=False, tick_seconds=1.0, check_every=0.1)
+    thread = threading.Thread(target=service.run)
+    with caplog.at_level(logging.INFO, logger="monitor"):
+        thread.start()
+        try:
+            wait_until(lambda: tick_runs(engine), 60, "the first tick")
+            first = tick_runs(engine)[0].counts["slot"]
+            # Another process claims the ticks due six to eight seconds after the first.
+            taken = [first + 6, first + 7, first + 8]
+            with db.session_scope(engine, write=True) as s:
+                for n in taken:
+                    at = schedule.TICK_EPOCH + timedelta(seconds=n)
+                    slot = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                    s.add(JobSlot(job="tick", slot=slot, host="elsewhere", pid=1))
+            wait_until(
+                lambda: any(r.counts["slot"] > taken[-1] for r in tick_runs(engine)),
+                60,
+                "a tick after the claimed ones",
+            )
+        finally:
+            service.request_stop()
+            thread.join(30)
+    ran = [r.counts["slot"] for r in tick_runs(engine)]
+    assert not set(ran) & set(taken), ran
+    assert len(ran) == len(set(ran))  # and nothing twice
+    refused = [m for m in caplog.messages if "has already started elsewhere; not run" in m]
+    assert refused and all(m.startswith("tick: the run due at ") for m in refused)

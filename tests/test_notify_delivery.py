@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
 import threading
@@ -212,13 +214,10 @@ def test_a_sender_killed_mid_batch_and_restarted_delivers_everything_once(
         srv.sink.release.set()
         in_flight = srv.sink.received[14].message_id
 
-        # Restarted at once: the rest goes out; the crashed sender's batch waits for its lease.
-        now = outbox.deliver(engine, settings)
-        assert now.sent == 10
-        assert Counter(r.status for r in rows(engine)) == {"sent": 24, "sending": 6}
-        # After the lease: the crashed batch is reclaimed and sent with the same Message-IDs.
-        later = utcnow() + outbox.LEASE + timedelta(minutes=1)
-        assert outbox.deliver(engine, settings, clock=lambda: later).sent == 6
+        # Restarted at once: the killed sender's claimed rows are handed back (its process is
+        # gone), not left for the lease; everything goes out, with the same Message-IDs.
+        assert Counter(r.status for r in rows(engine)) == {"sent": 14, "sending": 6, "pending": 10}
+        assert outbox.deliver(engine, settings).sent == 16
 
         queued = rows(engine)
         assert {r.status for r in queued} == {"sent"}
@@ -230,16 +229,37 @@ def test_a_sender_killed_mid_batch_and_restarted_delivers_everything_once(
 
 
 def test_a_slow_batch_hands_back_what_it_has_not_sent(
-    tmp_path: Path, engine: Engine, server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, engine: Engine, server: SmtpServer
 ) -> None:
     # With no lease at all, every batch is "slow" after its first message.
-    monkeypatch.setattr(outbox, "LEASE", timedelta(0))
     settings = smtp_settings(tmp_path, engine, server.port, batch_size=10)
     subscribe(engine, settings, *(f"board{i:02d}@qehkl.nhs.uk" for i in range(5)))
     queue_for(engine, settings)
-    assert outbox.deliver(engine, settings).sent == 5
+    assert outbox.deliver(engine, settings, lease=timedelta(0)).sent == 5
     assert len({r.peer for r in server.sink.received}) == 5  # one message per batch
     assert Counter(r.message_id for r in server.sink.received).most_common(1)[0][1] == 1
+
+
+def test_rows_held_by_a_live_sender_or_another_host_wait_for_the_lease(
+    tmp_path: Path, engine: Engine, server: SmtpServer
+) -> None:
+    settings = smtp_settings(tmp_path, engine, server.port, batch_size=2)
+    subscribe(engine, settings, *(f"board{i:02d}@qehkl.nhs.uk" for i in range(4)))
+    queue_for(engine, settings)
+    now = utcnow()
+    here = f"{socket.gethostname()}:{os.getpid()}:live01"  # this process: alive
+    elsewhere = "another-host.example:1:gone01"  # pid 1 there says nothing about here
+    assert len(outbox.claim(engine, worker=here, now=now, batch=2)) == 2
+    assert len(outbox.claim(engine, worker=elsewhere, now=now, batch=2)) == 2
+    assert outbox.reclaim_orphans(engine) == 0
+    report = outbox.deliver(engine, settings)
+    assert report.sent == len(rows(engine)) - 4  # the rest (operator emails) only
+    held = Counter(r.claimed_by for r in rows(engine) if r.status == "sending")
+    assert held == {here: 2, elsewhere: 2}
+    # After the lease, anyone's rows are sent.
+    later = now + outbox.LEASE + timedelta(minutes=1)
+    assert outbox.deliver(engine, settings, clock=lambda: later).sent == 4
+    assert {r.status for r in rows(engine)} == {"sent"}
 
 
 def test_concurrent_senders_never_claim_the_same_row(tmp_path: Path, engine: Engine) -> None:

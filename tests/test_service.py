@@ -27,6 +27,7 @@ from monitor.context import Context
 from monitor.db import session_scope
 from monitor.models import JobRun, Meta, SourceState, utcnow
 from monitor.notify.operators import queue_incidents
+from monitor.service import leader
 from monitor.service.runner import Service
 from monitor.service.status_page import start_status_page
 from tests.conftest import ROOT
@@ -139,12 +140,18 @@ def test_a_scheduled_poll_that_finds_nothing_new_is_followed_up_until_the_file_l
     ae_config: Path,
     publisher: Publisher,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     ctx = Context(config.load(ae_config), engine)
     clock = Clock(london(2026, 4, 9, 9, 30))
     service = Service(ctx, web=False, clock=clock)
     sched = service.build_scheduler()
-    service._leading.set()  # as the leader would; the scheduler itself is not started
+    # As the leader would: holding the lease; the scheduler itself is not started.
+    lease = leader.try_acquire(ctx)
+    assert lease is not None
+    request.addfinalizer(lease.release)
+    service._lease = lease
+    service._leading.set()
 
     # The first scheduled poll finds the year's files: nothing to follow up.
     service._poll("ae", "calendar")

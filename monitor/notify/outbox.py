@@ -6,8 +6,10 @@ A row goes ``pending -> sending -> sent``, or back to ``pending`` with a later
 
 Exactly once, give or take one: a row is marked sent in its own transaction straight after the
 server accepts it. A sender killed between the two leaves that row (and the rest of its batch)
-in ``sending``; once the lease runs out another sender reclaims them and sends them again with
-the same Message-ID, so at most the one message in flight arrives twice.
+in ``sending``. Each claim names its holder (host, pid and a random suffix): the next sender
+to start on the same host hands back at once the rows of a holder whose process is gone
+(``reclaim_orphans``); rows held on another host wait for the lease to run out. Either way they
+are sent again with the same Message-ID, so at most the one message in flight arrives twice.
 
 Claiming is one short transaction: on PostgreSQL the rows are picked with ``FOR UPDATE SKIP
 LOCKED``, so senders on several machines never take the same row; SQLite runs it under ``BEGIN
@@ -58,7 +60,54 @@ def backoff(attempts: int) -> timedelta:
 
 
 def worker_id() -> str:
+    """This sender's name in ``claimed_by``: host, pid and a random suffix."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def _holder_gone(worker: str) -> bool:
+    """True when ``worker`` (a ``worker_id``) ran on this host and its process has ended."""
+    parts = worker.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    return not _process_alive(int(parts[1]))
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    try:  # a killed process not yet reaped by its parent is gone all the same
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def reclaim_orphans(engine: Engine) -> int:
+    """Hand back (to pending) the rows in ``sending`` whose holder's process is gone on this
+    host, so that they need not wait for the lease. Returns how many."""
+    with session_scope(engine) as s:
+        holders = s.exec(
+            select(Outbox.claimed_by).where(col(Outbox.status) == OutboxStatus.SENDING).distinct()
+        ).all()
+    gone = [h for h in holders if h and _holder_gone(h)]
+    if not gone:
+        return 0
+    with session_scope(engine, write=True) as s:
+        result = s.execute(
+            update(Outbox)
+            .where(col(Outbox.status) == OutboxStatus.SENDING, col(Outbox.claimed_by).in_(gone))
+            .values(status=OutboxStatus.PENDING, claimed_at=None, claimed_by=None)
+        )
+        n = getattr(result, "rowcount", 0) or 0
+    if n:
+        log.info("outbox: %d messages claimed by a sender that has ended handed back", n)
+    return n
 
 
 @dataclass(kw_only=True)
@@ -226,6 +275,7 @@ def _send_batch(
     chat: ChatSender,
     rec: _Recorder,
     report: DeliveryReport,
+    lease: timedelta = LEASE,
 ) -> bool:
     """Send one claimed batch: its chat messages, then its emails over one connection. False
     when the mail server is unreachable (the rest of the batch is put back and the run should
@@ -235,7 +285,7 @@ def _send_batch(
     started = time.monotonic()
     posts = [r for r in rows if channels.channel_of(r.recipient) != channels.EMAIL]
     for i, row in enumerate(posts):
-        if i and time.monotonic() - started > LEASE.total_seconds() / 2:
+        if i and time.monotonic() - started > lease.total_seconds() / 2:
             for rest in [r for r in rows if r not in posts[:i]]:
                 rec.release(rest)
             return True
@@ -243,7 +293,7 @@ def _send_batch(
     rows = [r for r in rows if channels.channel_of(r.recipient) == channels.EMAIL]
     if not rows:
         return True
-    return _send_emails(rows, batch, composer, transport, rec, report)
+    return _send_emails(rows, batch, composer, transport, rec, report, lease)
 
 
 def _send_emails(
@@ -253,6 +303,7 @@ def _send_emails(
     transport: Transport,
     rec: _Recorder,
     report: DeliveryReport,
+    lease: timedelta = LEASE,
 ) -> bool:
     """Send a batch's emails over one connection; False when the server is unreachable."""
     sender = mime.sender_address(composer.settings)
@@ -267,7 +318,7 @@ def _send_emails(
     try:
         for i, row in enumerate(rows):
             # At least one message per batch, so a slow server still makes progress.
-            if i and time.monotonic() - started > LEASE.total_seconds() / 2:
+            if i and time.monotonic() - started > lease.total_seconds() / 2:
                 for rest in rows[i:]:
                     rec.release(rest)
                 break
@@ -376,12 +427,14 @@ def deliver(
 ) -> DeliveryReport:
     """Send everything due, batch by batch, one connection per batch.
 
-    1. Queue operator emails for incidents that started since the last run.
+    1. Hand back the rows of a sender on this host that has ended; queue operator emails for
+       incidents that started since the last run.
     2. Claim a batch; render and send each row (a chat channel's by an HTTPS POST, an email
        over the batch's one connection); record each outcome as it happens.
     3. Repeat until nothing is due, or stop early when the server cannot be reached.
     """
     report = DeliveryReport()
+    reclaim_orphans(engine)
     operators.queue_incidents(engine, settings, now=clock())
     composer = compose.Composer.for_settings(settings)
     transport = transport or for_settings(settings)
@@ -394,7 +447,7 @@ def deliver(
         rec = _Recorder(conn, settings, clock)
         try:
             while rows := claim(engine, worker=worker, now=clock(), batch=size, lease=lease):
-                if not _send_batch(rows, engine, composer, transport, chat, rec, report):
+                if not _send_batch(rows, engine, composer, transport, chat, rec, report, lease):
                     break
         finally:
             chat.close()

@@ -25,7 +25,7 @@ from sqlmodel import col, select
 from monitor.config import Settings
 from monitor.context import Context
 from monitor.db import session_scope
-from monitor.models import JobRun, Publication, utcnow
+from monitor.models import JobRun, JobSlot, Publication, utcnow
 from monitor.notify import digest as digests
 from monitor.notify import operators as operator_emails
 from monitor.notify.outbox import deliver
@@ -39,6 +39,8 @@ __all__ = ["JobFailed", "JobResult", "JobSkipped", "record"]
 
 # Successful and skipped runs are kept this long; failed ones are kept.
 KEEP_RUNS = timedelta(days=90)
+# Claimed job slots are kept this long: long enough to refuse any second run of a slot.
+KEEP_SLOTS = timedelta(days=7)
 
 # The rules engine opens and resolves alerts: two evaluations at once would race.
 _evaluating = threading.Lock()
@@ -154,15 +156,21 @@ def late_check(ctx: Context, now: datetime | None = None) -> dict[str, Any]:
 
 
 def prune_runs(ctx: Context, now: datetime | None = None) -> dict[str, Any]:
-    """Delete successful and skipped JobRuns older than KEEP_RUNS; failed ones are kept."""
-    cutoff = (now or utcnow()) - KEEP_RUNS
+    """Delete successful and skipped JobRuns older than KEEP_RUNS (failed ones are kept), and
+    job slots claimed more than KEEP_SLOTS ago."""
+    now = now or utcnow()
     with session_scope(ctx.engine, write=True) as s:
         gone = s.execute(
             delete(JobRun).where(
-                col(JobRun.outcome).in_(("ok", "skipped")), col(JobRun.started_at) < cutoff
+                col(JobRun.outcome).in_(("ok", "skipped")),
+                col(JobRun.started_at) < now - KEEP_RUNS,
             )
         )
-    return {"deleted": getattr(gone, "rowcount", 0) or 0}
+        slots = s.execute(delete(JobSlot).where(col(JobSlot.claimed_at) < now - KEEP_SLOTS))
+    return {
+        "deleted": getattr(gone, "rowcount", 0) or 0,
+        "slots_deleted": getattr(slots, "rowcount", 0) or 0,
+    }
 
 
 # The chain. ---------------------------------------------------------------------------------

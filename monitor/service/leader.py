@@ -1,12 +1,18 @@
 """One runner per database: the lock that makes a `monitor run` the one that runs the jobs.
 
-SQLite: an exclusive ``fcntl.flock`` on a lock file under ``var/``; a second runner is refused
-with a message naming the holder. PostgreSQL: a session advisory lock held on a dedicated
+SQLite: an exclusive ``fcntl.flock`` on a lock file beside the database file (``<db>-run.lock``),
+so two runners on one database collide whatever their ``var`` folders; a second runner is
+refused with a message naming the holder. PostgreSQL: a session advisory lock held on a dedicated
 connection. A second runner waits as a standby, trying every ``STANDBY_EVERY`` seconds; when the
 leader dies its session ends, the lock is released and the standby takes over. TCP keepalives
 on both ends make a leader that vanished from the network lose its session within about 25 s,
 and the leader itself declares the lease lost sooner (after ``tcp_user_timeout``), so it stops
 running jobs before a standby can take over.
+
+Before every job the leader claims the job's slot through its lease (``Lease.claim``): on
+PostgreSQL the claim is written on the lock's own session, so a leader whose session was dropped
+cannot start another job, and the JobSlot table's primary key (job, slot) refuses a slot that
+already ran.
 """
 
 from __future__ import annotations
@@ -17,15 +23,18 @@ import logging
 import os
 import socket
 import threading
+from enum import StrEnum
 from pathlib import Path
 from typing import IO, Protocol
 
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
 from monitor.context import Context
-from monitor.db import is_sqlite, make_engine
+from monitor.db import is_sqlite, make_engine, session_scope
+from monitor.models import JobSlot, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +64,14 @@ class AlreadyRunning(RuntimeError):
     """Another runner holds the SQLite database's lock file."""
 
 
+class Claim(StrEnum):
+    """What claiming a job's slot found."""
+
+    OK = "ok"  # this process leads and the slot is its own: run the job
+    TAKEN = "taken"  # the slot already ran (or runs) elsewhere: do not start it
+    LOST = "lost"  # this process no longer leads: start nothing more
+
+
 class Lease(Protocol):
     """Leadership held by this process until released (or, on PostgreSQL, lost)."""
 
@@ -62,6 +79,10 @@ class Lease(Protocol):
 
     def alive(self) -> bool:
         """True while this process still holds the lock."""
+        ...
+
+    def claim(self, job: str, slot: str | None) -> Claim:
+        """Check the lease is still held and, given a slot, take it (once per database)."""
         ...
 
     def release(self) -> None:
@@ -74,19 +95,38 @@ def me() -> str:
     return f"pid {os.getpid()} on {socket.gethostname()}"
 
 
-class FileLease:
-    """An exclusive flock on ``var/monitor-run.lock``, holding the holder's pid and host."""
+def _slot_row(job: str, slot: str) -> dict[str, object]:
+    return {
+        "job": job,
+        "slot": slot,
+        "claimed_at": utcnow(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+    }
 
-    def __init__(self, path: Path, f: IO[str]) -> None:
+
+def lock_path(ctx: Context) -> Path:
+    """The SQLite runner's lock file: beside the database file (in ``var`` for :memory:)."""
+    database = ctx.engine.url.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        return Path(f"{Path(database).resolve()}-run.lock")
+    return ctx.var / LOCK_FILE
+
+
+class FileLease:
+    """An exclusive flock on the database's lock file, holding the holder's pid and host."""
+
+    def __init__(self, path: Path, f: IO[str], engine: Engine | None) -> None:
         self.path = path
         self._file: IO[str] | None = f
+        self._engine = engine
         self.description = f"lock file {path}"
 
     @classmethod
-    def acquire(cls, var: Path) -> FileLease:
-        """Take the lock file, or raise AlreadyRunning naming who holds it."""
-        var.mkdir(parents=True, exist_ok=True)
-        path = var / LOCK_FILE
+    def acquire(cls, path: Path, engine: Engine | None = None) -> FileLease:
+        """Take the lock file, or raise AlreadyRunning naming who holds it. Slots are claimed
+        in ``engine`` (without one, every claim of a slot is granted)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
         f: IO[str] = path.open("a+")
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -101,10 +141,22 @@ class FileLease:
         f.truncate()
         f.write(me())
         f.flush()
-        return cls(path, f)
+        return cls(path, f, engine)
 
     def alive(self) -> bool:
         return self._file is not None
+
+    def claim(self, job: str, slot: str | None) -> Claim:
+        if self._file is None:
+            return Claim.LOST
+        if slot is None or self._engine is None:
+            return Claim.OK
+        try:
+            with session_scope(self._engine, write=True) as s:
+                s.execute(insert(JobSlot).values(**_slot_row(job, slot)))
+        except IntegrityError:
+            return Claim.TAKEN
+        return Claim.OK
 
     def release(self) -> None:
         if self._file is not None:
@@ -134,6 +186,26 @@ class AdvisoryLease:
                 log.error("the leader's lock connection failed: %s", " ".join(str(e).split()))
                 self._close()
                 return False
+
+    def claim(self, job: str, slot: str | None) -> Claim:
+        # Written on the lock's own session: if that session is gone, so is the lock, and the
+        # claim fails; no job can start on a lease that was lost a moment ago.
+        if slot is None:
+            return Claim.OK if self.alive() else Claim.LOST
+        with self._mutex:
+            if self._conn is None:
+                return Claim.LOST
+            try:
+                self._conn.execute(insert(JobSlot).values(**_slot_row(job, slot)))
+                return Claim.OK
+            except IntegrityError:
+                with contextlib.suppress(Exception):
+                    self._conn.rollback()
+                return Claim.TAKEN
+            except Exception as e:
+                log.error("the leader's lock connection failed: %s", " ".join(str(e).split()))
+                self._close()
+                return Claim.LOST
 
     def release(self) -> None:
         with self._mutex:
@@ -232,7 +304,7 @@ def try_acquire(ctx: Context) -> Lease | None:
     On SQLite a held lock raises AlreadyRunning: there is no standby on one machine.
     """
     if is_sqlite(ctx.engine):
-        return FileLease.acquire(ctx.var)
+        return FileLease.acquire(lock_path(ctx), ctx.engine)
     contender = _Contender(_url(ctx))
     try:
         return contender.try_once()
@@ -249,7 +321,7 @@ def wait_for_leadership(
     every ``every`` seconds and logs "standby, waiting for <holder>" whenever the holder changes.
     """
     if is_sqlite(ctx.engine):
-        return FileLease.acquire(ctx.var)
+        return FileLease.acquire(lock_path(ctx), ctx.engine)
     contender = _Contender(_url(ctx))
     announced = None
     try:

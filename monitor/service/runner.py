@@ -29,6 +29,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from monitor.config import ConfigError
@@ -74,6 +75,9 @@ class Service:
         self._wake = threading.Event()
         self._leading = threading.Event()
         self._sched: BlockingScheduler | None = None
+        self._lease: leader.Lease | None = None
+        self._called: set[str] = set()
+        self._at_start = {s.id for s in self.specs if s.at_start}
         self._running: Counter[str] = Counter()
         self._idle = threading.Condition()
         self._source_locks = {s.source: threading.Lock() for s in self.specs if s.source}
@@ -92,7 +96,8 @@ class Service:
         1. Try for leadership once. On SQLite a held lock refuses this runner (exit 3).
         2. Serve the status page, leader or standby, when ``web``.
         3. Lead: run the scheduler until stopped or, on PostgreSQL, until the lock is lost;
-           then wait for the running jobs and, unless stopping, contend again as a standby.
+           then wait for the running jobs and, unless stopping, contend again as a standby
+           (after one standby interval, so that a waiting standby takes over first).
         """
         try:
             lease = leader.try_acquire(self.ctx)
@@ -113,10 +118,12 @@ class Service:
                 except Exception as e:
                     log.error("the runner stopped leading after an error: %s", e)
                     log.debug("traceback", exc_info=True)
-                    self._stop.wait(self.standby_every)
                 finally:
                     lease.release()
                     lease = None
+                # Leading ended without a stop (the lease was lost, or an error): let a
+                # waiting standby take over first.
+                self._stop.wait(self.standby_every)
         finally:
             if page is not None:
                 page.stop()
@@ -125,6 +132,8 @@ class Service:
 
     def _lead(self, lease: leader.Lease) -> None:
         log.info("leader: %s runs the jobs (%s)", leader.me(), lease.description)
+        self._lease = lease
+        self._called = set()
         self._leading.set()
         try:
             prepare(self.ctx)
@@ -146,6 +155,7 @@ class Service:
             self._leading.clear()
             self._sched = None
             self._wait_idle()
+            self._lease = None
 
     def _started(self, lease: leader.Lease, _event: SchedulerEvent) -> None:
         threading.Thread(
@@ -156,7 +166,7 @@ class Service:
         """Shut the scheduler down when stopping, or when the lock is lost (never two leaders)."""
         sched = self._sched
         while not self._stop.is_set():
-            if not lease.alive():
+            if not self._leading.is_set() or not lease.alive():
                 log.error("no longer the leader: stopping the jobs, then contending again")
                 self._leading.clear()
                 break
@@ -195,7 +205,7 @@ class Service:
             sched.add_job(
                 self._call,
                 trigger=spec.trigger,
-                args=[spec.id, self._job_function(spec)],
+                args=[spec.id, self._job_function(spec), spec.trigger],
                 id=spec.id,
                 name=spec.id,
                 misfire_grace_time=spec.misfire_grace_time,
@@ -246,9 +256,30 @@ class Service:
             "tick": self._tick,
         }[spec.kind]
 
-    def _call(self, job_id: str, fn: Callable[[], Any]) -> None:
-        """Every scheduled job runs through here: not once stopping or no longer leading."""
-        if self._stop.is_set() or not self._leading.is_set():
+    def _call(self, job_id: str, fn: Callable[[], Any], trigger: BaseTrigger | None = None) -> None:
+        """Every scheduled job runs through here: not once stopping or no longer leading.
+
+        Before the job starts the lease is checked and the run's slot claimed (leader.Lease.claim):
+        a lost lease stops the scheduler at once; a slot that already ran is not run again. The
+        first run of an ``at_start`` job is the start's own and has no slot.
+        """
+        lease = self._lease
+        if self._stop.is_set() or not self._leading.is_set() or lease is None:
+            return
+        at_start = job_id not in self._called and job_id in self._at_start
+        self._called.add(job_id)
+        slot = None if trigger is None or at_start else schedule.slot_of(trigger, datetime.now(UTC))
+        claim = lease.claim(job_id, slot)
+        if claim is leader.Claim.LOST:
+            if self._leading.is_set():
+                log.error("no longer the leader: %s not started; stopping the jobs", job_id)
+            self._leading.clear()
+            self._wake.set()
+            return
+        if claim is leader.Claim.TAKEN:
+            log.warning(
+                "%s: the run due at %s has already started elsewhere; not run", job_id, slot
+            )
             return
         with self._idle:
             self._running[job_id] += 1
@@ -313,10 +344,11 @@ class Service:
             with contextlib.suppress(JobLookupError):
                 sched.remove_job(job_id)
             return
+        date = DateTrigger(run_date=when)
         sched.add_job(
             self._call,
-            trigger=DateTrigger(run_date=when),
-            args=[job_id, partial(self._poll, source, trigger)],
+            trigger=date,
+            args=[job_id, partial(self._poll, source, trigger), date],
             id=job_id,
             name=job_id,
             misfire_grace_time=schedule.POLL_GRACE,

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import Settings
@@ -77,7 +78,7 @@ def job_specs(settings: Settings, *, tick_seconds: float | None = None) -> list[
                 )
             )
         elif source.every_minutes is not None:
-            every = IntervalTrigger(minutes=source.every_minutes, timezone=timetable.LONDON)
+            every = _every(minutes=source.every_minutes)
             grace = min(POLL_GRACE, source.every_minutes * 60)
             specs.append(
                 JobSpec(
@@ -96,7 +97,7 @@ def job_specs(settings: Settings, *, tick_seconds: float | None = None) -> list[
         JobSpec(
             id="send",
             kind="send",
-            trigger=IntervalTrigger(minutes=SEND_EVERY_MINUTES, timezone=timetable.LONDON),
+            trigger=_every(minutes=SEND_EVERY_MINUTES),
             misfire_grace_time=SEND_EVERY_MINUTES * 60,
             at_start=True,
         ),
@@ -119,19 +120,57 @@ def job_specs(settings: Settings, *, tick_seconds: float | None = None) -> list[
         JobSpec(
             id="heartbeat",
             kind="heartbeat",
-            trigger=IntervalTrigger(seconds=HEARTBEAT_SECONDS, timezone=timetable.LONDON),
+            trigger=_every(seconds=HEARTBEAT_SECONDS),
             misfire_grace_time=HEARTBEAT_SECONDS,
             at_start=True,
         ),
     ]
     if tick_seconds:
-        tick = IntervalTrigger(seconds=tick_seconds, start_date=TICK_EPOCH, timezone=UTC)
+        tick = _every(seconds=tick_seconds)
         specs.append(
             JobSpec(
                 id="tick", kind="tick", trigger=tick, misfire_grace_time=max(1, int(tick_seconds))
             )
         )
     return specs
+
+
+def _every(**interval: float) -> IntervalTrigger:
+    # Counted from TICK_EPOCH, so every process's runs fall on the same instants (and slots).
+    return IntervalTrigger(**interval, start_date=TICK_EPOCH, timezone=UTC)
+
+
+def slot_of(trigger: BaseTrigger, now: datetime) -> str | None:
+    """The scheduled run a run starting at ``now`` stands for, as UTC text: the trigger's latest
+    fire time at or before ``now`` (a run starts at or after its time, and coalesced runs stand
+    for the latest). Two processes name a run alike, so JobSlot can refuse a second one.
+    None when the trigger has not fired by ``now``.
+    """
+    fired: datetime | None
+    if isinstance(trigger, DateTrigger):
+        fired = trigger.run_date
+    elif isinstance(trigger, IntervalTrigger):
+        start = trigger.start_date
+        fired = start + ((now - start) // trigger.interval) * trigger.interval
+    else:
+        fired = _latest_fire(trigger, now)
+    if fired is None or fired > now:
+        return None
+    return fired.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _latest_fire(trigger: BaseTrigger, now: datetime) -> datetime | None:
+    back = timedelta(days=1)
+    while back <= timedelta(days=800):
+        t = trigger.get_next_fire_time(None, now - back)
+        if t is not None and t <= now:
+            while (nxt := trigger.get_next_fire_time(t, t + timedelta(microseconds=1))) and (
+                nxt <= now
+            ):
+                t = nxt
+            return t
+        back *= 2
+    return None
 
 
 def unscheduled(settings: Settings) -> list[str]:

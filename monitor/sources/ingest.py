@@ -245,7 +245,9 @@ def _store(
     pub.observations_written = written
     state.last_success_at = utcnow()
     state.last_publication_id = pub.id
-    if first_ingest:
+    if first_ingest and quiet is None:
+        # A first poll (quiet given) marks the source complete only once it has finished
+        # (poll.py), so that a poll killed part-way is quiet again when it runs again.
         state.first_complete_ingest_at = utcnow()
     s.add(state)
     report.status, report.publication_id, report.quiet = "ingested", pub.id, pub.quiet

@@ -287,6 +287,8 @@ def poll(ctx: Context, source: str, *, fetcher: Fetcher | None = None) -> PollRe
             link = pub.download(index_url)
             quiet = True if first else None
             _fetch_and_ingest(ctx, pub, link, fetcher, "poll", report, quiet=quiet)
+            if first:
+                _first_poll_done(ctx, source, report)
             return report
         links, pages = _discover(ctx, pub, index_url, fetcher, report)
         known = _known_urls(ctx, source, [lk.url for lk in links])
@@ -302,7 +304,22 @@ def poll(ctx: Context, source: str, *, fetcher: Fetcher | None = None) -> PollRe
             with session_scope(ctx.engine, write=True) as s:
                 for page in pages:
                     remember(s, page)
+        if first:
+            _first_poll_done(ctx, source, report)
     return report
+
+
+def _first_poll_done(ctx: Context, source: str, report: PollReport) -> None:
+    """A source's first poll that fetched everything it found is its first complete ingest:
+    the polls after it are live. One that failed part-way (or was killed) is not, so the next
+    poll is quiet again and what it finds is still history, not news."""
+    if report.errors or not any(r.status == "ingested" for r in report.ingested):
+        return
+    with session_scope(ctx.engine, write=True) as s:
+        state = s.get(SourceState, source) or SourceState(source=source)
+        if state.first_complete_ingest_at is None:
+            state.first_complete_ingest_at = utcnow()
+            s.add(state)
 
 
 def backfill(

@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Flask, Response, render_template, request
 from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemLoader, PackageLoader
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter, IntegerConverter
 
@@ -33,6 +33,10 @@ class WebState:
     ctx: Context
     data_version: DataVersion
     pages: PageCache
+
+
+# Strict-Transport-Security when base_url is https: a year.
+HSTS_SECONDS = 365 * 24 * 3600
 
 
 class RowId(IntegerConverter):
@@ -123,8 +127,12 @@ def create_app(ctx: Context) -> Flask:
         ]
     )
 
+    https = ctx.settings.web.base_url.startswith("https://")
+
     @app.after_request
     def _headers(resp: Response) -> Response:
+        if https:  # browsers that have seen the site once never fall back to plain http
+            resp.headers.setdefault("Strict-Transport-Security", f"max-age={HSTS_SECONDS}")
         resp.headers.setdefault("Content-Security-Policy", csp)
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("Referrer-Policy", "same-origin")
@@ -137,7 +145,10 @@ def create_app(ctx: Context) -> Flask:
 
     @app.errorhandler(HTTPException)
     def _http_error(e: HTTPException) -> Any:
-        return _error(e.code or 500, e.description or e.name)
+        body, code = _error(e.code or 500, e.description or e.name)
+        if isinstance(e, MethodNotAllowed) and e.valid_methods:
+            return body, code, {"Allow": ", ".join(sorted(e.valid_methods))}
+        return body, code
 
     return app
 

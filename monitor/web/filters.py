@@ -10,12 +10,17 @@ from sqlmodel import col
 from werkzeug.datastructures import MultiDict
 
 from monitor.config import REGION_CODES
+from monitor.metrics import METRICS
 from monitor.models import Alert, Organisation
 from monitor.vocab import SEVERITIES, STATE_FILTERS, AlertState
 
 PER_PAGE = 100
 MAX_PAGE = 10_000
 _CODE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+# Around the values of one argument, separated by commas: spaces and tabs (what the API
+# document's patterns allow: monitor/web/openapi.py).
+SPACES = " \t"
+CODE_PATTERN = "[A-Za-z0-9_.\\-]{1,64}"
 
 
 class BadFilter(ValueError):
@@ -84,7 +89,7 @@ def _values(args: MultiDict[str, str], name: str, *, upper: bool = False) -> tup
     out: list[str] = []
     for raw in args.getlist(name):
         for v in raw.split(","):
-            v = v.strip()
+            v = v.strip(SPACES)
             if not v:
                 continue  # an empty <select> choice means "any"
             if not _CODE.match(v):
@@ -106,11 +111,14 @@ def parse(args: MultiDict[str, str], *, allow_state: bool = True) -> AlertFilter
     state = args.get("state", "open") if allow_state else "open"
     if state not in STATE_FILTERS:
         raise BadFilter(f"state: use {', '.join(STATE_FILTERS)}")
+    metric = _values(args, "metric")
+    bad = [m for m in metric if m not in METRICS]
+    if bad:
+        raise BadFilter(f"metric: unknown {', '.join(b[:40] for b in bad)}; see the metric ids")
     page_raw = args.get("page", "1") or "1"
-    try:
-        page = int(page_raw)
-    except ValueError:
-        raise BadFilter(f"page: {page_raw[:20]!r} is not a number") from None
+    if not page_raw.isascii() or not page_raw.isdigit():
+        raise BadFilter(f"page: {page_raw[:20]!r} is not a number")
+    page = int(page_raw) if len(page_raw) <= 9 else MAX_PAGE + 1
     if not 1 <= page <= MAX_PAGE:
         raise BadFilter(f"page: must be between 1 and {MAX_PAGE}")
     return AlertFilter(
@@ -119,7 +127,7 @@ def parse(args: MultiDict[str, str], *, allow_state: bool = True) -> AlertFilter
         trust=_values(args, "trust", upper=True),
         severity=severity,
         rule=_values(args, "rule"),
-        metric=_values(args, "metric"),
+        metric=metric,
         state=state,
         page=page,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Any
 
 from monitor import metrics
@@ -10,6 +12,7 @@ from monitor.metrics import Granularity
 from monitor.sources import registry
 from monitor.urls import Urls
 from monitor.vocab import SEVERITIES, STATE_FILTERS, AlertState
+from monitor.web.filters import CODE_PATTERN, MAX_PAGE
 
 
 def _n(kind: str, **kw: Any) -> dict[str, Any]:
@@ -241,6 +244,22 @@ SOURCE = _object(
     }
 )
 
+
+def _list_of(alternatives: str) -> dict[str, Any]:
+    """A query argument holding values separated by commas, each one of ``alternatives`` (a
+    regular expression), with spaces or tabs around them; empty values mean "any"."""
+    one = f"[ \\t]*(?:{alternatives})?[ \\t]*"
+    return {"type": "string", "pattern": f"^{one}(?:,{one})*$"}
+
+
+def _any_case(words: Iterable[str]) -> str:
+    """An alternation matching each of ``words`` in any letter case."""
+    return "|".join(
+        "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in w)
+        for w in words
+    )
+
+
 FILTER_PARAMS = [
     {
         "name": name,
@@ -250,12 +269,12 @@ FILTER_PARAMS = [
         "schema": schema,
     }
     for name, desc, schema in (
-        ("region", "Region code.", {"type": "string", "enum": list(REGION_CODES)}),
-        ("icb", "ICB code, e.g. QMM.", STR),
-        ("trust", "Organisation (ODS) code, e.g. RCX.", STR),
-        ("severity", "Severity.", {"type": "string", "enum": list(SEVERITIES)}),
-        ("rule", "Rule id.", STR),
-        ("metric", "Metric id.", {"type": "string", "enum": sorted(metrics.METRICS)}),
+        ("region", "Region code.", _list_of(_any_case(REGION_CODES))),
+        ("icb", "ICB code, e.g. QMM.", _list_of(CODE_PATTERN)),
+        ("trust", "Organisation (ODS) code, e.g. RCX.", _list_of(CODE_PATTERN)),
+        ("severity", "Severity.", _list_of(_any_case(SEVERITIES))),
+        ("rule", "Rule id.", _list_of(CODE_PATTERN)),
+        ("metric", "Metric id.", _list_of("|".join(map(re.escape, sorted(metrics.METRICS))))),
     )
 ]
 
@@ -268,6 +287,8 @@ ERRORS = {
     "400": _json(_ref("Error"), "A query argument cannot be used"),
     "404": _json(_ref("Error"), "Not found"),
 }
+# Every answer carries an ETag; If-None-Match with it gets 304 and no body.
+NOT_MODIFIED = {"304": {"description": "Not modified since the ETag sent in If-None-Match"}}
 CODE = {"name": "code", "in": "path", "required": True, "schema": STR}
 
 
@@ -298,17 +319,21 @@ def document(base_url: str) -> dict[str, Any]:
                         {
                             "name": "page",
                             "in": "query",
-                            "schema": {"type": "integer", "minimum": 1},
+                            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
                         },
                     ],
-                    "responses": {"200": _json(_ref("AlertList")), **ERRORS},
+                    "responses": {"200": _json(_ref("AlertList")), **NOT_MODIFIED, **ERRORS},
                 }
             },
             "/alerts/{id}": {
                 "get": {
                     "summary": "One alert with its evidence and its events, oldest first",
                     "parameters": [{"name": "id", "in": "path", "required": True, "schema": INT}],
-                    "responses": {"200": _json(_ref("AlertDetail")), "404": ERRORS["404"]},
+                    "responses": {
+                        "200": _json(_ref("AlertDetail")),
+                        **NOT_MODIFIED,
+                        "404": ERRORS["404"],
+                    },
                 }
             },
             "/orgs/{code}": {
@@ -316,7 +341,11 @@ def document(base_url: str) -> dict[str, Any]:
                     "summary": "An organisation, its open alerts, Oversight Framework position "
                     "and latest CQC ratings",
                     "parameters": [CODE],
-                    "responses": {"200": _json(_ref("OrgDetail")), "404": ERRORS["404"]},
+                    "responses": {
+                        "200": _json(_ref("OrgDetail")),
+                        **NOT_MODIFIED,
+                        "404": ERRORS["404"],
+                    },
                 }
             },
             "/orgs/{code}/observations": {
@@ -330,13 +359,13 @@ def document(base_url: str) -> dict[str, Any]:
                             "schema": {"type": "string", "enum": sorted(metrics.METRICS)},
                         },
                     ],
-                    "responses": {"200": _json(_ref("ObservationList")), **ERRORS},
+                    "responses": {"200": _json(_ref("ObservationList")), **NOT_MODIFIED, **ERRORS},
                 }
             },
             "/sources": {
                 "get": {
                     "summary": "Each publisher: last publication, last and next poll, failures",
-                    "responses": {"200": _json(_ref("SourceList"))},
+                    "responses": {"200": _json(_ref("SourceList")), **NOT_MODIFIED},
                 }
             },
         },

@@ -12,13 +12,14 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from sqlalchemy import delete
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from monitor.config import Settings
 from monitor.db import session_scope
-from monitor.models import User
+from monitor.models import User, WebSession
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 MIN_PASSWORD = 12
@@ -84,6 +85,8 @@ def remove(engine: Engine, username: str) -> bool:
         if user is None:
             return False
         s.delete(user)
+        # Their sessions end with them.
+        s.execute(delete(WebSession).where(col(WebSession.username) == user.username))
     return True
 
 
