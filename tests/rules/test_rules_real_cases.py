@@ -24,6 +24,11 @@ from monitor.rules.load import load_rules
 from monitor.rules.model import Rule, parse_rule
 from monitor.rules.plans import AlertChange, AlertView, PlannedEvent
 from monitor.sources import registry, seed
+from monitor.sources.base import ParseError
+from monitor.sources.league import quarter_bounds, trust_code
+from monitor.sources.oversight import DATA_METRICS, DATA_REQUIRED
+from monitor.sources.oversight import parse as parse_oversight
+from monitor.sources.tabular import csv_rows, number
 from monitor.vocab import AlertState, Episode, EventKind
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,6 +81,31 @@ def figures(path: Path, source: str, publication_id: int, published: date) -> li
         for f in parsed.figures
         if f.value is not None
     ]
+
+
+def excerpt_points(path: Path, publication_id: int, published: date) -> list[Point]:
+    """The rows of an excerpt of a NOF data CSV as Points, read with the oversight parser's
+    own pieces (its metric ids, required columns, quarter bounds and trust codes).
+
+    The parser itself rightly refuses an excerpt: a quarter that lists trusts without their
+    segmentation rows is an incomplete file (see
+    test_the_oversight_parser_refuses_the_excerpt_as_an_incomplete_quarter). The whole
+    published file is too big to ship, so its rows are read here as the excerpt they are."""
+    points = []
+    for row, rec in csv_rows(path.read_bytes(), filename=path.name, required=DATA_REQUIRED):
+        start, end = quarter_bounds(rec["Quarter"], file=path.name, row=row)
+        points.append(
+            Point(
+                org=trust_code(rec["Trust_code"], file=path.name, row=row),
+                metric=DATA_METRICS[rec["Metric_ID"].upper()],
+                period_start=start,
+                period_end=end,
+                value=number(rec["Value"], file=path.name, row=row, column="Value"),
+                publication_id=publication_id,
+                published_at=published,
+            )
+        )
+    return points
 
 
 @dataclass
@@ -197,7 +227,7 @@ def test_a_combined_rule_judges_each_quarter_on_that_quarters_figures() -> None:
     first = svc.publish(figures(LEAGUE_CSV, "oversight", 2, date(2026, 6, 11)))
     for org in ("R1L", "RHA", "RT1"):
         assert of(first, "fin_deficit_deteriorating", org) == [], org
-    q4 = svc.publish(figures(Q4_OF0081, "oversight", 3, date(2026, 6, 11)))
+    q4 = svc.publish(excerpt_points(Q4_OF0081, 3, date(2026, 6, 11)))
     assert [e for e in q4 if e.finding.org == "R1L" and e.kind == EventKind.WITHDRAWN] == []
     assert of(q4, "fin_deficit_deteriorating", "R1L") == []
     for org, variance in (("RHA", -7.43), ("RT1", -1.06)):
@@ -219,6 +249,17 @@ def test_a_combined_rule_judges_each_quarter_on_that_quarters_figures() -> None:
             Q4,
         )
         assert ev.explain().figure == "both conditions met"
+
+
+def test_the_oversight_parser_refuses_the_excerpt_as_an_incomplete_quarter() -> None:
+    """The excerpt lists Q4 2025/26 for four trusts with none of their segmentation rows: as a
+    file, it is one cut short, and the parser says which rows are missing."""
+    with pytest.raises(ParseError) as err:
+        parse_oversight(Q4_OF0081.read_bytes(), filename=Q4_OF0081.name)
+    message = str(err.value)
+    assert Q4_OF0081.name in message
+    assert "Q4 2025/26: 4 of 4 trusts have no OF5000 row (first R1L" in message
+    assert "incomplete" in message
 
 
 def test_a_part_without_a_figure_for_the_quarter_is_not_carried_over() -> None:
@@ -339,7 +380,7 @@ def test_an_older_file_fetched_after_its_revision_changes_no_alert() -> None:
     original = [
         p
         for p in figures(
-            EXCERPTS / "ae_revisions" / "Monthly-AE-February-2025-excerpt.csv",
+            EXCERPTS / "ae_revisions" / "Monthly-AE-February-2025.csv",
             "ae",
             1,
             date(2025, 3, 13),
