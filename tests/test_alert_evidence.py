@@ -16,6 +16,7 @@ import re
 from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -33,7 +34,11 @@ from monitor.rules.evidence import Evidence
 from monitor.rules.run import evaluate_db, list_alerts
 from monitor.rules.store import latest_alerts
 from monitor.sources import registry, seed
-from monitor.sources.ingest import FileInput, ingest_file
+from monitor.sources.base import Parsed
+from monitor.sources.ingest import FileInput, Parser, ingest_file
+from monitor.sources.league import quarter_bounds, quarter_figure, trust_code
+from monitor.sources.oversight import DATA_METRICS, DATA_REQUIRED
+from monitor.sources.tabular import csv_rows, number
 from monitor.web import create_app
 from tests.conftest import REAL, ROOT
 
@@ -58,7 +63,38 @@ def ctx(engine: Engine, tmp_path: Path) -> Context:
     return Context(config.load(p), engine)
 
 
-def ingest(ctx: Context, source: str, path: Path, published: date, trigger: str) -> int:
+def excerpt_parser(data: bytes, *, filename: str, **_: Any) -> Parsed:
+    """The rows of an excerpt of a NOF data CSV as figures, read with the oversight parser's
+    own pieces (its metric ids, required columns, quarter bounds and trust codes).
+
+    The parser itself rightly refuses an excerpt: a quarter that lists trusts without their
+    segmentation rows is an incomplete file. The whole published file is too big to ship, so
+    its rows are read here as the excerpt they are, and stored by the real ingest path."""
+    parsed = Parsed()
+    for row, rec in csv_rows(data, filename=filename, required=DATA_REQUIRED):
+        parsed.rows_read += 1
+        parsed.figures.append(
+            quarter_figure(
+                trust_code(rec["Trust_code"], file=filename, row=row),
+                quarter_bounds(rec["Quarter"], file=filename, row=row),
+                rec["Trust_name"],
+                metric=DATA_METRICS[rec["Metric_ID"].upper()],
+                value=number(rec["Value"], file=filename, row=row, column="Value"),
+                row=row,
+                column="Value",
+            )
+        )
+    return parsed
+
+
+def ingest(
+    ctx: Context,
+    source: str,
+    path: Path,
+    published: date,
+    trigger: str,
+    parser: Parser | None = None,
+) -> int:
     """One real file, as a poll (live) or a seed (quiet) fetches it from the publisher."""
     r = ingest_file(
         ctx.engine,
@@ -73,7 +109,7 @@ def ingest(ctx: Context, source: str, path: Path, published: date, trigger: str)
                 published.year, published.month, published.day, 8, 30, tzinfo=UTC
             ),
         ),
-        registry.statistics(source).parse,
+        parser or registry.statistics(source).parse,
     )
     assert r.status == "ingested" and r.publication_id, r.error
     return r.publication_id
@@ -255,7 +291,8 @@ def finance(ctx: Context) -> Context:
     ingest(ctx, "oversight", DATA_CSV, date(2026, 6, 11), "seed")
     ingest(ctx, "oversight", LEAGUE_CSV, date(2026, 6, 11), "seed")
     evaluate_db(ctx)
-    evaluate_live(ctx, ingest(ctx, "oversight", Q4_OF0081, date(2026, 6, 11), "poll"))
+    q4 = ingest(ctx, "oversight", Q4_OF0081, date(2026, 6, 11), "poll", excerpt_parser)
+    evaluate_live(ctx, q4)
     return ctx
 
 
