@@ -362,3 +362,47 @@ def test_every_context_field_is_documented_in_docs_notifications() -> None:
         if f"`{name}`" not in doc or f"**{cls.__name__}**" not in doc
     ]
     assert missing == [], f"fields missing from docs/notifications.md: {missing}"
+
+
+# --- each recipient's part: rendered once per shape, the values put in place ---------------
+
+
+def _parts(*recipients: str) -> list[RecipientPart]:
+    # Values with "&" and "'" are filled in; with '"', "<" or ">" the part is rendered in full.
+    subscribed = ["trust RCX (King's Lynn)", "A&E, high and above", "region Y61", 'ICB "<QUE>"']
+    return [
+        RecipientPart(
+            r, subscribed[i % 4 : i % 4 + 2], f"{UNSUB}{i}&x=1", f"{BASE}/", f"{MANAGE}{i}"
+        )
+        for i, r in enumerate(recipients)
+    ]
+
+
+def test_each_recipients_part_is_what_rendering_it_in_full_gives(settings: Any) -> None:
+    env = render.env_for(settings)
+    body = render.render(env, "alert_fired", AlertEmail(view("RCX"), f"{BASE}/"))
+    for part in _parts(*(f"board{i}@rcx.nhs.uk" for i in range(8)), "o'neil@rcx.nhs.uk"):
+        got = render.personalise(env, body, part)
+        text, html_part = render._render_part(env, part)
+        assert got.text.endswith(f"\n\n{text}\n")
+        assert html_part in got.html
+        assert text_of(got.html).count(f"Sent to {part.recipient}") == 1
+        assert html.escape(part.unsubscribe_url, quote=False) in got.html
+    assert render._shapes.get((id(env), 2))  # the parts after the first were filled in
+
+
+def test_an_override_that_changes_a_value_still_gets_each_recipients_own_part(
+    tmp_path: Path,
+) -> None:
+    override = tmp_path / "mine" / "emails"
+    override.mkdir(parents=True)
+    (override / "_recipient.html.j2").write_text(
+        "<style>p { color: #005eb8; }</style>\n<p>For {{ recipient|upper }}</p>\n"
+    )
+    s = af.settings(tmp_path, templates_override=tmp_path / "mine")
+    env = render.env_for(s)
+    body = render.render(env, "alert_fired", AlertEmail(view("RCX"), f"{BASE}/"))
+    for part in _parts("one@rcx.nhs.uk", "two@rcx.nhs.uk", "three@rcx.nhs.uk"):
+        got = render.personalise(env, body, part)
+        assert f"For {part.recipient.upper()}</p>" in got.html
+        assert 'style="color: #005eb8;"' in got.html

@@ -104,3 +104,19 @@ def test_serve_answers_pages_and_api_over_http(served: int) -> None:
 def test_serve_refuses_a_database_that_is_not_initialised(config_file: Path) -> None:
     code, _, err = monitor(config_file, "serve", "--port", "0")
     assert code == 2 and "run `monitor init` first" in err
+
+
+def test_a_cached_page_goes_out_again_byte_for_byte_with_the_same_headers(served: int) -> None:
+    for path in ("/", "/api/v1/alerts?region=Y61", "/orgs/RCX"):
+        first = get(served, path)  # rendered by the app
+        again = [get(served, path) for _ in range(3)]  # then from the page cache
+        assert first[0] == 200 and all(a[0] == 200 for a in again)
+        assert all(a[2] == first[2] for a in again)
+        drop = {"date"}  # set by the server at each response
+        want = {k: v for k, v in first[1].items() if k not in drop}
+        assert all({k: v for k, v in a[1].items() if k not in drop} == want for a in again)
+        assert "content-security-policy" in want and want["cache-control"] == "no-cache"
+        assert get(served, path, {"If-None-Match": want["etag"]})[0] == 304
+        # A request with a session cookie goes to the app, which checks who is signed in.
+        status, headers, _ = get(served, path, {"Cookie": "monitor_session=x"})
+        assert status == 200 and headers.get("etag") == want["etag"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -109,17 +110,100 @@ def render(env: jinja2.Environment, name: str, context: Any) -> Rendered:
     )
 
 
-def personalise(env: jinja2.Environment, body: Rendered, part: RecipientPart) -> Rendered:
-    """The body with the recipient's part: after the text, and in the HTML in place of
-    ``<!-- recipient -->`` (before ``</body>`` when a template lacks the mark).
-
-    The part carries its own small ``<style>``, inlined into it here: parsing the body's whole
-    stylesheet again for every recipient would cost more than the rest of the part."""
+def _render_part(env: jinja2.Environment, part: RecipientPart) -> tuple[str, str]:
+    """(text, html) of the recipient's part, rendered and CSS-inlined."""
     variables = as_mapping(part)
     text = env.get_template("_recipient.txt.j2").render(variables).strip()
     html = env.get_template("_recipient.html.j2").render(variables)
     css = "\n".join(_STYLE.findall(html))
     html = _inliner().inline_fragment(_STYLE.sub("", html).lstrip(), css) if css else html
+    return text, html
+
+
+_SLOT = re.compile(r"(qz\d+slotqz)")
+# Characters that escaping changes differently in text and in attributes, or that the HTML
+# parser rewrites; a value holding none of them becomes itself with "&" as "&amp;" in the HTML.
+_UNSAFE = re.compile(r'["<>\xa0\x00-\x1f\x7f-\x9f]')
+Pieces = list[str]  # literal, slot number, literal, slot number, ... literal
+
+
+@dataclass(frozen=True)
+class _PartShape:
+    """The recipient's part rendered once with a placeholder for each value, so that each
+    recipient's copy is the values put in place (rendering and inlining it per recipient cost
+    more than the rest of the message)."""
+
+    text: Pieces
+    html: Pieces
+
+    @staticmethod
+    def values(part: RecipientPart) -> list[str] | None:
+        """The part's values in slot order, or None when one needs the full rendering."""
+        values = [
+            part.recipient,
+            part.unsubscribe_url,
+            part.status_url,
+            part.manage_url,
+            *part.subscribed_to,
+        ]
+        return None if any(_UNSAFE.search(v) or v != v.strip() for v in values) else values
+
+    @staticmethod
+    def fill(pieces: Pieces, values: list[str]) -> str:
+        out = pieces[:]
+        for i in range(1, len(out), 2):
+            out[i] = values[int(out[i])]
+        return "".join(out)
+
+    def render(self, values: list[str]) -> tuple[str, str]:
+        html_values = [v.replace("&", "&amp;") for v in values]
+        return self.fill(self.text, values), self.fill(self.html, html_values)
+
+
+_shapes: dict[tuple[int, int], _PartShape | None] = {}
+
+
+def _part_shape(env: jinja2.Environment, n_subscriptions: int) -> _PartShape | None:
+    slots = [f"qz{i}slotqz" for i in range(4 + n_subscriptions)]
+    placeholder = RecipientPart(
+        recipient=slots[0],
+        unsubscribe_url=slots[1],
+        status_url=slots[2],
+        manage_url=slots[3],
+        subscribed_to=slots[4:],
+    )
+    text, html = _render_part(env, placeholder)
+    pieces = [_SLOT.split(text), _SLOT.split(html)]
+    for p in pieces:
+        p[1::2] = [s[2:].removesuffix("slotqz") for s in p[1::2]]
+    return _PartShape(pieces[0], pieces[1])
+
+
+def _part(env: jinja2.Environment, part: RecipientPart) -> tuple[str, str]:
+    """The recipient's part as :func:`_render_part` gives it, from the part's shape when it
+    can be: the first recipient of each shape is rendered both ways, and a shape whose copy
+    differs (a template that changes a value) is rendered in full from then on."""
+    values = _PartShape.values(part)
+    if values is None:
+        return _render_part(env, part)
+    key = (id(env), len(part.subscribed_to))
+    if key in _shapes:
+        shape = _shapes[key]
+        return shape.render(values) if shape is not None else _render_part(env, part)
+    full = _render_part(env, part)
+    shape = _part_shape(env, len(part.subscribed_to))
+    _shapes[key] = shape if shape is not None and shape.render(values) == full else None
+    return full
+
+
+def personalise(env: jinja2.Environment, body: Rendered, part: RecipientPart) -> Rendered:
+    """The body with the recipient's part: after the text, and in the HTML in place of
+    ``<!-- recipient -->`` (before ``</body>`` when a template lacks the mark).
+
+    The part carries its own small ``<style>``, inlined into it once per shape (see
+    :class:`_PartShape`): parsing the body's whole stylesheet again for every recipient would
+    cost more than the rest of the part."""
+    text, html = _part(env, part)
     text = f"{body.text.rstrip()}\n\n{text}\n"
     if body.html_pieces is not None:
         head, _, tail = body.html_pieces

@@ -22,7 +22,7 @@ from werkzeug.routing import BaseConverter, IntegerConverter
 from monitor.context import Context
 from monitor.secret import secret
 from monitor.web import assets, auth, present
-from monitor.web.cache import DataVersion, PageCache
+from monitor.web.cache import CachedPages, DataVersion, PageCache
 from monitor.web.filters import BadFilter
 
 
@@ -114,6 +114,9 @@ def create_app(ctx: Context) -> Flask:
     for module in (pages, api, feeds, health, admin, email_links, subscribe, board):
         app.register_blueprint(module.bp)
     app.register_blueprint(metrics_bp)  # /metrics
+    app.wsgi_app = CachedPages(  # type: ignore[method-assign]
+        app.wsgi_app, app.extensions["monitor"], app.config["SESSION_COOKIE_NAME"]
+    )
     csp = "; ".join(
         [
             "default-src 'self'",

@@ -131,6 +131,11 @@ class PageCache:
             self.hits += 1
             return page
 
+    def peek(self, key: tuple[Any, ...], version: str) -> Page | None:
+        """The page under ``key`` if it was rendered from ``version``, counting nothing."""
+        with self._lock:
+            return self._pages.get(key) if version == self._version else None
+
     def render_lock(self, key: tuple[Any, ...]) -> threading.Lock:
         """One lock per page, so that concurrent misses render it once, not once each."""
         with self._lock:
@@ -228,3 +233,65 @@ def respond(page: Page) -> Response:
         resp = Response(page.body, content_type=page.content_type, headers=headers)
     resp.set_etag(page.etag)
     return resp
+
+
+Headers = list[tuple[str, str]]
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
+
+
+class CachedPages:
+    """WSGI middleware: a page already in the cache goes out without the framework.
+
+    A GET from a client that is not signed in (no session cookie) and holds no copy (no
+    If-None-Match) for a page the cache holds is answered with its body and exactly the
+    headers the app sent with it the first time (kept by ETag), skipping routing, the request
+    context and the response object, which cost several times what sending the bytes does
+    (bench/bench_web.py). Everything else, and any page not yet sent once, goes to the app.
+    """
+
+    MAX_HEADERS = 4096
+
+    def __init__(self, app: WsgiApp, state: Any, cookie_name: str) -> None:
+        self.app, self.state, self.cookie = app, state, cookie_name
+        self._headers: dict[tuple[Any, ...], Headers] = {}  # (key, ETag) -> the app's headers
+
+    def _key_page(self, environ: dict[str, Any]) -> tuple[tuple[Any, ...], Page | None]:
+        path = "/" + environ.get("PATH_INFO", "").lstrip("/")
+        query = environ.get("QUERY_STRING", "").encode("latin-1")
+        version = self.state.data_version.current()
+        for minute in (int(time.time() // 60), 0):  # a page that keys on the clock, or not
+            key = (path, query, minute)
+            page = self.state.pages.peek(key, version)
+            if page is not None:
+                return key, page
+        return key, None
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if (
+            environ.get("REQUEST_METHOD") != "GET"
+            or "HTTP_IF_NONE_MATCH" in environ
+            or self.cookie in environ.get("HTTP_COOKIE", "")
+            or not environ.get("PATH_INFO", "").isascii()
+        ):
+            return self.app(environ, start_response)
+        key, page = self._key_page(environ)
+        if page is not None and (headers := self._headers.get((key, page.etag))) is not None:
+            self.state.pages.hits += 1
+            start_response("200 OK", headers)
+            return [page.body]
+        sent: list[Any] = []
+
+        def remember(status: str, headers: Headers, *exc: Any) -> Any:
+            sent[:] = [status, headers]
+            return start_response(status, headers, *exc)
+
+        result = self.app(environ, remember)
+        if sent and sent[0].startswith("200 "):
+            names = {h.lower(): v for h, v in sent[1]}
+            etag = names.get("etag", "").strip('"')
+            key, page = self._key_page(environ)
+            if page is not None and page.etag == etag and "set-cookie" not in names:
+                if len(self._headers) >= self.MAX_HEADERS:
+                    self._headers.clear()
+                self._headers[(key, etag)] = list(sent[1])
+        return result
