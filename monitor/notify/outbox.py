@@ -387,14 +387,8 @@ def _send_one(
         data, rendered = composer.message(row, batch)
         subject = rendered.subject
         transport.send(sender, row.recipient, data)
-    except compose.Cancelled as e:
-        rec.cancelled(row, str(e))
-        report.cancelled += 1
-    except (render.TemplateError, jinja2.TemplateError, LookupError, KeyError) as e:
-        # A template or data problem does not fix itself: record it, tell operators.
-        rec.failed(row, f"cannot render: {type(e).__name__}: {e}")
-        report.failed += 1
-        report.errors.append(f"{row.key}: {e}")
+    except (compose.Cancelled, *RENDER_ERRORS) as e:
+        _will_not_go(row, e, rec, report)
     except SendFailure as e:
         if e.permanent:
             rec.failed(row, e.reason, subject)
@@ -409,6 +403,22 @@ def _send_one(
         rec.sent(row, rendered.subject)
         report.sent += 1
     return True
+
+
+# A template or data problem: it does not fix itself.
+RENDER_ERRORS = (render.TemplateError, jinja2.TemplateError, LookupError, KeyError)
+
+
+def _will_not_go(row: Outbox, e: Exception, rec: _Recorder, report: DeliveryReport) -> None:
+    """Record a row that will not be sent: cancelled when everyone it was for has gone, failed
+    (operators are told) when its template or data cannot render."""
+    if isinstance(e, compose.Cancelled):
+        rec.cancelled(row, str(e))
+        report.cancelled += 1
+        return
+    rec.failed(row, f"cannot render: {type(e).__name__}: {e}")
+    report.failed += 1
+    report.errors.append(f"{row.key}: {e}")
 
 
 def _post_one(
@@ -426,13 +436,8 @@ def _post_one(
     try:
         url, body, title = composer.chat_message(row, batch)
         chat.post(channels.channel_of(row.recipient), url, body, key=row.key)
-    except compose.Cancelled as e:
-        rec.cancelled(row, str(e))
-        report.cancelled += 1
-    except (render.TemplateError, jinja2.TemplateError, LookupError, KeyError) as e:
-        rec.failed(row, f"cannot render: {type(e).__name__}: {e}")
-        report.failed += 1
-        report.errors.append(f"{row.key}: {e}")
+    except (compose.Cancelled, *RENDER_ERRORS) as e:
+        _will_not_go(row, e, rec, report)
     except SendFailure as e:
         if e.permanent:
             rec.failed(row, e.reason, title)
