@@ -26,7 +26,7 @@ import jinja2
 from monitor.config import Settings
 from monitor.notify import channels
 from monitor.notify.contexts import AlertEmail, AlertGroupEmail, as_mapping
-from monitor.notify.render import TemplateError
+from monitor.notify.render import TemplateError, folder_environment
 from monitor.notify.views import AlertView, doc
 
 
@@ -59,16 +59,7 @@ def _mrkdwn(text: Any) -> str:
 @functools.cache
 def environment(templates: Path, override: Path | None = None) -> jinja2.Environment:
     """The one Environment for chat templates (and their override), built on first use."""
-    folders = [p / "chat" for p in (override, templates) if p is not None]
-    env = jinja2.Environment(
-        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(f)) for f in folders]),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-        finalize=_json_value,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        auto_reload=False,
-    )
+    env = folder_environment("chat", templates, override, autoescape=False, finalize=_json_value)
     env.filters["mrkdwn"] = _mrkdwn
     # Teams' Adaptive Card colour words for each severity (its palette has no custom colours).
     env.globals["teams_colour"] = {

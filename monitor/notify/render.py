@@ -55,18 +55,28 @@ def _pluralise(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else (plural or word + 's')}"
 
 
+def folder_environment(
+    kind: str, templates: Path, override: Path | None, **options: Any
+) -> jinja2.Environment:
+    """An Environment over the ``kind`` folder (``emails``, ``chat``) of the deployment's
+    override, then of the templates: strict about undefined names, blocks trimmed, templates
+    read once. ``options`` add the kind's own (autoescape, finalize...)."""
+    folders = [p / kind for p in (override, templates) if p is not None]
+    return jinja2.Environment(
+        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(f)) for f in folders]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+        **options,
+    )
+
+
 @functools.cache
 def environment(templates: Path, override: Path | None = None) -> jinja2.Environment:
     """The one Environment for a template folder (and override), built on first use."""
-    folders = [p / "emails" for p in (override, templates) if p is not None]
-    env = jinja2.Environment(
-        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(f)) for f in folders]),
-        undefined=jinja2.StrictUndefined,
-        autoescape=_autoescape,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        auto_reload=False,
+    env = folder_environment(
+        "emails", templates, override, autoescape=_autoescape, keep_trailing_newline=True
     )
     env.filters["plural"] = _pluralise
     env.globals["severity_css"] = SEVERITY_CSS
