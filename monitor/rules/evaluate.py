@@ -87,6 +87,24 @@ class _Scopes:
             known[org] = ctx if ok else None
         return known[org]
 
+    def each(
+        self,
+        scope: Scope,
+        by_org: Mapping[str, Series],
+        target: set[str] | None,
+        ev: Evaluation,
+        metric: str,
+    ) -> Iterator[tuple[str, OrgContext, Series]]:
+        """(code, context, series) of each organisation of ``by_org`` in ``scope`` (and in
+        ``target`` when one is given), each marked as looked at in ``ev``."""
+        orgs = by_org if target is None else [o for o in target if o in by_org]
+        for org in orgs:
+            ctx = self.context(scope, org)
+            if ctx is None:
+                continue
+            ev.touched.add((metric, org))
+            yield org, ctx, by_org[org]
+
 
 def _order(rules: Iterable[Rule]) -> list[Rule]:
     """Rules with every combined rule after the rules it combines."""
@@ -210,14 +228,8 @@ def _series_rule(
     kit: _Kit,
 ) -> None:
     by_org = history.by_metric.get(metric.id, {})
-    orgs = by_org if target is None else [o for o in target if o in by_org]
     levels = rule.effective_levels() if isinstance(rule, ThresholdRule) else None
-    for org in orgs:
-        ctx = scopes.context(rule.scope, org)
-        if ctx is None:
-            continue
-        series = by_org[org]
-        ev.touched.add((metric.id, org))
+    for _org, ctx, series in scopes.each(rule.scope, by_org, target, ev, metric.id):
         if isinstance(rule, ThresholdRule):
             if rule.absent is not None:
                 series = _with_absent(rule, series, history)

@@ -39,13 +39,7 @@ def missing(
         by_type.setdefault(context_for(code, scopes.orgs).trust_type, set()).update(s.starts)
     starts_of = {kind: sorted(periods) for kind, periods in by_type.items()}
     publications: dict[date, int | None] = {}  # period -> a publication that published it
-    orgs = by_org if target is None else [o for o in target if o in by_org]
-    for org in orgs:
-        ctx = scopes.context(rule.scope, org)
-        if ctx is None:
-            continue
-        series = by_org[org]
-        ev.touched.add((rule.metric, org))
+    for org, ctx, series in scopes.each(rule.scope, by_org, target, ev, rule.metric):
         starts = starts_of[ctx.trust_type]
         expected = starts[bisect_left(starts, series.starts[0]) :]
         if ctx.closed is not None:  # nothing is expected of it after it closed
