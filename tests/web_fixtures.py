@@ -158,7 +158,11 @@ def serving(ctx: Context, port: int = 0, app: Flask | None = None) -> Iterator[s
         # Everything is closed by the server's own loop thread (a trigger thunk): closed from
         # here, a descriptor could vanish under that thread's select(). The loop ends once
         # nothing is left open.
-        server.trigger.pull_trigger(lambda: [ch.close() for ch in list(server._map.values())])
+        try:
+            server.trigger.pull_trigger(lambda: [ch.close() for ch in list(server._map.values())])
+        except OSError:
+            # The loop has already ended and closed its trigger with everything else.
+            assert not server._map or not thread.is_alive()
         thread.join(timeout=30)
         server.task_dispatcher.shutdown()
         assert not thread.is_alive(), "the status page's server did not stop"
