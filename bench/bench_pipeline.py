@@ -27,11 +27,10 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
-from bench.bench_send import SERVER, _free_port
+from bench.bench_send import with_smtp_server
 from bench.harness import ROOT, Measured, Result, in_subprocess, work_dir
 
 RUNS = 3
@@ -262,19 +261,7 @@ def run() -> list[Result]:
     work = work_dir() / "pipeline"
     work.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(work / "var", ignore_errors=True)
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-c", SERVER, str(port)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
-        m = _measure(work, port)
-    finally:
-        out, _ = server.communicate("")
-    received = int(out.strip().splitlines()[-1])
+    m, received = with_smtp_server(lambda port: _measure(work, port))
     chain = m["pipeline"].output["chain"]
     assert isinstance(chain, dict)
     sent = int(chain["send"]["counts"].get("sent") or 0)

@@ -22,10 +22,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from bench.harness import ROOT, Measured, Result, in_subprocess, work_dir
 
+T = TypeVar("T")
 N_TRUSTS = 40
 PER_TRUST = 250  # 40 x 250 = 10,000 messages
 RUNS = 3
@@ -183,10 +186,9 @@ def _measure(work: Path, port: int) -> dict[str, Measured]:
     }
 
 
-def run() -> list[Result]:
-    """Messages per second through the sender against the bare loop, same server, same run."""
-    work = work_dir()
-    shutil.rmtree(work / "send-var", ignore_errors=True)
+def with_smtp_server(measure: Callable[[int], T]) -> tuple[T, int]:
+    """``measure(port)`` while a counting SMTP server (its own process) listens on ``port``;
+    its result and how many messages the server received."""
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-c", SERVER, str(port)],
@@ -196,10 +198,17 @@ def run() -> list[Result]:
     )
     try:
         assert server.stdout is not None and server.stdout.readline().strip() == "ready"
-        m = _measure(work, port)
+        result = measure(port)
     finally:
         out, _ = server.communicate("")
-    received = int(out.strip().splitlines()[-1])
+    return result, int(out.strip().splitlines()[-1])
+
+
+def run() -> list[Result]:
+    """Messages per second through the sender against the bare loop, same server, same run."""
+    work = work_dir()
+    shutil.rmtree(work / "send-var", ignore_errors=True)
+    m, received = with_smtp_server(lambda port: _measure(work, port))
     n = N_TRUSTS * PER_TRUST
     sender, bare = m["sender"], m["bare"]
     assert sender.output["sent"] == n and bare.output["sent"] == n, (sender.output, bare.output)
