@@ -12,15 +12,24 @@ from current figures only): the evaluator trusts it to hold what was known on ``
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import repeat
 
 from monitor import metrics
 from monitor.rules import combined, stale
 from monitor.rules import conditions as cond
-from monitor.rules.findings import Finding, found, series_finding
-from monitor.rules.inputs import History, OrgContext, Point, Series, SourceCalendar, context_for
+from monitor.rules.findings import Finding, found
+from monitor.rules.inputs import (
+    History,
+    OrgContext,
+    Point,
+    Series,
+    SourceCalendar,
+    context_for,
+    no_cycle_collection,
+)
 from monitor.rules.model import (
     AllOfRule,
     AnyOfRule,
@@ -37,7 +46,7 @@ from monitor.rules.model import (
 )
 from monitor.rules.peers import Peers, peer_codes
 from monitor.rules.spcrule import Charts, spc_codes
-from monitor.rules.states import FIRING
+from monitor.rules.states import FIRING, run_states
 
 Pair = tuple[str, str]  # (metric, organisation)
 
@@ -74,17 +83,23 @@ class _Scopes:
         self.orgs = dict(orgs)
         self.memo: dict[int, tuple[Scope, dict[str, OrgContext | None]]] = {}
 
-    def context(self, scope: Scope, org: str) -> OrgContext | None:
-        """The organisation's context when it is in ``scope``, else None."""
+    def _known(self, scope: Scope) -> dict[str, OrgContext | None]:
         # Keyed by identity: hashing a pydantic model for every organisation costs too much.
         entry = self.memo.get(id(scope))
         if entry is None:
             entry = self.memo[id(scope)] = (scope, {})
-        known = entry[1]
+        return entry[1]
+
+    def _judge(self, scope: Scope, org: str, known: dict[str, OrgContext | None]) -> None:
+        ctx = context_for(org, self.orgs)
+        ok = scope.matches(ctx.kind, ctx.trust_type, ctx.region, org)
+        known[org] = ctx if ok else None
+
+    def context(self, scope: Scope, org: str) -> OrgContext | None:
+        """The organisation's context when it is in ``scope``, else None."""
+        known = self._known(scope)
         if org not in known:
-            ctx = context_for(org, self.orgs)
-            ok = scope.matches(ctx.kind, ctx.trust_type, ctx.region, org)
-            known[org] = ctx if ok else None
+            self._judge(scope, org, known)
         return known[org]
 
     def each(
@@ -94,16 +109,17 @@ class _Scopes:
         target: set[str] | None,
         ev: Evaluation,
         metric: str,
-    ) -> Iterator[tuple[str, OrgContext, Series]]:
+    ) -> list[tuple[str, OrgContext, Series]]:
         """(code, context, series) of each organisation of ``by_org`` in ``scope`` (and in
         ``target`` when one is given), each marked as looked at in ``ev``."""
-        orgs = by_org if target is None else [o for o in target if o in by_org]
-        for org in orgs:
-            ctx = self.context(scope, org)
-            if ctx is None:
-                continue
-            ev.touched.add((metric, org))
-            yield org, ctx, by_org[org]
+        orgs = by_org.keys() if target is None else [o for o in target if o in by_org]
+        known = self._known(scope)
+        for org in orgs - known.keys() if target is None else orgs:
+            if org not in known:
+                self._judge(scope, org, known)
+        inside = [org for org in orgs if known[org] is not None]
+        ev.touched.update(zip(repeat(metric), inside))
+        return [(org, known[org], by_org[org]) for org in inside]  # type: ignore[misc]
 
 
 def _order(rules: Iterable[Rule]) -> list[Rule]:
@@ -147,6 +163,18 @@ def evaluate(
     """
     if history.as_of is not None and history.as_of > as_of:
         raise ValueError(f"history known on {history.as_of} is later than as_of {as_of}")
+    with no_cycle_collection():
+        return _evaluate(rules, history, orgs, as_of, calendars, changed)
+
+
+def _evaluate(
+    rules: Iterable[Rule],
+    history: History,
+    orgs: Mapping[str, OrgContext],
+    as_of: date,
+    calendars: Iterable[SourceCalendar],
+    changed: Collection[Pair] | None,
+) -> Evaluation:
     ordered = _order(rules)
     targets = _targets(ordered, history, changed)
     ev = Evaluation()
@@ -228,25 +256,58 @@ def _series_rule(
     kit: _Kit,
 ) -> None:
     by_org = history.by_metric.get(metric.id, {})
-    levels = rule.effective_levels() if isinstance(rule, ThresholdRule) else None
+    codes_of = _codes_of(rule, metric, history, kit)
+    findings = ev.by_rule.setdefault(rule.id, {})
+    for_periods, peers = rule.for_periods, kit.peers
+    # series_finding(), unrolled: this loop runs once per organisation and rule.
     for _org, ctx, series in scopes.each(rule.scope, by_org, target, ev, metric.id):
-        if isinstance(rule, ThresholdRule):
-            if rule.absent is not None:
-                series = _with_absent(rule, series, history)
-            codes = cond.threshold_codes(rule, series, levels)
-        elif isinstance(rule, TrendRule):
-            codes = cond.trend_codes(rule, metric, series)
-        elif isinstance(rule, ChangeRule):
-            codes = cond.change_codes(rule, metric, series)
-        elif isinstance(rule, RankRule):
-            codes = cond.rank_codes(rule, metric, series)
-        elif isinstance(rule, SpcRule):
-            codes = spc_codes(rule, metric, series, kit.charts)
-        elif isinstance(rule, PeerRule):
-            codes = peer_codes(rule, metric, series, ctx.trust_type, kit.peers)
-        else:  # pragma: no cover - every kind is dispatched in evaluate()
-            raise TypeError(rule.kind)
-        ev.add(series_finding(rule, ctx, history, series, codes, kit.peers))
+        series, codes = codes_of(ctx, series)
+        states, run, first = run_states(codes, for_periods)
+        findings[ctx.code] = Finding(
+            rule=rule,
+            org=ctx.code,
+            periods=series.starts,
+            states=states,
+            consecutive=run,
+            first=first,
+            values=series.values,
+            points=series.points,
+            series=series,
+            history=history,
+            region=ctx.region,
+            peers=peers,
+            trust_type=ctx.trust_type,
+        )
+
+
+CodesOf = Callable[[OrgContext, Series], tuple[Series, str]]
+
+
+def _codes_of(rule: Rule, metric: metrics.Metric, history: History, kit: _Kit) -> CodesOf:
+    """The rule's condition, as (the series judged, a code per period) of one organisation."""
+    if isinstance(rule, ThresholdRule):
+        levels = rule.effective_levels()
+        if rule.absent is not None:
+
+            def with_absent(_c: OrgContext, s: Series) -> tuple[Series, str]:
+                s = _with_absent(rule, s, history)
+                return s, cond.threshold_codes(rule, s, levels)
+
+            return with_absent
+        return lambda _c, s: (s, cond.threshold_codes(rule, s, levels))
+    if isinstance(rule, TrendRule):
+        return lambda _c, s: (s, cond.trend_codes(rule, metric, s))
+    if isinstance(rule, ChangeRule):
+        return lambda _c, s: (s, cond.change_codes(rule, metric, s))
+    if isinstance(rule, RankRule):
+        return lambda _c, s: (s, cond.rank_codes(rule, metric, s))
+    if isinstance(rule, SpcRule):
+        charts = kit.charts
+        return lambda _c, s: (s, spc_codes(rule, metric, s, charts))
+    if isinstance(rule, PeerRule):
+        peers = kit.peers
+        return lambda c, s: (s, peer_codes(rule, metric, s, c.trust_type, peers))
+    raise TypeError(rule.kind)  # pragma: no cover - every kind is dispatched in evaluate()
 
 
 def _with_absent(rule: ThresholdRule, series: Series, history: History) -> Series:

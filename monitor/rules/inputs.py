@@ -9,8 +9,10 @@ figure per period, as it was known.
 
 from __future__ import annotations
 
+import gc
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from operator import lt
@@ -83,6 +85,24 @@ class SourceCalendar:
     days_late: int = 0  # whole days since the grace days ended
     grace_days: int = 0
     latest_period: date | None = None  # the latest period it has published
+
+
+@contextmanager
+def no_cycle_collection() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while grouping or evaluating.
+
+    Both build hundreds of thousands of small objects that live until the evaluation ends;
+    each full collection would walk every one of them (and every figure held), several times
+    per evaluation, and find nothing: these objects hold no reference cycles, and reference
+    counting frees them. Collection resumes afterwards (unless it was already off).
+    """
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 def _day(d: date) -> date:
@@ -176,14 +196,25 @@ class History:
 
         Ratings reported or published after ``as_of`` are left out too.
         """
+        with no_cycle_collection():
+            return cls._grouped(points, ratings, as_of)
+
+    @classmethod
+    def _grouped(
+        cls, points: Iterable[Point], ratings: Iterable[RatingRecord], as_of: date | None
+    ) -> History:
         groups: dict[tuple[str, str], list[Point]] = {}
+        # Figures mostly come a series at a time: the group changes only when the series does.
+        last: tuple[str, str] | None = None
+        group: list[Point] = []
         for p in points:
-            key = (p.metric, p.org)
-            group = groups.get(key)
-            if group is None:
-                groups[key] = [p]
-            else:
-                group.append(p)
+            if last is None or p.org != last[1] or p.metric != last[0]:
+                last = (p.metric, p.org)
+                found = groups.get(last)
+                if found is None:
+                    found = groups[last] = []
+                group = found
+            group.append(p)
         by_metric: dict[str, dict[str, Series]] = {}
         for (metric, org), group in groups.items():
             series = _resolve(group, as_of)
@@ -246,7 +277,8 @@ def _group_ratings(
             continue
         out.setdefault(r.org, []).append(r)
     for records in out.values():
-        records.sort(key=_rating_order)
+        if len(records) > 1:
+            records.sort(key=_rating_order)
     return out
 
 

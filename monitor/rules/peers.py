@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from operator import gt, neg
+from operator import add, gt, le, neg
 
 from monitor.metrics import Metric
 from monitor.rules.conditions import BREACH, CLEAR, HOLD, SKIP, small_numbers
@@ -80,6 +80,10 @@ class Peers:
         }
         self.memo: dict[tuple[str, str], dict[date, list[float]]] = {}
         self.cut_memo: dict[tuple[str, str, str], dict[date, tuple[float, float]]] = {}
+        self.level_memo: dict[
+            tuple[str, str, str, date, int],
+            tuple[list[date], tuple[list[float], list[float]] | None],
+        ] = {}
 
     def table(self, metric: Metric, trust_type: str) -> dict[date, list[float]]:
         """Period start -> the peers' figures as "badness" (higher is worse), ascending."""
@@ -119,6 +123,23 @@ class Peers:
         sign = -1.0 if metric.higher_is_better else 1.0
         rank = bisect_left(column, sign * value) + 1
         return Position(rank=rank, of=max(len(column), rank), trust_type=trust_type.lower())
+
+    def levels(
+        self, rule: PeerRule, metric: Metric, trust_type: str, starts: list[date]
+    ) -> tuple[list[float], list[float]] | None:
+        """Per period of ``starts``, the breach and hold levels (``cutoffs``); None when a
+        period has too few peers. Most trusts publish the same periods: one lookup serves
+        them all."""
+        key = (rule.id, metric.id, trust_type, starts[0], len(starts))
+        known = self.level_memo.get(key)
+        if known is not None and known[0] == starts:
+            return known[1]
+        limits = list(map(self.cutoffs(rule, metric, trust_type).get, starts))
+        found = None
+        if None not in limits:
+            found = ([b for b, _ in limits], [h for _, h in limits])  # type: ignore[misc]
+        self.level_memo[key] = (starts, found)
+        return found
 
     def cutoffs(
         self, rule: PeerRule, metric: Metric, trust_type: str
@@ -160,17 +181,25 @@ def peer_codes(
     n = len(series.values)
     if not trust_type:
         return SKIP * n
-    cuts = peers.cutoffs(rule, metric, trust_type.lower())
-    limits = list(map(cuts.get, series.starts))
     xs = series.values if not metric.higher_is_better else list(map(neg, series.values))
-    if None not in limits:
-        holds = [h for _, h in limits]  # type: ignore[misc]
-        if not any(map(gt, xs, holds)):  # never near the worst: the common case
+    levels = peers.levels(rule, metric, trust_type.lower(), series.starts)
+    if levels is not None:  # every period has enough peers: the work stays in C
+        breach, hold = levels
+        if not any(map(gt, xs, hold)):  # never near the worst: the common case
             return small_numbers(CLEAR * n, series, rule.min_denominator)
+        b = bytes(map(gt, xs, breach))
+        codes = bytes(map(add, map(add, b, b), map(le, xs, hold))).translate(_CODES).decode()
+        return small_numbers(codes, series, rule.min_denominator)
+    cuts = peers.cutoffs(rule, metric, trust_type.lower())
     out = []
-    for x, lim in zip(xs, limits, strict=True):
+    for x, lim in zip(xs, map(cuts.get, series.starts), strict=True):
         if lim is None:
             out.append(SKIP)
         else:
             out.append(BREACH if x > lim[0] else HOLD if x > lim[1] else CLEAR)
     return small_numbers("".join(out), series, rule.min_denominator)
+
+
+# 2 x breach + cleared: 0 held, 1 clear, 2 breach (3 cannot happen: the breach level is at or
+# above the hold level).
+_CODES = bytes.maketrans(b"\x00\x01\x02\x03", (HOLD + CLEAR + BREACH + BREACH).encode())

@@ -19,6 +19,7 @@ draws the chart of the series it reports on.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from operator import gt, lt
 
@@ -68,25 +69,21 @@ def may_concern(values: Sequence[float], lim: Limits, higher_is_better: bool) ->
     if higher_is_better:
         if min(values) < lim.lpl:
             return True
-        near = [v < lim.near_lpl for v in values]
+        near = bytes(map(lim.near_lpl.__gt__, values))
         bad_side = bytes(map(lim.mean.__gt__, values))
         worse = bytes(map(lt, values[1:], values))
     else:
         if max(values) > lim.upl:
             return True
-        near = [v > lim.near_upl for v in values]
+        near = bytes(map(lim.near_upl.__lt__, values))
         bad_side = bytes(map(lim.mean.__lt__, values))
         worse = bytes(map(gt, values[1:], values))
-    if sum(near) >= 2 and any(
-        near[i] and (near[i + 1] or (i + 2 < len(near) and near[i + 2]))
-        for i in range(len(near) - 1)
-    ):
-        return True
-    return _RUN7 in bad_side or _RUN6 in worse
+    return _RUN7 in bad_side or _RUN6 in worse or _NEAR_TWICE.search(near) is not None
 
 
 _RUN7 = b"\x01" * 7
 _RUN6 = b"\x01" * 6
+_NEAR_TWICE = re.compile(b"\x01[\x00\x01]?\x01")  # two of three points beyond 2 sigma
 
 
 class Charts:

@@ -197,3 +197,31 @@ def test_the_shortcut_lets_a_concern_through() -> None:
     values = [*STEADY, 60.0]
     assert may_concern(values, limits(values), True)
     assert not may_concern(STEADY, limits(STEADY), True)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    field=st.lists(
+        st.lists(st.integers(min_value=40, max_value=60), min_size=4, max_size=4),
+        min_size=10,
+        max_size=30,
+    )
+)
+def test_peer_states_follow_each_trusts_rank_among_its_peers(field: list[list[int]]) -> None:
+    """Whatever the field (ties included), a trust fires in a month where it is in the worst
+    10% of the acute trusts, stays firing while in the worst 20%, and is ok otherwise."""
+    values = {f"T{i:02d}": [float(v) for v in vs] for i, vs in enumerate(field)}
+    r = rule(metric=A4, kind="peer", worst_percent=10, clear_percent=20, severity="high")
+    ev = evaluate([r], History.from_points(_field(values)), _acute(len(field)), as_of=FAR_DATE)
+    of = len(field)
+    for org, vs in values.items():
+        expected, state = [], "o"
+        for month, v in enumerate(vs):
+            better = sum(1 for other in values.values() if other[month] > v)
+            worst_share = 100 * (of - better) / of  # rank = better + 1
+            if worst_share <= 10:
+                state = "f"
+            elif worst_share > 20:
+                state = "o"
+            expected.append(state)
+        assert ev.by_rule["r"][org].states == "".join(expected), (org, vs)
