@@ -14,7 +14,7 @@ from monitor import config
 from monitor.context import Context
 from monitor.db import session_scope
 from monitor.models import Alert, AlertEvent
-from monitor.rules.evidence import stored_keys
+from monitor.rules.evidence import build, stored_keys
 from monitor.rules.run import affected_pairs, evaluate_db, list_alerts
 from monitor.sources import ae, ambulance
 from monitor.sources.ingest import FileInput, ingest_file
@@ -163,3 +163,13 @@ def test_after_one_publication_only_its_pairs_are_evaluated(ctx: Context) -> Non
         return {(p.rule, p.org, e.kind) for p in r.plans for e in p.events}  # type: ignore[attr-defined]
 
     assert events(run) == events(full)
+
+    # Reading only the metrics the new figures' rules need changes no event and no evidence.
+    def rows(r: object) -> dict[tuple[str, str, str], object]:
+        return {
+            (p.rule, p.org, e.kind): (row, build(e).as_json())
+            for p in r.plans  # type: ignore[attr-defined]
+            for row, e in zip(p.as_json(), p.events, strict=True)
+        }
+
+    assert rows(run) == rows(full)

@@ -239,6 +239,23 @@ def _targets(
     return out
 
 
+def metrics_needed(rules: Iterable[Rule], changed: Collection[Pair]) -> set[str]:
+    """The metrics whose figures an evaluation limited to ``changed`` reads: those of the
+    rules it evaluates for some organisation, their companions (``absent``), and the changed
+    metrics themselves. A caller reads only these from the database; the rest of the history
+    plays no part (every kind reads only its own metric's figures: a trust's series, its
+    peers', England's and its region's)."""
+    ordered = _order(rules)
+    needed = {metric for metric, _ in changed}
+    targets = _targets(ordered, History(), changed)
+    for rule in ordered:
+        if targets.get(rule.id) and rule.metric is not None:
+            needed.add(rule.metric)
+            if isinstance(rule, ThresholdRule) and rule.absent is not None:
+                needed.add(rule.absent.metric)
+    return needed
+
+
 def _behind(history: History, metric: str) -> set[str]:
     """Organisations whose latest figure is older than the latest period published for any."""
     series = history.by_metric.get(metric, {})

@@ -35,7 +35,7 @@ from monitor.models import (
     SourceState,
     utcnow,
 )
-from monitor.rules.evaluate import evaluate
+from monitor.rules.evaluate import evaluate, metrics_needed
 from monitor.rules.inputs import History, OrgContext, Point, RatingRecord, SourceCalendar
 from monitor.rules.lifecycle import plan_all
 from monitor.rules.load import RulePack, load_or_raise
@@ -88,8 +88,11 @@ class EvaluationRun:
         }
 
 
-def read_points(session: Session, *, all_versions: bool) -> list[Point]:
-    """Every figure as a Point; with ``all_versions`` superseded ones too (for ``as_of``)."""
+def read_points(
+    session: Session, *, all_versions: bool, metrics: Collection[str] | None = None
+) -> list[Point]:
+    """Every figure as a Point (of ``metrics`` only, when given); with ``all_versions``
+    superseded ones too (for ``as_of``)."""
     columns: list[Any] = [
         Observation.org,
         Observation.metric,
@@ -107,6 +110,8 @@ def read_points(session: Session, *, all_versions: bool) -> list[Point]:
     )
     if not all_versions:
         q = q.where(col(Observation.superseded_by).is_(None))
+    if metrics is not None:
+        q = q.where(col(Observation.metric).in_(sorted(metrics)))
     q = q.order_by(col(Observation.metric), col(Observation.org), col(Observation.period_start))
     return [
         Point(
@@ -236,9 +241,11 @@ def evaluate_db(
             changed = affected_pairs(s, publications)
     run = EvaluationRun(as_of=day, dry_run=dry_run or replay)
     pack_rules = rules if rules is not None else load_pack(ctx).rules
+    # After a poll, only the metrics the changed figures' rules read (rules/evaluate.py).
+    metrics = None if changed is None else metrics_needed(pack_rules.values(), changed)
     with session_scope(ctx.engine, write=not run.dry_run) as s:
         history = History.from_points(
-            read_points(s, all_versions=replay),
+            read_points(s, all_versions=replay, metrics=metrics),
             read_ratings(s),
             as_of=day if replay else None,
         )
