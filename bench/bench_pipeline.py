@@ -8,7 +8,8 @@ subscriptions are added: every region, every ICB and every trust, with mixed min
 severities, and the rest as a second trust-board address per acute trust. A local SMTP server
 (aiosmtpd, in its own process) accepts the mail.
 
-Measured, in a fresh process for each run:
+Measured, in a fresh process for each run, set up as a running service stands when a
+publication arrives (its email templates compiled at start-up, as `monitor run` does):
 
 - pipeline: the stand-in publishes August 2025 (the real file); ``jobs.poll_and_notify``, the
   service's own chain, polls (discover, fetch, parse, write), evaluates the figures the new
@@ -70,6 +71,9 @@ open(CONFIG, "w").write(CONFIG_TEXT.replace("{base}", base))
 from monitor.context import Context
 from monitor.service import jobs
 ctx = Context.load(__import__("pathlib").Path(CONFIG))
+# A running service compiled its email templates when it started (monitor/service/runner.py).
+from monitor.notify import render
+assert render.precompile(ctx.settings) == []
 # The publisher releases August 2025: the year page now links it, and the file is there.
 shutil.copytree(SITE_AFTER, SITE, dirs_exist_ok=True)
 """
@@ -173,8 +177,11 @@ def _config_text(work: Path, run_db: Path, smtp_port: int) -> str:
 
 
 def _template(work: Path) -> Path:
-    """April to July 2025 polled and evaluated, and 500 subscriptions (built once)."""
-    path = work / "pipeline_template.db"
+    """April to July 2025 polled and evaluated, and 500 subscriptions (built once per
+    database schema: a new migration builds it again)."""
+    from monitor.db import head_revision
+
+    path = work / f"pipeline_template_{head_revision()}.db"
     if path.exists():
         return path
     sys.path.insert(0, str(ROOT))

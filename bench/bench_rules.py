@@ -125,7 +125,9 @@ OUTPUT = {"breaches": len(breaches)}
 
 def _database(scale: Scale) -> Path:
     """A SQLite database at the head migration holding the scale's figures (built once)."""
-    path = work_dir() / f"rules_{scale.name}.db"
+    from monitor.db import head_revision
+
+    path = work_dir() / f"rules_{scale.name}_{head_revision()}.db"  # rebuilt per schema
     if path.exists():
         return path
     from monitor.db import make_engine, upgrade

@@ -386,3 +386,27 @@ def test_a_new_leader_closes_the_runs_a_dead_process_on_this_host_left_running(
     with session_scope(engine) as s:
         meta = s.get(Meta, "scheduler_leader")
         assert meta is not None and meta.value.startswith("pid 1 on here since ")
+
+
+def test_the_service_compiles_email_templates_as_it_starts_and_names_a_broken_one(
+    engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first alert after a publication does not wait for its templates to compile, and an
+    operator learns of a template that cannot compile when the service starts, not when an
+    alert is waiting."""
+    mine = tmp_path / "mine" / "emails"
+    mine.mkdir(parents=True)
+    (mine / "alert_fired.txt.j2").write_text("{{ alert.org }\n")  # a brace missing
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[paths]\nvar = "var"\ntemplates_override = "{tmp_path / "mine"}"\n')
+    with caplog.at_level(logging.ERROR, logger="monitor.service.runner"):
+        Service(Context(config.load(cfg), engine), web=False)
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, errors
+    assert errors[0].startswith("email template alert_fired.txt.j2, line 1: unexpected '}'")
+
+    caplog.clear()
+    cfg.write_text('[paths]\nvar = "var"\n')
+    with caplog.at_level(logging.ERROR, logger="monitor.service.runner"):
+        Service(Context(config.load(cfg), engine), web=False)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

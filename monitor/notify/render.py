@@ -95,6 +95,20 @@ def env_for(settings: Settings) -> jinja2.Environment:
     return environment(settings.paths.templates, settings.paths.templates_override)
 
 
+def precompile(settings: Settings) -> list[str]:
+    """Compile every email template of the deployment now, as the service starts, so that the
+    first email after a publication does not wait for it; returns a line per template that
+    does not compile (its name, line and the error), which the caller reports."""
+    env = env_for(settings)
+    problems = []
+    for name in env.list_templates(filter_func=lambda n: n.endswith(".j2")):
+        try:
+            env.get_template(name)
+        except jinja2.TemplateSyntaxError as e:
+            problems.append(f"{name}, line {e.lineno}: {e.message}")
+    return problems
+
+
 def render(env: jinja2.Environment, name: str, context: Any) -> Rendered:
     """(subject, text, html) of template set ``name`` for ``context`` (see contexts.py)."""
     expected = TEMPLATES.get(name)

@@ -89,6 +89,13 @@ def threshold_codes(
     starts, values = series.starts, series.values
     parts: list[str] = []
     first = bisect_left(starts, levels[0].from_)
+    n = len(values)
+    if first < n:
+        # Most series never breach any level: their lowest (highest) figure says so at once.
+        tail = values[first:] if first else values
+        extreme = min(tail) if rule.when in ("below", "at_or_below") else max(tail)
+        if not any(breaches(rule.when, level.value, extreme) for level in levels):
+            return small_numbers(SKIP * first + CLEAR * (n - first), series, rule.min_denominator)
     if first:
         parts.append(SKIP * first)  # before any level was in force
     for k, level in enumerate(levels):

@@ -36,6 +36,7 @@ from monitor.config import ConfigError
 from monitor.context import Context
 from monitor.db import is_sqlite
 from monitor.models import utcnow
+from monitor.notify import render
 from monitor.service import followup, jobs, leader, runstate, schedule
 from monitor.service.setup import prepare
 from monitor.service.status_page import StatusPageThread, start_status_page
@@ -71,6 +72,9 @@ class Service:
         self.check_every = check_every
         # A bad calendar stops start-up here, before any lock is taken.
         self.specs = schedule.job_specs(ctx.settings, tick_seconds=tick_seconds)
+        # Compiled now, not when the first alert of a publication is waiting to be sent.
+        for problem in render.precompile(ctx.settings):
+            log.error("email template %s: emails that use it will fail until it is fixed", problem)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._leading = threading.Event()
