@@ -41,7 +41,7 @@ from monitor.rules.lifecycle import plan_all
 from monitor.rules.load import RulePack, load_or_raise
 from monitor.rules.model import Rule
 from monitor.rules.plans import Plan
-from monitor.rules.store import Directory, apply, latest_alerts
+from monitor.rules.store import Directory, apply_all, latest_alerts
 from monitor.sources import registry, timetable
 from monitor.vocab import LONDON, STATE_FILTERS
 
@@ -274,10 +274,7 @@ def evaluate_db(
         if run.dry_run:
             s.rollback()
             return run
-        events: list[AlertEvent] = []
-        directory = Directory.load(s, run.plans)
-        for p in run.plans:
-            events += apply(s, p, directory=directory)
+        events = apply_all(s, run.plans, directory=Directory.load(s, run.plans))
         run.events_written = len(events)
         if router is not None and events:
             routed = router(s, events)

@@ -116,7 +116,7 @@ class Directory:
 
 
 def _write_alert(session: Session, c: AlertChange, now: datetime) -> Alert:
-    alert = session.get(Alert, c.alert_id) if c.alert_id is not None else None
+    alert = session.get(Alert, c.alert_id) if c.alert_id is not None else None  # preloaded
     if alert is None:
         alert = Alert(
             rule=c.rule,
@@ -141,7 +141,6 @@ def _write_alert(session: Session, c: AlertChange, now: datetime) -> Alert:
     if c.state in ENDED:
         alert.ended_at = now
     session.add(alert)
-    session.flush()  # the id, for the events
     return alert
 
 
@@ -157,11 +156,31 @@ def apply(
     ``directory`` holds the organisations and publications the plan names (loaded for this
     plan alone when not given: a caller writing many plans loads one for them all).
     """
+    return apply_all(session, [plan], now=now, directory=directory)
+
+
+def apply_all(
+    session: Session,
+    plans: Sequence[Plan],
+    *,
+    now: datetime | None = None,
+    directory: Directory | None = None,
+) -> list[AlertEvent]:
+    """Write ``plans`` in ``session``'s transaction, in order; return the events written.
+
+    The alerts the plans change are read in one query and written in one flush, and then
+    their events in another, rather than a round trip per alert.
+    """
     now = now or utcnow()
-    directory = directory or Directory.load(session, [plan])
+    directory = directory or Directory.load(session, plans)
+    ids = sorted({c.alert_id for p in plans for c in p.changes if c.alert_id is not None})
+    for i in range(0, len(ids), _CHUNK):  # into the session's identity map, for _write_alert
+        session.exec(select(Alert).where(col(Alert.id).in_(ids[i : i + _CHUNK]))).all()
+    changes = [c for p in plans for c in p.changes]
+    alerts = [_write_alert(session, c, now) for c in changes]
+    session.flush()  # the new alerts' ids, for their events
     written = []
-    for change in plan.changes:
-        alert = _write_alert(session, change, now)
+    for change, alert in zip(changes, alerts, strict=True):
         for e in change.events:
             event = AlertEvent(
                 alert_id=alert.id,  # type: ignore[arg-type]
