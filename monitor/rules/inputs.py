@@ -15,7 +15,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from operator import lt
+from itertools import groupby
+from operator import attrgetter, lt
 
 from monitor import orgs as orgs_ref
 
@@ -143,6 +144,11 @@ class Series:
         return None if i is None else self.values[i]
 
 
+_START = attrgetter("period_start")
+_SERIES = attrgetter("metric", "org")
+_VALUE = attrgetter("value")
+
+
 def _version_order(p: Point) -> tuple[date, date]:
     return (p.period_start, date.min if p.published_at is None else _day(p.published_at))
 
@@ -153,7 +159,7 @@ def _resolve(points: list[Point], as_of: date | None) -> Series | None:
         points = [p for p in points if p.published_at is None or _day(p.published_at) <= as_of]
         if not points:
             return None
-    starts = [p.period_start for p in points]
+    starts = list(map(_START, points))
     # The common case, one current figure per period in order, needs no sorting.
     if all(map(lt, starts, starts[1:])):
         return Series(
@@ -161,7 +167,7 @@ def _resolve(points: list[Point], as_of: date | None) -> Series | None:
             metric=points[0].metric,
             points=points,
             starts=starts,
-            values=[p.value for p in points],
+            values=list(map(_VALUE, points)),
         )
     points = sorted(points, key=_version_order)
     kept: list[Point] = []
@@ -204,17 +210,14 @@ class History:
         cls, points: Iterable[Point], ratings: Iterable[RatingRecord], as_of: date | None
     ) -> History:
         groups: dict[tuple[str, str], list[Point]] = {}
-        # Figures mostly come a series at a time: the group changes only when the series does.
-        last: tuple[str, str] | None = None
-        group: list[Point] = []
-        for p in points:
-            if last is None or p.org != last[1] or p.metric != last[0]:
-                last = (p.metric, p.org)
-                found = groups.get(last)
-                if found is None:
-                    found = groups[last] = []
-                group = found
-            group.append(p)
+        # Figures mostly come a series at a time (the database reads them in that order):
+        # each run of one series is gathered in C, and runs of a series seen before join it.
+        for key, run in groupby(points, _SERIES):
+            found = groups.get(key)
+            if found is None:
+                groups[key] = list(run)
+            else:
+                found.extend(run)
         by_metric: dict[str, dict[str, Series]] = {}
         for (metric, org), group in groups.items():
             series = _resolve(group, as_of)

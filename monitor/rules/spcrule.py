@@ -19,9 +19,10 @@ draws the chart of the series it reports on.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
-from operator import gt, lt
+from operator import and_, gt, lt, or_
 
 from monitor import spc
 from monitor.metrics import Metric
@@ -144,11 +145,10 @@ def spc_codes(rule: SpcRule, metric: Metric, series: Series, charts: Charts) -> 
     if concern:
         chart = charts.chart(metric, series)
         counted = _counted(rule.special_causes)
-        for i, (kind, cause) in enumerate(
-            zip(chart.point_types, chart.special_causes, strict=True)
-        ):
-            if kind is PointType.CONCERN and cause in counted:
-                hits[i] = True
+        concerns = map(PointType.CONCERN.__eq__, chart.point_types)
+        hits = list(
+            map(or_, hits, map(and_, concerns, map(counted.__contains__, chart.special_causes)))
+        )
     level = rule.worse_than
     if level is not None:
         worse = metric.is_worse
@@ -157,6 +157,7 @@ def spc_codes(rule: SpcRule, metric: Metric, series: Series, charts: Charts) -> 
     return small_numbers(codes, series, rule.min_denominator)
 
 
+@functools.cache
 def _counted(groups: tuple[str, ...]) -> frozenset[SpecialCause]:
     """The special causes a rule counts, from its ``special_causes`` groups."""
     return frozenset(c for c, g in CAUSE_GROUP.items() if g in groups)

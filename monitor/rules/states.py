@@ -24,6 +24,7 @@ OK, PENDING, FIRING = "o", "p", "f"
 _BREACHES = re.compile(r"B+")
 _EPISODES = re.compile(r"B[BH]*")  # with for_periods = 1: a breach, then held periods
 _TO_OK = str.maketrans({"C": OK, "N": OK, "H": OK})
+_AT_ONCE = str.maketrans({"B": FIRING, "C": OK})
 
 
 def run_states(codes: str, for_periods: int) -> tuple[str, int, int]:
@@ -37,6 +38,10 @@ def run_states(codes: str, for_periods: int) -> tuple[str, int, int]:
         return _loop(codes, for_periods)
     if HOLD in body:
         pattern, length = _EPISODES, None
+    elif for_periods == 1:  # every breach fires at once, every clear ends it
+        states = OK * lead + body.translate(_AT_ONCE)
+        open_run = len(body) - len(body.rstrip(BREACH))
+        return states, open_run, (n - open_run if open_run else -1)
     else:
         pattern, length = _BREACHES, for_periods
 
