@@ -27,6 +27,7 @@ from monitor.rules.peers import words as peer_words
 from monitor.rules.plans import PlannedEvent
 from monitor.rules.spcrule import chart_of
 from monitor.spc.reading import assurance_text, variation_text
+from monitor.spc.window import CHART_PERIODS
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -258,6 +259,9 @@ def _peer_facts(f: Finding, i: int) -> dict[str, Any]:
     }
 
 
+BEFORE_CHART = f"before the last {CHART_PERIODS} periods a chart shows"
+
+
 def _spc_facts(f: Finding, i: int) -> dict[str, Any]:
     """The period's dot on the series' Making Data Count chart (spc rules)."""
     metric = f.rule.catalogue
@@ -265,7 +269,10 @@ def _spc_facts(f: Finding, i: int) -> dict[str, Any]:
         return {}
     chart = chart_of(metric, f.series)
     if chart.reason is not None:
-        return {"spc_reason": chart.reason, "spc_points": len(f.periods)}
+        return {"spc_reason": chart.reason, "spc_points": len(chart.values)}
+    i -= len(f.series.values) - len(chart.values)  # the period's dot on the chart shown
+    if i < 0:
+        return {"spc_reason": BEFORE_CHART, "spc_points": len(chart.values)}
     lim = chart.segments[chart.segment_of[i]]
     kind, cause = chart.point_types[i], chart.special_causes[i]
     target = periods.threshold(chart.target, metric.unit)

@@ -1,8 +1,9 @@
 """The ``spc`` kind: a series' Making Data Count chart read as breach or clear, period by period.
 
 One chart per (metric, organisation) and evaluation, drawn by monitor/spc at NHSRplotthedots'
-defaults over every figure held (as a board's chart shows them), shared by every ``spc`` rule
-on the metric. Each period from the 12th figure on is judged by its dot on that chart:
+defaults over the figures a trust page charts (those of the last 36 periods of the calendar,
+monitor/spc/window.py), shared by every ``spc`` rule on the metric. Each period from the 12th
+figure of the chart on is judged by its dot on that chart; earlier figures are not judged:
 
 - a breach where the dot is a special-cause concern whose cause the rule counts (``beyond_limit``,
   ``trend``, ``two_in_three``, ``shift``), or, with ``failing_assurance``, where the chart
@@ -31,6 +32,7 @@ from monitor.rules.inputs import Series
 from monitor.rules.model import SpcRule
 from monitor.spc import Assurance, Chart, Limits, PointType, SpecialCause
 from monitor.spc.assurance import assurance as assurance_of
+from monitor.spc.window import window_start
 from monitor.spc.xmr import limits as xmr_limits
 
 CAUSE_GROUP: dict[SpecialCause, str] = {
@@ -51,11 +53,24 @@ def target_of(metric: Metric) -> float | None:
     return None if t is None else float(t.value)
 
 
+def shown(metric: Metric, series: Series) -> int:
+    """Where the series' chart starts: its figures of the last CHART_PERIODS periods of the
+    calendar, as the trust page charts them (monitor/spc/window.py)."""
+    return window_start(series.starts, metric.granularity)
+
+
+def _values(metric: Metric, series: Series) -> Sequence[float]:
+    w = shown(metric, series)
+    return series.values[w:] if w else series.values
+
+
 def chart_of(metric: Metric, series: Series) -> Chart:
-    """The series' Making Data Count chart at NHSRplotthedots' defaults, with its target."""
+    """The series' Making Data Count chart at NHSRplotthedots' defaults, with its target,
+    over the figures a trust page charts."""
+    w = shown(metric, series)
     return spc.chart(
-        series.values,
-        series.starts,
+        series.values[w:] if w else series.values,
+        series.starts[w:] if w else series.starts,
         improvement_direction=metric.direction,
         target=target_of(metric),
     )
@@ -102,7 +117,7 @@ class Charts:
         found = self.concerns.get(key)
         if found is None:
             lim = self.limits_of(metric, series)
-            found = may_concern(series.values, lim, metric.higher_is_better) and (
+            found = may_concern(_values(metric, series), lim, metric.higher_is_better) and (
                 PointType.CONCERN in self.chart(metric, series).point_types
             )
             self.concerns[key] = found
@@ -120,7 +135,8 @@ class Charts:
         lim = self.limits.get(key)
         if lim is None:
             c = self.charts.get(key)
-            lim = self.limits[key] = c.segments[-1] if c is not None else xmr_limits(series.values)
+            lim = c.segments[-1] if c is not None else xmr_limits(_values(metric, series))
+            self.limits[key] = lim
         return lim
 
 
@@ -130,9 +146,12 @@ def spc_codes(rule: SpcRule, metric: Metric, series: Series, charts: Charts) -> 
     The chart is drawn only when a breach is possible: its limits alone answer the assurance
     and rule out a special-cause concern for most series.
     """
-    n = len(series.values)
+    everything = len(series.values)
+    w = shown(metric, series)  # figures before the chart's window are not judged
+    values = series.values[w:] if w else series.values
+    n = everything - w
     if n < spc.MIN_POINTS:
-        return SKIP * n
+        return SKIP * everything
     lead = spc.MIN_POINTS - 1
     fail = False
     if rule.failing_assurance:
@@ -140,7 +159,8 @@ def spc_codes(rule: SpcRule, metric: Metric, series: Series, charts: Charts) -> 
         fail = assurance_of(target_of(metric), lim.lpl, lim.upl, metric.direction) is Assurance.FAIL
     concern = bool(rule.special_causes) and charts.concern(metric, series)
     if not fail and not concern:
-        return small_numbers(SKIP * lead + CLEAR * (n - lead), series, rule.min_denominator)
+        codes = SKIP * (w + lead) + CLEAR * (n - lead)
+        return small_numbers(codes, series, rule.min_denominator)
     hits = [True] * n if fail else [False] * n  # no rebase: one segment
     if concern:
         chart = charts.chart(metric, series)
@@ -152,8 +172,8 @@ def spc_codes(rule: SpcRule, metric: Metric, series: Series, charts: Charts) -> 
     level = rule.worse_than
     if level is not None:
         worse = metric.is_worse
-        hits = [h and worse(v, level) for h, v in zip(hits, series.values, strict=True)]
-    codes = SKIP * lead + "".join([BREACH if h else CLEAR for h in hits[lead:]])
+        hits = [h and worse(v, level) for h, v in zip(hits, values, strict=True)]
+    codes = SKIP * (w + lead) + "".join([BREACH if h else CLEAR for h in hits[lead:]])
     return small_numbers(codes, series, rule.min_denominator)
 
 

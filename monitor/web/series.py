@@ -17,10 +17,9 @@ from monitor import metrics, orgs
 from monitor.db import session_scope
 from monitor.models import Alert, AlertEvent, Observation
 from monitor.rules.evidence import Evidence
-from monitor.web.axes import CalendarAxis
+from monitor.spc.window import window_start
 from monitor.web.rulebook import rulebook
 
-CHART_PERIODS = 36  # three years of months; the chart's limits come from these figures only
 CHART_UNITS = ("%", "count", "seconds", "score")
 
 
@@ -56,12 +55,9 @@ def _current(q: Any) -> Any:
 
 
 def _window(rows: list[Observation], granularity: str) -> list[Observation]:
-    """The figures of the last CHART_PERIODS periods of the calendar, ending at the latest."""
-    if not rows:
-        return rows
-    axis = CalendarAxis(rows[0].period_start, granularity)
-    last = axis.index(rows[-1].period_start)
-    return [o for o in rows if last - axis.index(o.period_start) < CHART_PERIODS]
+    """The figures of the last CHART_PERIODS periods of the calendar, ending at the latest
+    (the chart the ``spc`` rules judge too)."""
+    return rows[window_start([o.period_start for o in rows], granularity) :]
 
 
 def _rate(rows: list[Observation]) -> list[tuple[date, float]] | None:

@@ -225,3 +225,44 @@ def test_peer_states_follow_each_trusts_rank_among_its_peers(field: list[list[in
                 state = "o"
             expected.append(state)
         assert ev.by_rule["r"][org].states == "".join(expected), (org, vs)
+
+
+def test_the_chart_a_rule_judges_is_the_one_a_trust_page_shows() -> None:
+    """Five years of figures: two at 50%, then three steady years near 70%, and a fall to 66%.
+    Over every figure the fall is no concern (the mean sits near 62%); over the last 36
+    months, which the trust page charts, it is below the lower limit, and the alert says so
+    with the page's limits."""
+    steady = [70, 71, 69, 70, 72, 70, 71, 69, 70, 71, 70, 69] * 3
+    values = [50.0] * 24 + [float(v) for v in steady[:-1]] + [66.0]
+    f = latest([spc()], values)
+    assert f.state == "firing"
+    assert f.states[:24] == "o" * 24  # before the chart's window: not judged
+    page = draw_chart(values[-36:], f.periods[-36:], improvement_direction=Direction.HIGHER)
+    ev = evidence_of(f)
+    assert ev.spc_special_cause == "Below LCL"
+    assert (ev.spc_mean, ev.spc_lpl, ev.spc_points) == (
+        page.segments[-1].mean,
+        page.segments[-1].lpl,
+        36,
+    )
+    everything = draw_chart(values, f.periods, improvement_direction=Direction.HIGHER)
+    assert everything.point_types[-1] is not PointType.CONCERN
+
+
+@pytest.mark.parametrize(
+    ("starts", "granularity", "first"),
+    [
+        ([date(2023, m, 1) for m in range(1, 13)], "month", 0),
+        ([date(2020 + k // 12, k % 12 + 1, 1) for k in range(60)], "month", 24),
+        # a gap: the window is 36 months of the calendar, not 36 figures
+        ([date(2021, 1, 1), *(date(2023 + k // 12, k % 12 + 1, 1) for k in range(36))], "month", 1),
+        ([date(2016 + k // 4, 3 * (k % 4) + 1, 1) for k in range(40)], "quarter", 4),
+        ([date(2015, 5, 1), date(2025, 5, 1)], "point", 0),
+    ],
+)
+def test_a_chart_shows_the_last_36_periods_of_the_calendar(
+    starts: list[date], granularity: str, first: int
+) -> None:
+    from monitor.spc.window import window_start
+
+    assert window_start(starts, granularity) == first
