@@ -10,6 +10,7 @@ from flask import Blueprint, abort, current_app, render_template, request, url_f
 
 from monitor import orgs
 from monitor.db import session_scope
+from monitor.rules.standing import Picture
 from monitor.web import (
     alerts_data,
     filters,
@@ -24,6 +25,7 @@ from monitor.web import (
 from monitor.web import org_list as org_list_data
 from monitor.web.cache import cached
 from monitor.web.charts import alert_trend, spc_chart
+from monitor.web.context_data import context_picture
 
 bp = Blueprint("pages", __name__)
 
@@ -135,7 +137,12 @@ def org(code: str) -> Any:
         alerts=alerts_data.org_alerts(st.ctx.engine, code),
         charts=charts,
         states=present.STATE_HELP,
+        missed=_context(st).missed.get(code, []),
     )
+
+
+def _context(st: Any) -> Picture:
+    return context_picture(st.ctx.engine, st.ctx.settings.paths.rules, st.data_version.current())
 
 
 def _predecessors(code: str) -> list[dict[str, Any]]:
@@ -196,7 +203,12 @@ def alert(alert_id: int) -> Any:
 @cached()
 def league() -> Any:
     f = league_data.parse_filter(request.args)
-    return render_template("league.jinja", league=league_data.league(_state().ctx.engine, f))
+    st = _state()
+    return render_template(
+        "league.jinja",
+        league=league_data.league(st.ctx.engine, f),
+        widespread=_context(st).widespread(),
+    )
 
 
 @bp.get("/sources")

@@ -32,7 +32,7 @@ class Rulebook:
         return self.titles.get(rule_id) or fallback or "A rule no longer in the rule pack"
 
 
-def _fingerprint(folder: Path) -> tuple[tuple[str, int], ...]:
+def fingerprint(folder: Path) -> tuple[tuple[str, int], ...]:
     try:
         return tuple(sorted((p.name, p.stat().st_mtime_ns) for p in folder.glob("*.toml")))
     except OSError:
@@ -59,4 +59,4 @@ def rulebook(folder: Path | None, today: date | None = None) -> Rulebook:
     """The pack in ``folder`` (empty when there is none), re-read when a file changes."""
     if folder is None:
         return Rulebook()
-    return _load(Path(folder), _fingerprint(Path(folder)), today or date.today())
+    return _load(Path(folder), fingerprint(Path(folder)), today or date.today())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -194,3 +195,36 @@ def test_a_regional_digest_on_the_shipped_data_leads_with_the_trusts_and_puts_co
     assert f"{a_and_e['fires']} of {a_and_e['applies']} trusts (England " in built["context_text"]
     listed = {i["rule_title"] for i in built["new"] + built["still_open"]}
     assert "A&E (type 1): under the 4-hour operational standard" not in listed
+
+
+@pytest.mark.slow
+def test_trust_pages_and_the_league_show_the_standards_most_trusts_miss_as_context(
+    seeded: tuple[Path, dict[str, Any]],
+) -> None:
+    """A context rule opens no alert, but a reader of RCX's page sees that the trust misses
+    the A&E operational standard, its figure and how many trusts miss it too; the league page
+    lists the standards most trusts miss."""
+    cfg, census = seeded
+    ctx = Context(config.load(cfg))
+    client = create_app(ctx).test_client()
+    context = {r["rule"]: r for r in census["rules"] if r["role"] == "context"}
+    a_and_e = context["ae_type1_below_78"]
+    with session_scope(ctx.engine) as s:
+        open_context = s.exec(
+            select(Alert).where(Alert.rule == "ae_type1_below_78", col(Alert.state).in_(OPEN))
+        ).all()
+    assert open_context == []  # context: no alert, anywhere
+
+    body = client.get("/orgs/RCX").get_data(as_text=True)
+    section = body[body.index('id="context-missed"') : body.index('id="charts"')]
+    line = re.search(r'<li data-rule="ae_type1_below_78">([^<]*)</li>', section)
+    assert line is not None, section
+    words = html.unescape(line.group(1))
+    assert words.startswith("A&E (type 1): under the 4-hour operational standard: ")
+    assert f"Missed by {a_and_e['fires']} of {a_and_e['applies']} trusts; England " in words
+
+    league = client.get("/league").get_data(as_text=True)
+    listed = re.findall(r'<li data-rule="([^"]+)">', league[league.index('id="context"') :])
+    widespread = [r for r, c in context.items() if c["applies"] and c["fires"] * 2 > c["applies"]]
+    assert sorted(listed) == sorted(widespread)
+    ctx.engine.dispose()
