@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from typing import Any
@@ -34,10 +35,18 @@ class StatusPageThread:
         server = self.server
         if isinstance(server, MultiSocketServer):  # a host name with several addresses
             server.close()
-        else:
-            server.task_dispatcher.shutdown()
-            wasyncore.close_all(server._map)
+            self.thread.join(timeout)
+            return
+        # The sockets are closed by the server's own loop thread (a trigger thunk): closed from
+        # here, a descriptor could vanish under that thread's select() ("Bad file descriptor").
+        # The loop ends once nothing is left open.
+        # An OSError: the loop has already ended and closed its trigger with everything else.
+        with contextlib.suppress(OSError):
+            server.trigger.pull_trigger(lambda: [ch.close() for ch in list(server._map.values())])
         self.thread.join(timeout)
+        server.task_dispatcher.shutdown()
+        if self.thread.is_alive():  # pragma: no cover - a loop that did not end in time
+            wasyncore.close_all(server._map)
 
 
 def start_status_page(ctx: Context) -> StatusPageThread | None:
