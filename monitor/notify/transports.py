@@ -197,7 +197,8 @@ class SmtpTransport:
         if code != 250:
             self._abandon(smtp, code)
             raise smtplib.SMTPSenderRefused(code, reply, sender)
-        code, reply = smtp.rcpt(recipient)
+        smtp.putcmd("rcpt", f"TO:{_quoted(recipient)}")
+        code, reply = smtp.getreply()
         if code not in (250, 251):
             self._abandon(smtp, code)
             raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
@@ -205,7 +206,8 @@ class SmtpTransport:
         code, reply = smtp.getreply()
         if code != 354:
             raise smtplib.SMTPDataError(code, reply)
-        body = _LEADING_DOT.sub(b"..", data)
+        # Searching for a line that starts with a dot costs a fraction of substituting.
+        body = _LEADING_DOT.sub(b"..", data) if data[:1] == b"." or b"\n." in data else data
         if body[-2:] != b"\r\n":
             body += b"\r\n"
         smtp.send(body + b".\r\n")
@@ -258,9 +260,21 @@ class _OwnWorkFailed(Exception):
 _LEADING_DOT = re.compile(rb"(?m)^\.")  # doubled in the DATA stream (RFC 5321 4.5.2)
 
 
-@functools.lru_cache(maxsize=16)  # the sender's address, the same for every message
-def _quoted(address: str) -> str:
+# An address of these characters only, with one "@", is quoted by enclosing it in <>, as
+# smtplib.quoteaddr would, without parsing it as an RFC 5322 address list first.
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
+
+
+@functools.lru_cache(maxsize=16)
+def _quoted_other(address: str) -> str:
     return smtplib.quoteaddr(address)
+
+
+def _quoted(address: str) -> str:
+    """``<address>`` for MAIL FROM and RCPT TO, as ``smtplib.quoteaddr`` gives it."""
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return f"<{address}>"
+    return _quoted_other(address)
 
 
 class MaildirTransport:
