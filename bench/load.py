@@ -33,10 +33,16 @@ class Load:
 
 
 async def _connection(
-    host: str, port: int, path: str, until: float, out: list[float], stats: list[int]
+    host: str,
+    port: int,
+    path: str,
+    until: float,
+    out: list[float],
+    stats: list[int],
+    extra: str = "",
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: */*\r\n\r\n".encode()
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: */*\r\n{extra}\r\n".encode()
     try:
         while time.perf_counter() < until:
             t0 = time.perf_counter()
@@ -56,21 +62,32 @@ async def _connection(
         writer.close()
 
 
-async def _run(host: str, port: int, path: str, connections: int, seconds: float) -> Load:
+async def _run(
+    host: str, port: int, path: str, connections: int, seconds: float, extra: str = ""
+) -> Load:
     latencies: list[float] = []
     stats = [0, 0]  # bytes read, errors
     start = time.perf_counter()
     until = start + seconds
     await asyncio.gather(
-        *(_connection(host, port, path, until, latencies, stats) for _ in range(connections))
+        *(_connection(host, port, path, until, latencies, stats, extra) for _ in range(connections))
     )
     elapsed = time.perf_counter() - start
     return Load(len(latencies), elapsed, latencies, stats[1], stats[0])
 
 
 def measure(
-    port: int, path: str, *, connections: int = 32, seconds: float = 5.0, warmup: float = 1.0
+    port: int,
+    path: str,
+    *,
+    connections: int = 32,
+    seconds: float = 5.0,
+    warmup: float = 1.0,
+    accept_encoding: str | None = None,
 ) -> Load:
-    """Warm up, then load ``path`` on 127.0.0.1:``port`` for ``seconds``."""
-    asyncio.run(_run("127.0.0.1", port, path, connections, warmup))
-    return asyncio.run(_run("127.0.0.1", port, path, connections, seconds))
+    """Warm up, then load ``path`` on 127.0.0.1:``port`` for ``seconds``; with
+    ``accept_encoding``, each request sends it as a browser does (the body is read, not
+    decoded)."""
+    extra = f"Accept-Encoding: {accept_encoding}\r\n" if accept_encoding else ""
+    asyncio.run(_run("127.0.0.1", port, path, connections, warmup, extra))
+    return asyncio.run(_run("127.0.0.1", port, path, connections, seconds, extra))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import smtplib
 import socket
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from typer.testing import CliRunner
 from monitor.cli import app
 from monitor.db import session_scope
 from monitor.models import Outbox, utcnow
-from monitor.notify import outbox, tokens
+from monitor.notify import outbox, tokens, transports
 from monitor.notify import subscriptions as subs
 from tests import alert_fixtures as af
 from tests.smtp_sink import Sink, SmtpServer, free_port
@@ -357,3 +358,49 @@ def test_send_preview_writes_files_and_changes_nothing(tmp_path: Path, engine: E
         "errors": [],
     }
     assert len(list((settings.mail.maildir / "new").glob("*.eml"))) == 2
+
+
+def test_the_smtp_transport_hands_over_each_message_as_written(
+    tmp_path: Path, engine: Engine, server: SmtpServer
+) -> None:
+    settings = smtp_settings(tmp_path, engine, server.port)
+    transport = transports.SmtpTransport(settings.mail, username=None, password=None)
+    # Lines that start with a dot are doubled on the wire and undone by the server.
+    dotted = b"Subject: dots\r\n\r\n.first\r\nmiddle\r\n..two\r\n.\r\nlast line\r\n"
+    plain = b"Subject: plain\r\n\r\nno dot starts a line. Not even this one\r\n"
+    order: list[str] = []
+    transport.open()
+    try:
+        for data, to in ((dotted, "board.one@qehkl.nhs.uk"), (plain, "o'neil+x@qehkl.nhs.uk")):
+            transport.send(
+                "monitor@alerts.example.nhs.uk",
+                to,
+                data,
+                # The previous message is recorded before this one can be accepted.
+                settle=lambda: order.append(f"settle, {len(server.sink.received)} received"),
+                meanwhile=lambda: order.append("meanwhile"),
+            )
+    finally:
+        transport.close()
+    assert [r.data for r in server.sink.received] == [dotted, plain]
+    assert [r.rcpt_tos for r in server.sink.received] == [
+        ["board.one@qehkl.nhs.uk"],
+        ["o'neil+x@qehkl.nhs.uk"],
+    ]
+    assert order == ["settle, 0 received", "meanwhile", "settle, 1 received", "meanwhile"]
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "board01@qehkl.nhs.uk",
+        "o'neil+alerts@example.nhs.uk",
+        "a.b-c_d@sub.example.org",
+        "Monitor <monitor@alerts.example.nhs.uk>",
+        '"quoted local"@example.org',
+        "déjà@example.org",
+        "<>",
+    ],
+)
+def test_addresses_are_quoted_for_the_envelope_as_smtplib_quotes_them(address: str) -> None:
+    assert transports._quoted(address) == smtplib.quoteaddr(address)

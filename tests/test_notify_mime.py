@@ -73,13 +73,19 @@ def test_what_is_written_parses_back_exactly(tmp_path: Path, subject: str, sende
     )
 
 
-def test_shared_html_pieces_encode_as_the_whole_would(tmp_path: Path) -> None:
+def test_shared_html_and_text_pieces_encode_as_the_whole_would(tmp_path: Path) -> None:
     settings = af.settings(tmp_path)
     head = "<html><body>\n" + "<p>" + "z" * 150 + "</p>\n"
     own = '<p>Sent to board@qehkl.nhs.uk <a href="http://x/unsubscribe/t">Unsubscribe</a></p>\n'
     tail = "</body></html>\n"
-    whole = mime.Rendered("s", "t", head + own + tail)
-    pieces = mime.Rendered("s", "t", head + own + tail, html_pieces=(head, own, tail))
+    # Long lines, trailing spaces and non-ASCII in both pieces of the text.
+    shared = "A&E 4-hour performance fell to 61.2% \u2014 " + "y" * 120 + " \n\n"
+    own_text = "Sent to board@qehkl.nhs.uk \nUnsubscribe: http://x/unsubscribe/" + "t" * 90 + "\n"
+    text = shared + own_text
+    whole = mime.Rendered("s", text, head + own + tail)
+    pieces = mime.Rendered(
+        "s", text, head + own + tail, html_pieces=(head, own, tail), text_pieces=(shared, own_text)
+    )
     kw = {
         "recipient": "a@example.org",
         "message_id": "<m@x>",

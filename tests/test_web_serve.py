@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 import os
@@ -19,6 +20,7 @@ from web_seed import seed
 from monitor import config
 from monitor.cli import app
 from monitor.context import Context
+from monitor.web import cache
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -120,3 +122,52 @@ def test_a_cached_page_goes_out_again_byte_for_byte_with_the_same_headers(served
         # A request with a session cookie goes to the app, which checks who is signed in.
         status, headers, _ = get(served, path, {"Cookie": "monitor_session=x"})
         assert status == 200 and headers.get("etag") == want["etag"]
+
+
+def test_a_client_that_accepts_gzip_gets_the_cached_page_gzipped(served: int) -> None:
+    gz = {"Accept-Encoding": "gzip, deflate, br"}
+    for path in ("/", "/api/v1/alerts", "/orgs/RCX"):
+        plain = get(served, path)
+        packed = [get(served, path, gz) for _ in range(3)]  # by the app, then from the cache
+        assert plain[0] == 200 and "content-encoding" not in plain[1], path
+        assert all(p[0] == 200 and p[1]["content-encoding"] == "gzip" for p in packed)
+        assert all(gzip.decompress(p[2]) == plain[2] for p in packed)
+        assert all(len(p[2]) < len(plain[2]) / 2 for p in packed)
+        assert all(p[1] == {**packed[0][1], "date": p[1]["date"]} for p in packed)
+        assert all(
+            "Accept-Encoding" in h["vary"] and "Cookie" in h["vary"]
+            for h in (plain[1], *[p[1] for p in packed])
+        )
+        # Each form has its own validator, and answers 304 to it.
+        assert packed[0][1]["etag"] != plain[1]["etag"]
+        status, headers, body = get(served, path, {**gz, "If-None-Match": packed[0][1]["etag"]})
+        assert (status, body, "content-encoding" in headers) == (304, b"", False)
+        assert get(served, path, {**gz, "If-None-Match": plain[1]["etag"]})[0] == 200
+        # Refused with q=0: the plain page.
+        refused = get(served, path, {"Accept-Encoding": "gzip;q=0, *"})
+        assert refused[2] == plain[2] and "content-encoding" not in refused[1]
+    # A small body goes as it is: compressing it would save next to nothing.
+    small = get(served, "/api/v1/alerts?region=Y61", gz)
+    assert len(small[2]) < cache.GZIP_MIN_BYTES and "content-encoding" not in small[1]
+
+
+@pytest.mark.parametrize(
+    ("header", "accepted"),
+    [
+        ("gzip", True),
+        ("gzip, deflate, br, zstd", True),
+        ("GZIP;q=0.5", True),
+        ("x-gzip", True),
+        ("*", True),
+        ("br;q=1.0, *;q=0.1", True),
+        ("", False),
+        ("identity", False),
+        ("deflate, br", False),
+        ("gzip;q=0", False),
+        ("gzip;q=0.0, *", False),
+        ("*;q=0", False),
+        ("gzip;q=nonsense", False),
+    ],
+)
+def test_accept_encoding_is_read_as_rfc_9110_says(header: str, accepted: bool) -> None:
+    assert cache.accepts_gzip(header) is accepted

@@ -7,6 +7,7 @@ twice therefore gives the same message.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -102,7 +103,7 @@ class Composer:
             settings=settings, env=render.env_for(settings), secret=tokens.load_secret(settings)
         )
 
-    @property
+    @functools.cached_property  # the same for every message a composer builds
     def urls(self) -> Urls:
         return Urls(self.settings.web.base_url)
 

@@ -51,6 +51,8 @@ class Rendered:
     # The html as (shared head, recipient's part, shared tail), each ending a line, so the
     # shared pieces are encoded once for every recipient of the same body.
     html_pieces: tuple[str, str, str] | None = None
+    # The text likewise as (shared body, recipient's part).
+    text_pieces: tuple[str, str] | None = None
 
 
 @functools.lru_cache(maxsize=1024)  # recipients of the same alerts share a subject
@@ -93,6 +95,18 @@ def _part(subtype: str, encoded: str) -> str:
     )
 
 
+def _text_qp(rendered: Rendered) -> str:
+    if rendered.text_pieces is None:
+        return _qp(rendered.text)
+    shared, own = rendered.text_pieces
+    return _qp_shared(shared) + _qp(own)
+
+
+@functools.lru_cache(maxsize=256)  # a body's recipients share the moment it was queued
+def _date(when: datetime) -> str:
+    return format_datetime(when)
+
+
 def _html_qp(rendered: Rendered) -> str:
     if rendered.html_pieces is None:
         return _qp(rendered.html)
@@ -118,7 +132,7 @@ def build(
         _from_header(settings.mail.from_),
         f"To: {recipient}",
         _fold("Subject", rendered.subject),
-        f"Date: {format_datetime(date)}",
+        f"Date: {_date(date)}",
         f"Message-ID: {message_id}",
         _fold("List-Id", settings.mail.list_id),
     ]
@@ -138,7 +152,7 @@ def build(
         headers.append("")
         headers.append(f"--{outer}")
     headers += [f'Content-Type: multipart/alternative;{CRLF} boundary="{boundary}"']
-    text, html = _part("plain", _qp(rendered.text)), _part("html", _html_qp(rendered))
+    text, html = _part("plain", _text_qp(rendered)), _part("html", _html_qp(rendered))
     message = (
         CRLF.join(headers)
         + f"{CRLF}{CRLF}--{boundary}{CRLF}{text}{CRLF}--{boundary}{CRLF}{html}"

@@ -343,7 +343,6 @@ def _send_emails(
     lease: timedelta = LEASE,
 ) -> bool:
     """Send a batch's emails over one connection; False when the server is unreachable."""
-    sender = mime.sender_address(composer.settings)
     try:
         transport.open()
     except SendFailure as e:
@@ -351,58 +350,113 @@ def _send_emails(
             _count(report, rec.retry(row, e.reason))
         report.errors.append(e.reason)
         return False
+    emails = _Emails(rows, batch, composer, transport, rec, report)
     started = time.monotonic()
     try:
-        for i, row in enumerate(rows):
+        for i in range(len(rows)):
             # At least one message per batch, so a slow server still makes progress.
             if i and time.monotonic() - started > lease.total_seconds() / 2:
+                emails.settle()
                 for rest in rows[i:]:
                     rec.release(rest)
                 break
-            if not _send_one(row, batch, composer, transport, sender, rec, report):
+            if not emails.send(i):
                 for rest in rows[i + 1 :]:
                     _count(report, rec.retry(rest, report.errors[-1], attempted=False))
                 return False
     finally:
-        transport.close()
+        try:
+            emails.settle()  # the last message accepted, recorded before anything else
+        finally:
+            transport.close()
     return True
 
 
-def _send_one(
-    row: Outbox,
-    batch: compose.Batch,
-    composer: compose.Composer,
-    transport: Transport,
-    sender: str,
-    rec: _Recorder,
-    report: DeliveryReport,
-) -> bool:
-    """Render and send one message and record the outcome; False when the connection is
-    lost."""
-    subject: str | None = None
-    try:
-        bad = _bad_address(row.recipient)
-        if bad:
-            raise SendFailure(bad, permanent=True)
-        data, rendered = composer.message(row, batch)
-        subject = rendered.subject
-        transport.send(sender, row.recipient, data)
-    except (compose.Cancelled, *RENDER_ERRORS) as e:
-        _will_not_go(row, e, rec, report)
-    except SendFailure as e:
-        if e.permanent:
-            rec.failed(row, e.reason, subject)
-            report.failed += 1
-            report.errors.append(f"{row.key}: {e.reason}")
-            return True
-        _count(report, rec.retry(row, e.reason))
-        if e.connection_lost:
-            report.errors.append(e.reason)
-            return False
-    else:
-        rec.sent(row, rendered.subject)
-        report.sent += 1
-    return True
+Prepared = tuple[bytes, mime.Rendered] | Exception
+
+
+class _Emails:
+    """A batch's emails, each rendered and sent in turn, with the sender's own work done
+    while the server is busy (see transports.py): a message accepted by the server is
+    recorded as sent while the server answers the next message's MAIL FROM, and the next
+    message is rendered while the server takes in this one.
+
+    The crash contract holds: a message's sent mark is committed before the next message can
+    be accepted, so a sender killed at any point leaves at most the one message in flight
+    unrecorded, and it alone is sent again (with the same Message-ID)."""
+
+    def __init__(
+        self,
+        rows: list[Outbox],
+        batch: compose.Batch,
+        composer: compose.Composer,
+        transport: Transport,
+        rec: _Recorder,
+        report: DeliveryReport,
+    ) -> None:
+        self.rows, self.batch, self.composer = rows, batch, composer
+        self.transport, self.rec, self.report = transport, rec, report
+        self.sender = mime.sender_address(composer.settings)
+        self.prepared: dict[int, Prepared] = {}
+        self.accepted: tuple[Outbox, str] | None = None  # accepted, not yet recorded
+
+    def settle(self) -> None:
+        """Record the message the server last accepted, if it is not yet recorded."""
+        if self.accepted is not None:
+            row, subject = self.accepted
+            self.accepted = None
+            self.rec.sent(row, subject)
+            self.report.sent += 1
+
+    def prepare(self, i: int) -> None:
+        """Render row ``i`` (the error it raises kept for its turn)."""
+        if i >= len(self.rows) or i in self.prepared:
+            return
+        row = self.rows[i]
+        try:
+            bad = _bad_address(row.recipient)
+            if bad:
+                raise SendFailure(bad, permanent=True)
+            self.prepared[i] = self.composer.message(row, self.batch)
+        except Exception as e:  # raised again at its turn, as if rendered then
+            self.prepared[i] = e
+
+    def send(self, i: int) -> bool:
+        """Render (unless done already), send and record row ``i``; False when the
+        connection is lost."""
+        row, rec, report = self.rows[i], self.rec, self.report
+        self.prepare(i)
+        prepared = self.prepared.pop(i)
+        subject: str | None = None
+        try:
+            if isinstance(prepared, Exception):
+                raise prepared
+            data, rendered = prepared
+            subject = rendered.subject
+            self.transport.send(
+                self.sender,
+                row.recipient,
+                data,
+                settle=self.settle,
+                meanwhile=lambda: self.prepare(i + 1),
+            )
+        except (compose.Cancelled, *RENDER_ERRORS) as e:
+            self.settle()
+            _will_not_go(row, e, rec, report)
+        except SendFailure as e:
+            self.settle()
+            if e.permanent:
+                rec.failed(row, e.reason, subject)
+                report.failed += 1
+                report.errors.append(f"{row.key}: {e.reason}")
+                return True
+            _count(report, rec.retry(row, e.reason))
+            if e.connection_lost:
+                report.errors.append(e.reason)
+                return False
+        else:
+            self.accepted = (row, rendered.subject)
+        return True
 
 
 # A template or data problem: it does not fix itself.
@@ -429,7 +483,7 @@ def _post_one(
     rec: _Recorder,
     report: DeliveryReport,
 ) -> None:
-    """Render and post one chat message and record the outcome, as :func:`_send_one` does
+    """Render and post one chat message and record the outcome, as :meth:`_Emails.send` does
     for an email. Each message is its own request, so one channel's failure holds up no
     other."""
     title: str | None = None

@@ -228,16 +228,27 @@ def personalise(env: jinja2.Environment, body: Rendered, part: RecipientPart) ->
     :class:`_PartShape`): parsing the body's whole stylesheet again for every recipient would
     cost more than the rest of the part."""
     text, html = _part(env, part)
-    text = f"{body.text.rstrip()}\n\n{text}\n"
+    shared = _text_head(body.text)
+    own_text = f"{text}\n"
+    pieces = (shared, own_text)
+    text = shared + own_text
     if body.html_pieces is not None:
         head, _, tail = body.html_pieces
         own = html if html.endswith("\n") else html + "\n"
-        return Rendered(body.subject, text, head + own + tail, (head, own, tail))
+        return Rendered(body.subject, text, head + own + tail, (head, own, tail), pieces)
     if RECIPIENT_MARK in body.html:
-        return Rendered(body.subject, text, body.html.replace(RECIPIENT_MARK, html, 1))
+        html = body.html.replace(RECIPIENT_MARK, html, 1)
+        return Rendered(body.subject, text, html, text_pieces=pieces)
     at = body.html.rfind("</body>")
     full = body.html[:at] + html + body.html[at:] if at >= 0 else body.html + html
-    return Rendered(body.subject, text, full)
+    return Rendered(body.subject, text, full, text_pieces=pieces)
+
+
+@functools.lru_cache(maxsize=256)
+def _text_head(text: str) -> str:
+    """A body's text before the recipient's part: one string object for every recipient of
+    the same body, so that its encoding is looked up rather than done again (mime.py)."""
+    return f"{text.rstrip()}\n\n"
 
 
 def template_files(settings: Settings) -> dict[str, Path]:

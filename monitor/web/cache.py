@@ -3,8 +3,10 @@
 The data version is a fingerprint of everything the pages show (the newest alert event,
 alert change, observation, publication, rating, organisation and source state). A rendered
 page is kept under (path, query, data version[, minute]) and served until the data changes;
-a request whose If-None-Match matches gets 304. Pages that depend on the clock (the "late"
-banner, next poll times, silences ending) also key on the current minute.
+a request whose If-None-Match matches gets 304. A page of 1 kB or more is also kept gzipped
+(compressed once, when it is rendered) for the clients that accept gzip, under its own ETag.
+Pages that depend on the clock (the "late" banner, next poll times, silences ending) also key
+on the current minute.
 
 Each `monitor serve` process keeps its own cache and shares nothing but the database, so
 several can run behind a load balancer. The data version itself is re-read at most once per
@@ -13,6 +15,7 @@ several can run behind a load balancer. The data version itself is re-read at mo
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import threading
 import time
@@ -99,6 +102,54 @@ class Page:
     etag: str
     content_type: str
     headers: tuple[tuple[str, str], ...]
+    # The body gzipped once, for clients that accept it (None when not worth it).
+    gzipped: bytes | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + len(self.gzipped or b"")
+
+
+GZIP_MIN_BYTES = 1024  # below this the headers cost as much as compression saves
+_COMPRESSIBLE = ("text/", "application/json", "application/atom+xml", "application/xml")
+
+
+def gzip_body(body: bytes, content_type: str) -> bytes | None:
+    """``body`` gzipped (the same bytes each time: no timestamp), or None for a body too small
+    or not text."""
+    if len(body) < GZIP_MIN_BYTES or not content_type.startswith(_COMPRESSIBLE):
+        return None
+    packed = gzip.compress(body, compresslevel=6, mtime=0)
+    return packed if len(packed) < len(body) else None
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """True when an Accept-Encoding header value admits gzip (RFC 9110 12.5.3): named, or
+    ``*``, with a q-value above zero; ``gzip;q=0`` refuses it even beside ``*``."""
+    star = False
+    for item in accept_encoding.lower().split(","):
+        coding, _, params = item.partition(";")
+        coding = coding.strip()
+        if coding not in ("gzip", "x-gzip", "*"):
+            continue
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+        if coding == "*":
+            star = q > 0
+        else:
+            return q > 0
+    return star
+
+
+def gzip_etag(etag: str) -> str:
+    """The ETag of a page's gzipped form: another representation, another validator."""
+    return f"{etag}-gz"
 
 
 class PageCache:
@@ -151,12 +202,12 @@ class PageCache:
                 return  # rendered from data that has changed since
             old = self._pages.pop(key, None)
             if old is not None:
-                self._bytes -= len(old.body)
+                self._bytes -= old.size
             self._pages[key] = page
-            self._bytes += len(page.body)
+            self._bytes += page.size
             while len(self._pages) > self.max_entries or self._bytes > self.max_bytes:
                 _, dropped = self._pages.popitem(last=False)
-                self._bytes -= len(dropped.body)
+                self._bytes -= dropped.size
 
     def clear(self) -> None:
         with self._lock:
@@ -216,22 +267,32 @@ def cached(clock: bool = True) -> Callable[[Callable[..., Any]], Callable[..., R
 
 def _page(resp: Response) -> Page:
     body = resp.get_data()
+    content_type = resp.content_type or "text/html; charset=utf-8"
     return Page(
         body,
         etag_for(body),
-        resp.content_type or "text/html; charset=utf-8",
+        content_type,
         tuple((h, resp.headers[h]) for h in _KEPT_HEADERS if h in resp.headers),
+        gzip_body(body, content_type),
     )
 
 
 def respond(page: Page) -> Response:
-    """The page, or 304 Not Modified when the client's If-None-Match names its ETag."""
+    """The page (gzipped for a client that accepts it), or 304 Not Modified when the
+    client's If-None-Match names the ETag of the form it would get."""
     headers = {"Cache-Control": "no-cache", "Vary": "Cookie", **dict(page.headers)}
-    if request.if_none_match.contains(page.etag):
+    body, etag = page.body, page.etag
+    if page.gzipped is not None:
+        headers["Vary"] = "Cookie, Accept-Encoding"
+        if accepts_gzip(request.headers.get("Accept-Encoding", "")):
+            body, etag = page.gzipped, gzip_etag(page.etag)
+            headers["Content-Encoding"] = "gzip"
+    if request.if_none_match.contains(etag):
         resp = Response(status=304, headers=headers)
+        resp.headers.pop("Content-Encoding", None)
     else:
-        resp = Response(page.body, content_type=page.content_type, headers=headers)
-    resp.set_etag(page.etag)
+        resp = Response(body, content_type=page.content_type, headers=headers)
+    resp.set_etag(etag)
     return resp
 
 
@@ -246,7 +307,9 @@ class CachedPages:
     If-None-Match) for a page the cache holds is answered with its body and exactly the
     headers the app sent with it the first time (kept by ETag), skipping routing, the request
     context and the response object, which cost several times what sending the bytes does
-    (bench/bench_web.py). Everything else, and any page not yet sent once, goes to the app.
+    (bench/bench_web.py). A client that accepts gzip gets the page's gzipped form, with the
+    headers the app sent with that form. Everything else, and any page not yet sent once (in
+    that form), goes to the app.
     """
 
     MAX_HEADERS = 4096
@@ -275,10 +338,11 @@ class CachedPages:
         ):
             return self.app(environ, start_response)
         key, page = self._key_page(environ)
-        if page is not None and (headers := self._headers.get((key, page.etag))) is not None:
+        gz = page is not None and page.gzipped is not None and self._gzip(environ)
+        if page is not None and (headers := self._headers.get((key, page.etag, gz))) is not None:
             self.state.pages.hits += 1
             start_response("200 OK", headers)
-            return [page.body]
+            return [page.gzipped if gz and page.gzipped is not None else page.body]
         sent: list[Any] = []
 
         def remember(status: str, headers: Headers, *exc: Any) -> Any:
@@ -290,8 +354,14 @@ class CachedPages:
             names = {h.lower(): v for h, v in sent[1]}
             etag = names.get("etag", "").strip('"')
             key, page = self._key_page(environ)
-            if page is not None and page.etag == etag and "set-cookie" not in names:
-                if len(self._headers) >= self.MAX_HEADERS:
-                    self._headers.clear()
-                self._headers[(key, etag)] = list(sent[1])
+            if page is not None and "set-cookie" not in names:
+                gz = page.gzipped is not None and self._gzip(environ)
+                if etag == (gzip_etag(page.etag) if gz else page.etag):
+                    if len(self._headers) >= self.MAX_HEADERS:
+                        self._headers.clear()
+                    self._headers[(key, page.etag, gz)] = list(sent[1])
         return result
+
+    @staticmethod
+    def _gzip(environ: dict[str, Any]) -> bool:
+        return accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
