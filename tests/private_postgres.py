@@ -86,8 +86,7 @@ class PrivatePostgres:
         with (self.data / "postgresql.conf").open("a") as f:
             f.write(
                 f"listen_addresses = '127.0.0.1'\nport = {self.port}\n"
-                f"unix_socket_directories = '{self.root}'\nfsync = off\n"
-                "synchronous_commit = off\nfull_page_writes = off\nmax_connections = 50\n"
+                f"unix_socket_directories = '{self.root}'\nmax_connections = 50\n"
             )
         self.start()
 
