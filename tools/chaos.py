@@ -53,6 +53,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
 
+from tools.forkrun import Child, Launcher
+
 ROOT = Path(__file__).resolve().parent.parent
 REAL = ROOT / "data" / "real"
 PAGES = ROOT / "tests" / "data" / "pages"
@@ -324,20 +326,16 @@ class Chaos:
         self.publisher = Publisher()
         self.smtp = Smtp()
         self.rows: list[Row] = []
+        self.launcher = Launcher()
         self.startup = self.startup_seconds()
 
-    @staticmethod
-    def startup_seconds() -> float:
-        """How long `monitor` takes to start (its imports): the fastest of three."""
+    def startup_seconds(self) -> float:
+        """How long a `monitor` command takes to start: the fastest of three `--help`."""
         times = []
         for _ in range(3):
             start = time.monotonic()
-            subprocess.run(
-                [sys.executable, "-m", "monitor.cli", "--help"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                check=True,
-            )
+            if self.launcher.start(["--help"], ROOT, dict(os.environ)).wait(120) != 0:
+                raise RuntimeError("`monitor --help` failed")
             times.append(time.monotonic() - start)
         return min(times)
 
@@ -362,13 +360,12 @@ class Chaos:
         )
         return path
 
-    def monitor(self, cfg: Path, *args: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "monitor.cli", "--config", str(cfg), *args],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            cwd=cfg.parent,
-            env={**os.environ, "MONITOR_SECRET": "chaos-" + "x" * 40},
+    def monitor(self, cfg: Path, *args: str) -> Child:
+        """`monitor --config cfg args...` in a child process (tools/forkrun.py)."""
+        return self.launcher.start(
+            ["--config", str(cfg), *args],
+            cfg.parent,
+            {**os.environ, "MONITOR_SECRET": "chaos-" + "x" * 40},
         )
 
     def run(self, cfg: Path, *args: str, ok: tuple[int, ...] = (0, 1)) -> float:
@@ -641,8 +638,9 @@ class Chaos:
         began = time.monotonic()
         why = PrivatePostgres.available()
         if why:
-            row.notes.append(f"not run: {why}")
-            row.stalled = 1
+            # NOT RUN fails the run where PostgreSQL is part of it (--postgres).
+            row.notes.append(f"NOT RUN: {why}")
+            row.stalled = 1 if self.args.postgres else 0
             return row
         pg = PrivatePostgres()
         be = Backend("postgres", self.work, pg.url)
