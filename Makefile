@@ -15,7 +15,7 @@ help:
 	@echo "make test   lint and run the whole test suite"
 	@echo "make lint   ruff, formatting and mypy"
 	@echo "make bench  run the benchmarks under bench/ (writes bench/results.json)"
-	@echo "make chaos  kill -9, failing servers and dropped sessions (writes bench/chaos.json); TRIALS=3 for a short run"
+	@echo "make chaos  kill -9, failing servers, dropped sessions, a PostgreSQL restart (writes bench/chaos.json); TRIALS=10 for the short run .ci/run makes"
 	@echo "make assets install nhsuk-frontend and axe-core from the npm registry (node_modules/)"
 	@echo "make screenshots  every page type at 390 and 1280 px, from the shipped data, into var/screenshots/"
 

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import socket
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -272,3 +273,43 @@ def test_the_notification_jobs_call_the_notifications_part(ctx: Context) -> None
     assert jobs.record(ctx, "digest", jobs.digest).counts == {"queued": 0}
     assert jobs.record(ctx, "operators", jobs.operators).counts == {"queued": 0}
     assert {r.outcome for r in runs(ctx.engine)} == {"ok"}
+
+
+def test_a_publication_whose_evaluation_never_ran_is_emailed_by_the_next_evaluation(
+    tmp_path: Path,
+    publisher: Publisher,  # noqa: F811
+) -> None:
+    # A chain cut short between its poll and its evaluation (the database restarted under the
+    # service, or the process stopped): the next poll finds nothing new, so only the daily (or
+    # the start's) evaluation can send that publication's alerts.
+    from tests.test_service import new_file
+
+    p = tmp_path / "config.toml"
+    p.write_text(
+        f'[paths]\nvar = "var"\n[http]\nretries = 0\n'
+        f'[sources.ae]\nindex_url = "{publisher.base}{INDEX}"\n'
+        + "".join(
+            f'[[subscribers]]\nemail = "team.{r.lower()}@example.nhs.uk"\nregion = "{r}"\n'
+            for r in REGIONS
+        )
+    )
+    assert cli(p, "init")[0] == 0
+    assert cli(p, "poll")[0] == 0  # the first ingest: quiet
+    ctx = Context.load(p)
+    try:
+        new_file(publisher)
+        polled = jobs.record(ctx, "poll:ae", partial(jobs.poll_source, source="ae"))
+        assert polled.counts["ingested"] == 1
+        assert len(jobs.unevaluated_publications(ctx)) == 1
+
+        caught_up = jobs.evaluate_catching_up(ctx)
+        assert caught_up["caught_up_publications"] == 1
+        assert caught_up["routed"] == len(REGIONS)
+        # Recorded as the daily job records it: the publication is then evaluated, and the next
+        # evaluation emails nothing again.
+        jobs.record(ctx, "evaluate", lambda c: caught_up)
+        assert jobs.unevaluated_publications(ctx) == []
+        again = jobs.evaluate_catching_up(ctx)
+        assert "caught_up_publications" not in again and again.get("routed", 0) == 0
+    finally:
+        ctx.close()

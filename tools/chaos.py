@@ -53,6 +53,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
 
+from tools.forkrun import Child, Launcher
+
 ROOT = Path(__file__).resolve().parent.parent
 REAL = ROOT / "data" / "real"
 PAGES = ROOT / "tests" / "data" / "pages"
@@ -60,6 +62,10 @@ REAL_HOST = "https://www.england.nhs.uk"
 INDEX = "/statistics/statistical-work-areas/ae-waiting-times-and-activity/"
 YEAR = INDEX + "ae-attendances-and-emergency-admissions-2025-26/"
 OUT = ROOT / "bench" / "chaos.json"
+# Where the service's log of a failed trial is kept.
+LOGS = ROOT / "var" / "chaos"
+# How long a service has after a PostgreSQL restart to reach the clean run's state.
+SETTLE = 120.0
 STEPS = ("poll", "ingest", "evaluate", "send", "digest")
 FAULTS = ("smtp-down", "publisher-5xx", "publisher-timeout", "publisher-html", "publisher-cut")
 # Older files for `monitor ingest` (the poll step ingests the 2025-26 year's files).
@@ -92,16 +98,19 @@ class Row:
     double_run: int = 0
     wrong: int = 0
     extra_emails: int = 0
+    stalled: int = 0  # a service that died or ran no job after a fault
+    seconds_per_trial: float = 0.0  # the step's time (its clean run included) per trial
     notes: list[str] = field(default_factory=list)
 
     def bad(self) -> bool:
         # A killed sender may send the one message in flight twice: duplicates up to the kills.
-        allowed = self.killed if self.step in ("send", "digest", "smtp-down") else 0
+        allowed = self.killed if self.step in ("send", "digest", "smtp-down", "pg-restart") else 0
         return bool(
             self.lost
             or self.wrong
             or self.double_run
             or self.extra_emails
+            or self.stalled
             or self.duplicated > allowed
         )
 
@@ -289,6 +298,9 @@ FIGURES = (
 )
 ALERTS = "SELECT rule, org, state, period_start, value FROM alert"
 OUTBOX = "SELECT key, status FROM outbox"
+# Outbox rows by what they are and whom they are for: a key may hold a publication's id, which
+# a transaction cut short by a PostgreSQL restart consumes (sequences do not roll back).
+OUTBOX_BY_RECIPIENT = "SELECT kind, recipient, subject, status FROM outbox"
 PUBLICATIONS = "SELECT sha256 FROM publication WHERE status = 'ingested'"
 
 
@@ -317,8 +329,20 @@ class Chaos:
         self.publisher = Publisher()
         self.smtp = Smtp()
         self.rows: list[Row] = []
+        self.launcher = Launcher()
+        self.startup = self.startup_seconds()
 
-    def config(self, url: str, name: str) -> Path:
+    def startup_seconds(self) -> float:
+        """How long a `monitor` command takes to start: the fastest of three `--help`."""
+        times = []
+        for _ in range(3):
+            start = time.monotonic()
+            if self.launcher.start(["--help"], ROOT, dict(os.environ)).wait(120) != 0:
+                raise RuntimeError("`monitor --help` failed")
+            times.append(time.monotonic() - start)
+        return min(times)
+
+    def config(self, url: str, name: str, *, every_minutes: int | None = None) -> Path:
         folder = self.work / name
         folder.mkdir(parents=True, exist_ok=True)
         subs = "".join(
@@ -330,20 +354,21 @@ class Chaos:
         path.write_text(
             f'[database]\nurl = "{url}"\n\n[paths]\nvar = "var"\n\n'
             f"[http]\nretries = 0\ntimeout_seconds = 2\n\n"
-            f'[sources.ae]\nindex_url = "{self.publisher.base}{INDEX}"\n\n'
-            f'[mail]\ntransport = "smtp"\nsmtp_host = "127.0.0.1"\nsmtp_port = {self.smtp.port}\n'
+            f'[sources.ae]\nindex_url = "{self.publisher.base}{INDEX}"\n'
+            + (f"every_minutes = {every_minutes}\n" if every_minutes else "")
+            + "\n"
+            + f'[mail]\ntransport = "smtp"\nsmtp_host = "127.0.0.1"\nsmtp_port = {self.smtp.port}\n'
             f'from = "Chaos <chaos@example.nhs.uk>"\nbatch_size = 5\n\n'
             f'[web]\nbase_url = "http://127.0.0.1:8000"\n\n{subs}'
         )
         return path
 
-    def monitor(self, cfg: Path, *args: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "monitor.cli", "--config", str(cfg), *args],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            cwd=cfg.parent,
-            env={**os.environ, "MONITOR_SECRET": "chaos-" + "x" * 40},
+    def monitor(self, cfg: Path, *args: str) -> Child:
+        """`monitor --config cfg args...` in a child process (tools/forkrun.py)."""
+        return self.launcher.start(
+            ["--config", str(cfg), *args],
+            cfg.parent,
+            {**os.environ, "MONITOR_SECRET": "chaos-" + "x" * 40},
         )
 
     def run(self, cfg: Path, *args: str, ok: tuple[int, ...] = (0, 1)) -> float:
@@ -409,6 +434,7 @@ class Chaos:
 
     def kill_trials(self, be: Backend, urls: dict[str, str], step: str) -> Row:
         row = Row(step, be.name)
+        began = time.monotonic()
         template, cmd, state = self.step_spec(step)
         # The clean run.
         url = be.fresh("clean", template)
@@ -424,8 +450,10 @@ class Chaos:
             url = be.fresh("trial", template)
             cfg = self.config(url, f"{be.name}-trial")
             self.smtp.clear()
+            started = time.monotonic()
             proc = self.monitor(cfg, *cmd)
-            at = self.rng.uniform(0.05, took)
+            # Killed once the command has started working, not while Python imports it.
+            at = self.rng.uniform(min(self.startup, took / 2), took)
             try:
                 proc.wait(timeout=at)
             except subprocess.TimeoutExpired:
@@ -434,6 +462,8 @@ class Chaos:
                 row.killed += 1
             else:
                 proc.communicate()
+                # It finished before the kill: later moments fall within a run this fast.
+                took = max(min(took, time.monotonic() - started), self.startup + 0.05)
             # Recovery: the same command again, as the runner's next slot would.
             self.run(cfg, *cmd)
             if step in ("send", "digest"):
@@ -450,6 +480,7 @@ class Chaos:
             row.lost += lost
             row.duplicated += dup
             row.wrong += wrong
+        row.seconds_per_trial = round((time.monotonic() - began) / max(1, row.trials), 1)
         return row
 
     def smtp_down(self, be: Backend, urls: dict[str, str]) -> Row:
@@ -579,6 +610,185 @@ class Chaos:
         row.notes.append(f"{row.trials} sessions dropped; {len(slots)} ticks run by {pids} runners")
         return row
 
+    def service(self, cfg: Path) -> subprocess.Popen[bytes]:
+        """`monitor run --no-web` (the long-running service), ticking every second."""
+        env = {**os.environ, "MONITOR_TICK_SECONDS": "1", "MONITOR_SECRET": "chaos-" + "x" * 40}
+        log = (cfg.parent / "service.log").open("ab")
+        return subprocess.Popen(
+            [sys.executable, "-m", "monitor.cli", "--config", str(cfg), "run", "--no-web"],
+            stdout=log,
+            stderr=log,
+            cwd=cfg.parent,
+            env=env,
+        )
+
+    @staticmethod
+    def stop_service(proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def pg_restart(self) -> Row:
+        """`monitor run` on a private PostgreSQL server that is restarted (``pg_ctl restart``,
+        fast and immediate in turn) at a random moment of its poll, evaluation and sending.
+
+        The service must survive, run jobs again after the restart, and reach the clean run's
+        figures, alerts, outbox and emails (within ``SETTLE`` seconds of the restart)."""
+        from tests.private_postgres import PrivatePostgres
+
+        row = Row("pg-restart", "postgres")
+        began = time.monotonic()
+        why = PrivatePostgres.available()
+        if why:
+            # NOT RUN fails the run where PostgreSQL is part of it (--postgres).
+            row.notes.append(f"NOT RUN: {why}")
+            row.stalled = 1 if self.args.postgres else 0
+            return row
+        pg = PrivatePostgres()
+        be = Backend("postgres", self.work, pg.url)
+        try:
+            # Where the service starts: the year polled without its latest month (quiet).
+            quiet = be.fresh("quiet")
+            cfg = self.config(quiet, "pgr-quiet")
+            self.run(cfg, "init", ok=(0,))
+            self.publisher.hidden = "August-2025-CSV"
+            try:
+                self.run(cfg, "poll", "ae")
+            finally:
+                self.publisher.hidden = None
+
+            def state(u: str) -> tuple[list[tuple[Any, ...]], ...]:
+                return tuple(
+                    sorted(query(u, q), key=repr) for q in (FIGURES, ALERTS, OUTBOX_BY_RECIPIENT)
+                )
+
+            # Jobs the service runs have ids above the template's.
+            base = query(quiet, "SELECT coalesce(max(id), 0) FROM jobrun")[0][0]
+
+            def settled(u: str) -> bool:
+                """The service polled, then sent, and nothing waits in the outbox."""
+                polled = query(
+                    u,
+                    f"SELECT min(id) FROM jobrun WHERE id > {base} AND job = 'poll:ae' "
+                    "AND outcome = 'ok'",
+                )[0][0]
+                if polled is None:
+                    return False
+                evaluated = query(
+                    u,
+                    f"SELECT min(id) FROM jobrun WHERE id > {polled} AND job = 'evaluate' "
+                    "AND outcome = 'ok'",
+                )[0][0]
+                if evaluated is None:
+                    return False
+                sent = f"SELECT count(*) FROM jobrun WHERE id > {evaluated} AND job = 'send' "
+                waiting = "SELECT count(*) FROM outbox WHERE status <> 'sent'"
+                return (
+                    bool(query(u, sent + "AND outcome = 'ok'")[0][0])
+                    and not query(u, waiting)[0][0]
+                )
+
+            # The clean run: the service polls the latest month, evaluates and sends.
+            url = be.fresh("clean", "quiet")
+            cfg = self.config(url, "pgr-clean", every_minutes=1)
+            self.smtp.clear()
+            start = time.monotonic()
+            proc = self.service(cfg)
+            try:
+                working = None  # when the service's first job began (after its start-up)
+                ran = f"SELECT count(*) FROM jobrun WHERE id > {base}"
+                while not settled(url) and time.monotonic() - start < SETTLE:
+                    if working is None and query(url, ran)[0][0]:
+                        working = time.monotonic() - start
+                    time.sleep(0.2)
+                took = time.monotonic() - start
+                working = min(working if working is not None else 0.5, took / 2)
+            finally:
+                self.stop_service(proc)
+            clean = state(url)
+            clean_mail = self.smtp.mails()
+            row.notes.append(
+                f"clean run: {len(clean[0])} figures, {len(clean[1])} alerts, "
+                f"{sum(clean_mail.values())} emails in {took:.1f} s (working from {working:.1f} s)"
+            )
+            if not clean_mail:
+                row.notes.append("the clean run sent no email: nothing to compare")
+                row.lost += 1
+            for i in range(max(2, self.args.trials // 10)):
+                mode = ("fast", "immediate")[i % 2]
+                url = be.fresh(f"trial{i + 1}", "quiet")
+                cfg = self.config(url, f"pgr-trial{i + 1}", every_minutes=1)
+                self.smtp.clear()
+                proc = self.service(cfg)
+                try:
+                    at = self.rng.uniform(working, took)  # while it works, not imports
+                    time.sleep(at)
+                    pg.restart(mode)
+                    restarted = time.monotonic()
+                    after = query(url, "SELECT coalesce(max(id), 0) FROM jobrun")[0][0]
+                    jobs_after = (
+                        f"SELECT count(*) FROM jobrun WHERE id > {after} AND outcome = 'ok'"
+                    )
+                    # Recovered: jobs run again, and the state reaches the clean run's.
+                    while time.monotonic() - restarted < SETTLE and proc.poll() is None:
+                        mail = self.smtp.mails()  # the one in flight may arrive twice
+                        if (
+                            query(url, jobs_after)[0][0]
+                            and state(url) == clean
+                            and set(mail) == set(clean_mail)
+                            and not clean_mail - mail
+                        ):
+                            break
+                        time.sleep(0.5)
+                    recovered = time.monotonic() - restarted
+                    alive = proc.poll() is None
+                    ran_after = query(url, jobs_after)[0][0]
+                finally:
+                    self.stop_service(proc)
+                row.trials += 1
+                row.killed += 1  # one restart per trial: an email in flight may arrive twice
+                if not alive or not ran_after:
+                    row.stalled += 1
+                    row.notes.append(
+                        f"trial {i + 1} ({mode} at {at:.1f} s): "
+                        + ("the service died" if not alive else "no job ran after the restart")
+                    )
+                trial = state(url)
+                lost = wrong = dup = 0
+                for c_rows, t_rows in zip(clean, trial, strict=True):
+                    lo, du, wr = compare(c_rows, t_rows)
+                    lost, dup, wrong = lost + lo, dup + du, wrong + wr
+                mail = self.smtp.mails()
+                lost += sum((clean_mail - mail).values())
+                dup += sum(n - 1 for n in Counter(self.smtp.message_ids()).values() if n > 1)
+                extra = [k for k in mail if k not in clean_mail]
+                row.extra_emails += sum(mail[k] for k in extra)
+                row.lost, row.duplicated, row.wrong = (
+                    row.lost + lost,
+                    row.duplicated + dup,
+                    row.wrong + wrong,
+                )
+                if (lost or wrong or extra) and len(row.notes) < 6:
+                    log = (cfg.parent / "service.log").read_text(errors="replace").splitlines()
+                    errors = [ln for ln in log if "ERROR" in ln or "WARNING" in ln][-4:]
+                    LOGS.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(cfg.parent / "service.log", LOGS / f"pg-restart-{i + 1}.log")
+                    row.notes.append(
+                        f"trial {i + 1} ({mode} at {at:.1f} s): lost {lost}, wrong {wrong}, "
+                        f"extra emails {len(extra)}; the service said: {' | '.join(errors)}"
+                    )
+                elif len(row.notes) < 6:
+                    row.notes.append(f"{mode} at {at:.1f} s: recovered in {recovered:.1f} s")
+        finally:
+            be.drop_all()
+            pg.stop()
+        row.seconds_per_trial = round((time.monotonic() - began) / max(1, row.trials), 1)
+        return row
+
     def api_long_run(self) -> Row:
         row = Row("api-schemathesis", "sqlite")
         env = {**os.environ, "MONITOR_SCHEMATHESIS_EXAMPLES": str(max(50, self.args.trials * 10))}
@@ -623,6 +833,8 @@ class Chaos:
                     elif step == "runners" and be.name == "postgres":
                         self.report(self.runners(be, urls))
                 be.drop_all()
+            if "pg-restart" in steps:
+                self.report(self.pg_restart())
             if "api" in steps:
                 self.report(self.api_long_run())
         finally:
@@ -636,7 +848,9 @@ class Chaos:
             f"{row.step:<20} {row.backend:<9} trials {row.trials:>4}  killed {row.killed:>4}  "
             f"lost {row.lost}  duplicated {row.duplicated}  double-run {row.double_run}  "
             f"wrong {row.wrong}  extra emails {row.extra_emails}  "
-            f"{'FAIL' if row.bad() else 'ok'}"
+            + (f"stalled {row.stalled}  " if row.stalled else "")
+            + (f"{row.seconds_per_trial} s/trial  " if row.seconds_per_trial else "")
+            + f"{'FAIL' if row.bad() else 'ok'}"
             + (f"  ({'; '.join(row.notes)})" if row.notes else ""),
             flush=True,
         )
@@ -650,7 +864,7 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("MONITOR_TEST_POSTGRES_URL"),
         help="an admin URL of a PostgreSQL server (default $MONITOR_TEST_POSTGRES_URL)",
     )
-    ap.add_argument("--steps", default=",".join([*STEPS, *FAULTS, "runners", "api"]))
+    ap.add_argument("--steps", default=",".join([*STEPS, *FAULTS, "runners", "pg-restart", "api"]))
     ap.add_argument("--seed", type=int, default=20261207)
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)

@@ -8,8 +8,10 @@ Exactly once, give or take one: a row is marked sent in its own transaction stra
 server accepts it. A sender killed between the two leaves that row (and the rest of its batch)
 in ``sending``. Each claim names its holder (host, pid and a random suffix): the next sender
 to start on the same host hands back at once the rows of a holder whose process is gone
-(``reclaim_orphans``); rows held on another host wait for the lease to run out. Either way they
-are sent again with the same Message-ID, so at most the one message in flight arrives twice.
+(``reclaim_orphans``), and so does a sender in a long-running process whose earlier run ended
+with rows still claimed (the database went away mid-batch, e.g. a PostgreSQL restart); rows held
+on another host wait for the lease to run out. Either way they are sent again with the same
+Message-ID, so at most the one message in flight arrives twice.
 
 Claiming is one short transaction: on PostgreSQL the rows are picked with ``FOR UPDATE SKIP
 LOCKED``, so senders on several machines never take the same row; SQLite runs it under ``BEGIN
@@ -26,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -64,8 +67,19 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+# Senders of this process whose run of ``deliver`` has ended (returned or raised). Rows one of
+# them still holds in ``sending`` were left by a run cut short (the database connection lost
+# between sending a message and recording it): no one is working through them.
+_ended: set[str] = set()
+_ended_lock = threading.Lock()
+
+
 def _holder_gone(worker: str) -> bool:
-    """True when ``worker`` (a ``worker_id``) ran on this host and its process has ended."""
+    """True when ``worker`` (a ``worker_id``) ran on this host and its process has ended, or
+    is a sender of this process whose run has ended."""
+    with _ended_lock:
+        if worker in _ended:
+            return True
     parts = worker.rsplit(":", 2)
     if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
         return False
@@ -90,11 +104,16 @@ def _process_alive(pid: int) -> bool:
 
 def reclaim_orphans(engine: Engine) -> int:
     """Hand back (to pending) the rows in ``sending`` whose holder's process is gone on this
-    host, so that they need not wait for the lease. Returns how many."""
+    host, or whose run in this process has ended, so that they need not wait for the lease.
+    Returns how many."""
+    with _ended_lock:
+        ended_before = set(_ended)
     with session_scope(engine) as s:
         holders = s.exec(
             select(Outbox.claimed_by).where(col(Outbox.status) == OutboxStatus.SENDING).distinct()
         ).all()
+    with _ended_lock:  # ended runs that hold nothing need not be remembered
+        _ended.difference_update(ended_before - set(holders))
     gone = [h for h in holders if h and _holder_gone(h)]
     if not gone:
         return 0
@@ -523,7 +542,8 @@ def deliver(
 ) -> DeliveryReport:
     """Send everything due, batch by batch, one connection per batch.
 
-    1. Hand back the rows of a sender on this host that has ended; queue operator emails for
+    1. Hand back the rows of a sender on this host that has ended (or of an earlier run in
+       this process that was cut short); queue operator emails for
        incidents that started since the last run.
     2. Claim a batch; render and send each row (a chat channel's by an HTTPS POST, an email
        over the batch's one connection); record each outcome as it happens.
@@ -534,8 +554,30 @@ def deliver(
     operators.queue_incidents(engine, settings, now=clock())
     composer = compose.Composer.for_settings(settings)
     transport = transport or for_settings(settings)
-    chat = ChatSender(settings)
     worker = worker or worker_id()
+    try:
+        _deliver(engine, settings, composer, transport, clock, worker, batch_size, lease, report)
+    finally:
+        # Whatever this run still holds (it raised mid-batch) the next run hands back.
+        with _ended_lock:
+            _ended.add(worker)
+    if report.sent or report.failed or report.retrying:
+        log.info("outbox: %s", report.as_json())
+    return report
+
+
+def _deliver(
+    engine: Engine,
+    settings: Settings,
+    composer: compose.Composer,
+    transport: Transport,
+    clock: Clock,
+    worker: str,
+    batch_size: int | None,
+    lease: timedelta,
+    report: DeliveryReport,
+) -> None:
+    chat = ChatSender(settings)
     size = batch_size or settings.mail.batch_size
     with engine.connect() as conn:
         if is_sqlite(engine):
@@ -547,6 +589,3 @@ def deliver(
                     break
         finally:
             chat.close()
-    if report.sent or report.failed or report.retrying:
-        log.info("outbox: %s", report.as_json())
-    return report

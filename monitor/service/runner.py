@@ -363,10 +363,11 @@ class Service:
         )
 
     def _daily(self) -> None:
-        """Late sources, evaluation (stale-data rules move with the date), the operators'
-        emails about late or failing sources, then pruning."""
+        """Late sources, evaluation (stale-data rules move with the date; publications a chain
+        cut short never evaluated are caught up), the operators' emails about late or failing
+        sources, then pruning."""
         jobs.record(self.ctx, "late-check", lambda c: jobs.late_check(c, self.clock()))
-        jobs.record(self.ctx, "evaluate", jobs.evaluate)
+        jobs.record(self.ctx, "evaluate", jobs.evaluate_catching_up)
         jobs.record(self.ctx, "operators", lambda c: jobs.operators(c, self.clock()))
         jobs.record(self.ctx, "prune-runs", jobs.prune_runs, quiet=True)
         jobs.record(self.ctx, "mergers", jobs.mergers, quiet=True)
