@@ -59,11 +59,6 @@ def shown(metric: Metric, series: Series) -> int:
     return window_start(series.starts, metric.granularity)
 
 
-def _values(metric: Metric, series: Series) -> Sequence[float]:
-    w = shown(metric, series)
-    return series.values[w:] if w else series.values
-
-
 def chart_of(metric: Metric, series: Series) -> Chart:
     """The series' Making Data Count chart at NHSRplotthedots' defaults, with its target,
     over the figures a trust page charts."""
@@ -110,6 +105,7 @@ class Charts:
         self.charts: dict[tuple[str, str], Chart] = {}
         self.limits: dict[tuple[str, str], Limits] = {}
         self.concerns: dict[tuple[str, str], bool] = {}
+        self.windows: dict[tuple[str, str], tuple[int, Sequence[float]]] = {}
 
     def concern(self, metric: Metric, series: Series) -> bool:
         """True when the series' chart has a special-cause concern at some dot."""
@@ -117,11 +113,20 @@ class Charts:
         found = self.concerns.get(key)
         if found is None:
             lim = self.limits_of(metric, series)
-            found = may_concern(_values(metric, series), lim, metric.higher_is_better) and (
+            found = may_concern(self.shown(metric, series)[1], lim, metric.higher_is_better) and (
                 PointType.CONCERN in self.chart(metric, series).point_types
             )
             self.concerns[key] = found
         return found
+
+    def shown(self, metric: Metric, series: Series) -> tuple[int, Sequence[float]]:
+        """Where the series' chart starts (``shown``), and the figures it charts."""
+        key = (metric.id, series.org)
+        got = self.windows.get(key)
+        if got is None:
+            w = shown(metric, series)
+            got = self.windows[key] = (w, series.values[w:] if w else series.values)
+        return got
 
     def chart(self, metric: Metric, series: Series) -> Chart:
         key = (metric.id, series.org)
@@ -135,7 +140,7 @@ class Charts:
         lim = self.limits.get(key)
         if lim is None:
             c = self.charts.get(key)
-            lim = c.segments[-1] if c is not None else xmr_limits(_values(metric, series))
+            lim = c.segments[-1] if c is not None else xmr_limits(self.shown(metric, series)[1])
             self.limits[key] = lim
         return lim
 
@@ -147,8 +152,7 @@ def spc_codes(rule: SpcRule, metric: Metric, series: Series, charts: Charts) -> 
     and rule out a special-cause concern for most series.
     """
     everything = len(series.values)
-    w = shown(metric, series)  # figures before the chart's window are not judged
-    values = series.values[w:] if w else series.values
+    w, values = charts.shown(metric, series)  # figures before the chart's window: not judged
     n = everything - w
     if n < spc.MIN_POINTS:
         return SKIP * everything
