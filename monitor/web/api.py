@@ -34,7 +34,7 @@ def _obs(o: Any) -> dict[str, Any] | None:
 @bp.get("/alerts")
 @cached(clock=False)
 def alerts() -> Any:
-    f = filters.parse(request.args)
+    f = filters.parse(request.args, blank_page=False)
     listing = alerts_data.listing(_state().ctx.engine, f)
     if f.page > listing.pages:
         abort(404, "There is no such page of alerts.")

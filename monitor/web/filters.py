@@ -98,8 +98,12 @@ def _values(args: MultiDict[str, str], name: str, *, upper: bool = False) -> tup
     return tuple(dict.fromkeys(out))
 
 
-def parse(args: MultiDict[str, str], *, allow_state: bool = True) -> AlertFilter:
-    """Filters from query arguments; raises BadFilter naming the argument."""
+def parse(
+    args: MultiDict[str, str], *, allow_state: bool = True, blank_page: bool = True
+) -> AlertFilter:
+    """Filters from query arguments; raises BadFilter naming the argument. ``blank_page``:
+    an empty ``page`` (as a form sends it) means the first; the API, whose document says a
+    page is an integer, refuses it."""
     region = _values(args, "region", upper=True)
     bad = [r for r in region if r not in REGION_CODES]
     if bad:
@@ -115,7 +119,10 @@ def parse(args: MultiDict[str, str], *, allow_state: bool = True) -> AlertFilter
     bad = [m for m in metric if m not in METRICS]
     if bad:
         raise BadFilter(f"metric: unknown {', '.join(b[:40] for b in bad)}; see the metric ids")
-    page_raw = args.get("page", "1") or "1"
+    page_raw = args.get("page", "1")
+    if not page_raw and not blank_page:
+        raise BadFilter("page: empty; give a page number from 1, or leave page out")
+    page_raw = page_raw or "1"
     if not page_raw.isascii() or not page_raw.isdigit():
         raise BadFilter(f"page: {page_raw[:20]!r} is not a number")
     page = int(page_raw) if len(page_raw) <= 9 else MAX_PAGE + 1
