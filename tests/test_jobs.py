@@ -230,14 +230,8 @@ def test_monitor_poll_refuses_an_unknown_source(config_file: Path) -> None:
 REGIONS = ("Y56", "Y58", "Y59", "Y60", "Y61", "Y62", "Y63")
 
 
-def test_the_day_the_data_lands_each_regional_team_gets_one_email(
-    tmp_path: Path,
-    publisher: Publisher,  # noqa: F811
-) -> None:
-    from email import message_from_bytes
-
-    from tests.test_service import new_file
-
+def _regional_teams_config(tmp_path: Path, publisher: Publisher) -> Path:  # noqa: F811
+    """A config polling the stand-in A&E publisher, with one subscribed team per region."""
     p = tmp_path / "config.toml"
     p.write_text(
         f'[paths]\nvar = "var"\n[http]\nretries = 0\n'
@@ -247,6 +241,18 @@ def test_the_day_the_data_lands_each_regional_team_gets_one_email(
             for r in REGIONS
         )
     )
+    return p
+
+
+def test_the_day_the_data_lands_each_regional_team_gets_one_email(
+    tmp_path: Path,
+    publisher: Publisher,  # noqa: F811
+) -> None:
+    from email import message_from_bytes
+
+    from tests.test_service import new_file
+
+    p = _regional_teams_config(tmp_path, publisher)
     assert cli(p, "init")[0] == 0
     outbox = tmp_path / "var" / "outbox"
 
@@ -284,15 +290,7 @@ def test_a_publication_whose_evaluation_never_ran_is_emailed_by_the_next_evaluat
     # the start's) evaluation can send that publication's alerts.
     from tests.test_service import new_file
 
-    p = tmp_path / "config.toml"
-    p.write_text(
-        f'[paths]\nvar = "var"\n[http]\nretries = 0\n'
-        f'[sources.ae]\nindex_url = "{publisher.base}{INDEX}"\n'
-        + "".join(
-            f'[[subscribers]]\nemail = "team.{r.lower()}@example.nhs.uk"\nregion = "{r}"\n'
-            for r in REGIONS
-        )
-    )
+    p = _regional_teams_config(tmp_path, publisher)
     assert cli(p, "init")[0] == 0
     assert cli(p, "poll")[0] == 0  # the first ingest: quiet
     ctx = Context.load(p)
