@@ -222,11 +222,7 @@ def test_a_sender_killed_mid_batch_and_restarted_delivers_everything_once(
         assert Counter(r.status for r in rows(engine)) == {"sent": 14, "sending": 6, "pending": 10}
         assert outbox.deliver(engine, settings).sent == 16
 
-        queued = rows(engine)
-        assert {r.status for r in queued} == {"sent"}
-        counts = Counter(r.message_id for r in srv.sink.received)
-        assert set(counts) == {r.message_id for r in queued}  # every message arrived
-        assert {m: n for m, n in counts.items() if n > 1} == {in_flight: 2}  # one, twice
+        _all_sent_and_only_the_one_in_flight_twice(engine, srv, in_flight)
     finally:
         srv.stop()
 
@@ -279,11 +275,7 @@ def test_a_postgresql_restart_mid_batch_leaves_nothing_waiting_for_the_lease(
 
         report = outbox.deliver(engine, settings)  # at once, not after the lease
         assert report.sent == 14
-        queued = rows(engine)
-        assert {r.status for r in queued} == {"sent"}
-        counts = Counter(r.message_id for r in srv.sink.received)
-        assert set(counts) == {r.message_id for r in queued}  # every message arrived
-        assert {m: n for m, n in counts.items() if n > 1} == {in_flight: 2}  # one, twice
+        _all_sent_and_only_the_one_in_flight_twice(engine, srv, in_flight)
     finally:
         srv.stop()
         if engine is not None:
@@ -466,3 +458,15 @@ def test_the_smtp_transport_hands_over_each_message_as_written(
 )
 def test_addresses_are_quoted_for_the_envelope_as_smtplib_quotes_them(address: str) -> None:
     assert transports._quoted(address) == smtplib.quoteaddr(address)
+
+
+def _all_sent_and_only_the_one_in_flight_twice(
+    engine: Engine, srv: SmtpServer, in_flight: str
+) -> None:
+    """Every row sent, every message arrived, and only the one in flight when the sender
+    died arrived twice (with the same Message-ID)."""
+    queued = rows(engine)
+    assert {r.status for r in queued} == {"sent"}
+    counts = Counter(r.message_id for r in srv.sink.received)
+    assert set(counts) == {r.message_id for r in queued}  # every message arrived
+    assert {m: n for m, n in counts.items() if n > 1} == {in_flight: 2}  # one, twice
