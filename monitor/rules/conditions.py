@@ -78,6 +78,36 @@ def _segment_codes(when: str, level: float, clear: float | None, values: Sequenc
     return bytes(map(add, twice, map(cleared, values))).translate(_TABLE).decode()
 
 
+class ThresholdCheck:
+    """One threshold rule, compiled for many series: ``codes(series)`` is ``threshold_codes``.
+
+    A level breached by a figure is breached by it at the rule's loosest level too (the
+    highest of ``below`` levels, the lowest of ``above`` ones), so one comparison of a series'
+    lowest (highest) figure with that level clears a series that never breaches any level.
+    """
+
+    def __init__(self, rule: ThresholdRule) -> None:
+        self.rule = rule
+        self.levels = rule.effective_levels()
+        low = rule.when in ("below", "at_or_below")
+        values = [float(level.value) for level in self.levels]
+        self.loosest = _ops(rule.when, *(2 * [max(values) if low else min(values)]))[0]
+        self.extreme = min if low else max
+        self.first_from = self.levels[0].from_
+        self.clear_codes: dict[tuple[int, int], str] = {}
+
+    def codes(self, series: Series) -> str:
+        rule, starts, values = self.rule, series.starts, series.values
+        first = 0 if starts[0] >= self.first_from else bisect_left(starts, self.first_from)
+        n = len(values)
+        if first < n and not self.loosest(self.extreme(values[first:] if first else values)):
+            clear = self.clear_codes.get((first, n))
+            if clear is None:
+                clear = self.clear_codes[(first, n)] = SKIP * first + CLEAR * (n - first)
+            return small_numbers(clear, series, rule.min_denominator)
+        return threshold_codes(rule, series, self.levels)
+
+
 def threshold_codes(
     rule: ThresholdRule, series: Series, levels: Sequence[Level] | None = None
 ) -> str:

@@ -45,7 +45,7 @@ from monitor.rules.model import (
     TrendRule,
 )
 from monitor.rules.peers import Peers, peer_codes
-from monitor.rules.spcrule import Charts, spc_codes
+from monitor.rules.spcrule import SCREEN_MIN, Charts, spc_codes
 from monitor.rules.states import FIRING, run_states
 
 Pair = tuple[str, str]  # (metric, organisation)
@@ -276,8 +276,11 @@ def _series_rule(
     codes_of = _codes_of(rule, metric, history, kit)
     findings = ev.by_rule.setdefault(rule.id, {})
     for_periods, peers = rule.for_periods, kit.peers
+    judged = scopes.each(rule.scope, by_org, target, ev, metric.id)
+    if isinstance(rule, SpcRule) and rule.special_causes and len(judged) >= SCREEN_MIN:
+        kit.charts.screen(metric, [series for _o, _c, series in judged])
     # series_finding(), unrolled: this loop runs once per organisation and rule.
-    for _org, ctx, series in scopes.each(rule.scope, by_org, target, ev, metric.id):
+    for _org, ctx, series in judged:
         series, codes = codes_of(ctx, series)
         states, run, first = run_states(codes, for_periods)
         findings[ctx.code] = Finding(
@@ -303,15 +306,16 @@ CodesOf = Callable[[OrgContext, Series], tuple[Series, str]]
 def _codes_of(rule: Rule, metric: metrics.Metric, history: History, kit: _Kit) -> CodesOf:
     """The rule's condition, as (the series judged, a code per period) of one organisation."""
     if isinstance(rule, ThresholdRule):
-        levels = rule.effective_levels()
+        check = cond.ThresholdCheck(rule)
         if rule.absent is not None:
 
             def with_absent(_c: OrgContext, s: Series) -> tuple[Series, str]:
                 s = _with_absent(rule, s, history)
-                return s, cond.threshold_codes(rule, s, levels)
+                return s, check.codes(s)
 
             return with_absent
-        return lambda _c, s: (s, cond.threshold_codes(rule, s, levels))
+        codes = check.codes
+        return lambda _c, s: (s, codes(s))
     if isinstance(rule, TrendRule):
         return lambda _c, s: (s, cond.trend_codes(rule, metric, s))
     if isinstance(rule, ChangeRule):

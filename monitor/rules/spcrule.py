@@ -15,14 +15,16 @@ figure of the chart on is judged by its dot on that chart; earlier figures are n
 A new figure redraws the chart, so earlier dots may change colour, as they do on the page.
 The chart's limits come first: they answer the assurance, and where they rule out every
 special-cause concern (``may_concern``) the dots are not drawn at all; the alert's evidence
-draws the chart of the series it reports on.
+draws the chart of the series it reports on. Over many series the limits themselves are first
+screened as arrays (``Charts.screen``, monitor/spc/screen.py), which only ever clears a series
+the exact computation would clear.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from operator import and_, gt, lt, or_
 
 from monitor import spc
@@ -32,6 +34,7 @@ from monitor.rules.inputs import Series
 from monitor.rules.model import SpcRule
 from monitor.spc import Assurance, Chart, Limits, PointType, SpecialCause
 from monitor.spc.assurance import assurance as assurance_of
+from monitor.spc.screen import cannot_concern
 from monitor.spc.window import window_start
 from monitor.spc.xmr import limits as xmr_limits
 
@@ -97,11 +100,18 @@ _RUN6 = b"\x01" * 6
 _NEAR_TWICE = re.compile(b"\x01[\x00\x01]?\x01")  # two of three points beyond 2 sigma
 
 
+SCREEN_MIN = 256
+"""Series a rule must judge before ``Charts.screen`` clears them as a batch (below it, one by
+one costs less than building the arrays)."""
+
+
 class Charts:
     """What one evaluation has drawn, by (metric, organisation): limits, and charts where a
     rule needs the dots."""
 
-    def __init__(self) -> None:
+    def __init__(self, screen_min: int | None = SCREEN_MIN) -> None:
+        self.screen_min = screen_min  # None: never screen in batches (every chart exact)
+        self.screened: set[str] = set()
         self.charts: dict[tuple[str, str], Chart] = {}
         self.limits: dict[tuple[str, str], Limits] = {}
         self.concerns: dict[tuple[str, str], bool] = {}
@@ -118,6 +128,29 @@ class Charts:
             )
             self.concerns[key] = found
         return found
+
+    def screen(self, metric: Metric, many: Iterable[Series]) -> None:
+        """Clear in one batch the series of ``many`` whose charts cannot hold a special-cause
+        concern (monitor/spc/screen.py), so that ``concern`` answers them without drawing
+        limits one by one. Once per metric and evaluation; the rest stay to the exact path."""
+        if self.screen_min is None or metric.id in self.screened:
+            return
+        self.screened.add(metric.id)
+        by_length: dict[int, list[tuple[str, Sequence[float]]]] = {}
+        for series in many:
+            key = (metric.id, series.org)
+            if key in self.concerns:
+                continue
+            values = self.shown(metric, series)[1]
+            if len(values) >= spc.MIN_POINTS:
+                by_length.setdefault(len(values), []).append((series.org, values))
+        for batch in by_length.values():
+            if len(batch) < self.screen_min:
+                continue
+            clear = cannot_concern([v for _, v in batch], metric.higher_is_better)
+            self.concerns.update(
+                ((metric.id, org), False) for (org, _), c in zip(batch, clear, strict=True) if c
+            )
 
     def shown(self, metric: Metric, series: Series) -> tuple[int, Sequence[float]]:
         """Where the series' chart starts (``shown``), and the figures it charts."""
