@@ -44,7 +44,7 @@ from monitor.rules.model import (
     ThresholdRule,
     TrendRule,
 )
-from monitor.rules.peers import Peers, peer_codes
+from monitor.rules.peers import Peers, peer_codes, peer_codes_many
 from monitor.rules.spcrule import SCREEN_MIN, Charts, spc_codes
 from monitor.rules.states import FIRING, run_states
 
@@ -277,8 +277,17 @@ def _series_rule(
     findings = ev.by_rule.setdefault(rule.id, {})
     for_periods, peers = rule.for_periods, kit.peers
     judged = scopes.each(rule.scope, by_org, target, ev, metric.id)
-    if isinstance(rule, SpcRule) and rule.special_causes and len(judged) >= SCREEN_MIN:
-        kit.charts.screen(metric, [series for _o, _c, series in judged])
+    if len(judged) >= SCREEN_MIN:  # many series: what can be judged as arrays is, first
+        if isinstance(rule, SpcRule) and rule.special_causes:
+            kit.charts.screen(metric, [series for _o, _c, series in judged])
+        elif isinstance(rule, PeerRule):
+            batch = peer_codes_many(rule, metric, [(c, s) for _o, c, s in judged], peers)
+            one_by_one = codes_of
+
+            def codes_of(c: OrgContext, s: Series) -> tuple[Series, str]:
+                got = batch.get(c.code)
+                return (s, got) if got is not None else one_by_one(c, s)
+
     # series_finding(), unrolled: this loop runs once per organisation and rule.
     for _org, ctx, series in judged:
         series, codes = codes_of(ctx, series)

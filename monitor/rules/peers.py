@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from operator import add, gt, le, neg
+
+import numpy as np
+import numpy.typing as npt
 
 from monitor.metrics import Metric
 from monitor.rules.conditions import BREACH, CLEAR, HOLD, SKIP, small_numbers
@@ -91,23 +93,34 @@ class Peers:
         known = self.memo.get(key)
         if known is not None:
             return known
-        tbl: dict[date, list[float]] = {}
         higher = metric.higher_is_better
         types = self.types
-        # Most trusts publish the same periods: their columns are found once and filled in C.
+        # Most trusts publish the same periods: they are gathered as one array per shape,
+        # whose columns are the periods' figures; the rest are added one by one.
         shapes: dict[tuple[date, int], tuple[list[date], list[list[float]]]] = {}
+        odd: dict[date, list[float]] = {}
         for org, series in self.history.by_metric.get(metric.id, {}).items():
             if types.get(org) != trust_type:
                 continue
             starts = series.starts
             shape = shapes.get((starts[0], len(starts)))
-            if shape is None or shape[0] != starts:
-                shape = (starts, [tbl.setdefault(s, []) for s in starts])
-                shapes[(starts[0], len(starts))] = shape
-            badness = map(neg, series.values) if higher else series.values
-            deque(map(list.append, shape[1], badness), maxlen=0)
-        for column in tbl.values():
-            column.sort()
+            if shape is None:
+                shape = shapes[(starts[0], len(starts))] = (starts, [])
+            if shape[0] == starts:
+                shape[1].append(series.values)
+            else:
+                for start, v in zip(starts, series.values, strict=True):
+                    odd.setdefault(start, []).append(v)
+        parts: dict[date, list[npt.NDArray[np.float64]]] = {}
+        for starts, rows in shapes.values():
+            for start, column in zip(starts, np.array(rows, dtype=np.float64).T, strict=True):
+                parts.setdefault(start, []).append(column)
+        for start, values in odd.items():
+            parts.setdefault(start, []).append(np.array(values, dtype=np.float64))
+        tbl: dict[date, list[float]] = {}
+        for start in sorted(parts):
+            column = np.concatenate(parts[start])
+            tbl[start] = np.sort(-column if higher else column).tolist()
         self.memo[key] = tbl
         return tbl
 
@@ -198,6 +211,43 @@ def peer_codes(
         else:
             out.append(BREACH if x > lim[0] else HOLD if x > lim[1] else CLEAR)
     return small_numbers("".join(out), series, rule.min_denominator)
+
+
+def peer_codes_many(
+    rule: PeerRule,
+    metric: Metric,
+    judged: Sequence[tuple[OrgContext, Series]],
+    peers: Peers,
+) -> dict[str, str]:
+    """``peer_codes`` of many trusts at once, by code: the trusts of one type publishing the
+    same periods are compared with the period's levels as one array (the comparisons are the
+    same float comparisons, so the codes are identical). Trusts outside such a group, or in a
+    period with too few peers, are left out: the caller codes them one by one."""
+    groups: dict[tuple[str, date, int], tuple[list[date], list[tuple[str, Series]]]] = {}
+    for ctx, series in judged:
+        if not ctx.trust_type or not series.starts:
+            continue
+        key = (ctx.trust_type.lower(), series.starts[0], len(series.starts))
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = (series.starts, [])
+        if group[0] == series.starts:
+            group[1].append((ctx.code, series))
+    out: dict[str, str] = {}
+    for (trust_type, _first, n), (starts, members) in groups.items():
+        levels = peers.levels(rule, metric, trust_type, starts)
+        if levels is None:
+            continue
+        xs = np.array([s.values for _, s in members], dtype=np.float64)
+        if metric.higher_is_better:
+            xs = -xs
+        breach = xs > np.array(levels[0], dtype=np.float64)
+        held_or_clear = xs <= np.array(levels[1], dtype=np.float64)
+        codes = (2 * breach.astype(np.uint8) + held_or_clear).astype(np.uint8)
+        text = codes.tobytes().translate(_CODES).decode()
+        for k, (code, series) in enumerate(members):
+            out[code] = small_numbers(text[k * n : (k + 1) * n], series, rule.min_denominator)
+    return out
 
 
 # 2 x breach + cleared: 0 held, 1 clear, 2 breach (3 cannot happen: the breach level is at or
