@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from operator import add
 
+import numpy as np
+
 from monitor.metrics import Granularity, Metric
 from monitor.rules.inputs import RatingRecord, Series
 from monitor.rules.model import (
@@ -26,6 +28,20 @@ from monitor.rules.model import (
 )
 
 BREACH, CLEAR, HOLD, SKIP = "B", "C", "H", "N"
+_B, _C, _H = (np.uint8(ord(c)) for c in (BREACH, CLEAR, HOLD))
+# The comparisons of _ops, as arrays: a breach of the level, and past the clear level.
+_ARRAY_BREACH = {
+    "below": np.less,
+    "at_or_below": np.less_equal,
+    "above": np.greater,
+    "at_or_above": np.greater_equal,
+}
+_ARRAY_CLEARED = {
+    "below": np.greater_equal,
+    "at_or_below": np.greater_equal,
+    "above": np.less_equal,
+    "at_or_above": np.less_equal,
+}
 # bytes of (2 * breach + cleared) -> code; breach wins when a level and its clear level meet.
 _TABLE = bytes.maketrans(b"\x00\x01\x02\x03", b"HCBB")
 _TABLE2 = bytes.maketrans(b"\x00\x01", b"CB")
@@ -106,6 +122,51 @@ class ThresholdCheck:
                 clear = self.clear_codes[(first, n)] = SKIP * first + CLEAR * (n - first)
             return small_numbers(clear, series, rule.min_denominator)
         return threshold_codes(rule, series, self.levels)
+
+    def codes_many(self, many: Sequence[Series], at_least: int = 32) -> dict[str, str]:
+        """``codes`` of many series at once, by organisation: the series with the same periods
+        (``at_least`` of them) are compared with each level as one array, with the same float
+        comparisons and the same per-level shortcut (a level no figure breaches gives clear
+        throughout, held periods included), so the codes are identical. The rest are left
+        out: the caller codes them one by one."""
+        groups: dict[tuple[date, int], tuple[list[date], list[Series]]] = {}
+        for series in many:
+            starts = series.starts
+            group = groups.get((starts[0], len(starts)))
+            if group is None:
+                group = groups[(starts[0], len(starts))] = (starts, [])
+            if group[0] == starts:
+                group[1].append(series)
+        out: dict[str, str] = {}
+        for starts, members in groups.values():
+            if len(members) >= at_least:
+                out.update(self._as_array(starts, members))
+        return out
+
+    def _as_array(self, starts: list[date], members: list[Series]) -> dict[str, str]:
+        rule, levels, n = self.rule, self.levels, len(starts)
+        values = np.array([s.values for s in members], dtype=np.float64)
+        codes = np.full(values.shape, ord(SKIP), dtype=np.uint8)
+        for k, level in enumerate(levels):
+            lo = bisect_left(starts, level.from_)
+            hi = bisect_left(starts, levels[k + 1].from_) if k + 1 < len(levels) else n
+            if hi <= lo:
+                continue
+            seg = values[:, lo:hi]
+            clear = level.clear if level.clear is not None else rule.clear
+            breach = _ARRAY_BREACH[rule.when](seg, float(level.value))
+            if clear is None:
+                codes[:, lo:hi] = np.where(breach, _B, _C)
+                continue
+            cleared = _ARRAY_CLEARED[rule.when](seg, float(clear))
+            held = np.where(breach, _B, np.where(cleared, _C, _H))
+            # A segment without a breach is clear throughout (see _segment_codes).
+            codes[:, lo:hi] = np.where(np.any(breach, axis=1, keepdims=True), held, _C)
+        text = codes.tobytes().decode("ascii")
+        md = rule.min_denominator
+        return {
+            s.org: small_numbers(text[k * n : (k + 1) * n], s, md) for k, s in enumerate(members)
+        }
 
 
 def threshold_codes(

@@ -20,7 +20,7 @@ from itertools import repeat
 from monitor import metrics
 from monitor.rules import combined, stale
 from monitor.rules import conditions as cond
-from monitor.rules.findings import Finding, found
+from monitor.rules.findings import Finding
 from monitor.rules.inputs import (
     History,
     OrgContext,
@@ -278,10 +278,15 @@ def _series_rule(
     for_periods, peers = rule.for_periods, kit.peers
     judged = scopes.each(rule.scope, by_org, target, ev, metric.id)
     if len(judged) >= SCREEN_MIN:  # many series: what can be judged as arrays is, first
+        batch: dict[str, str] = {}
         if isinstance(rule, SpcRule) and rule.special_causes:
             kit.charts.screen(metric, [series for _o, _c, series in judged])
         elif isinstance(rule, PeerRule):
             batch = peer_codes_many(rule, metric, [(c, s) for _o, c, s in judged], peers)
+        elif isinstance(rule, ThresholdRule) and rule.absent is None:
+            check = cond.ThresholdCheck(rule)
+            batch = check.codes_many([series for _o, _c, series in judged])
+        if batch:
             one_by_one = codes_of
 
             def codes_of(c: OrgContext, s: Series) -> tuple[Series, str]:
@@ -379,20 +384,32 @@ def _ratings(
     scopes: _Scopes,
     target: set[str] | None,
 ) -> None:
-    orgs = history.ratings if target is None else [o for o in target if o in history.ratings]
+    rated = history.ratings
+    orgs = rated if target is None else [o for o in target if o in rated]
     check = cond.RatingCheck(rule, metric)
+    findings = ev.by_rule.setdefault(rule.id, {})
+    touched = ev.touched
+    context = scopes.context
+    scope, for_periods = rule.scope, rule.for_periods
+    # found(), unrolled: this loop runs once per organisation and rule.
     for org in orgs:
-        ctx = scopes.context(rule.scope, org)
+        ctx = context(scope, org)
         if ctx is None:
             continue
-        dates, codes, deciding = check.codes(history.ratings[org])
+        dates, codes, deciding = check.codes(rated[org])
         if not dates:
             continue
-        ev.touched.add((metric.id, org))
-        values = [None if d.ordinal is None else float(d.ordinal) for d in deciding]
-        ev.add(
-            found(
-                rule, org, dates, codes, values, history=history, region=ctx.region,
-                ratings=deciding,
-            )
-        )  # fmt: skip
+        touched.add((metric.id, org))
+        states, run, first = run_states(codes, for_periods)
+        findings[org] = Finding(
+            rule=rule,
+            org=org,
+            periods=dates,
+            states=states,
+            consecutive=run,
+            first=first,
+            values=[None if d.ordinal is None else float(d.ordinal) for d in deciding],
+            history=history,
+            region=ctx.region,
+            ratings=deciding,
+        )
