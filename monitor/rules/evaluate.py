@@ -25,6 +25,7 @@ from monitor.rules.inputs import (
     History,
     OrgContext,
     Point,
+    RatingRecord,
     Series,
     SourceCalendar,
     context_for,
@@ -193,7 +194,7 @@ def _evaluate(
             else:
                 stale.missing(rule, history, ev, scopes, targets.get(rule.id))
         elif isinstance(rule, RatingRule):
-            _ratings(rule, metric, history, ev, scopes, targets.get(rule.id))
+            _ratings(rule, metric, history, ev, scopes, targets.get(rule.id), kit)
         else:
             _series_rule(rule, metric, history, ev, scopes, targets.get(rule.id), kit)
     return ev
@@ -201,10 +202,14 @@ def _evaluate(
 
 @dataclass(slots=True)
 class _Kit:
-    """What one evaluation shares between rules: peer tables and SPC charts."""
+    """What one evaluation shares between rules: peer tables, SPC charts, and the lists of an
+    organisation's one rating (every rating rule's findings about it can share them)."""
 
     peers: Peers
     charts: Charts
+    one_rating: dict[int, tuple[list[date], list[RatingRecord], list[float | None]]] = field(
+        default_factory=dict
+    )
 
 
 def _targets(
@@ -383,6 +388,7 @@ def _ratings(
     ev: Evaluation,
     scopes: _Scopes,
     target: set[str] | None,
+    kit: _Kit,
 ) -> None:
     rated = history.ratings
     orgs = rated if target is None else [o for o in target if o in rated]
@@ -391,16 +397,25 @@ def _ratings(
     touched = ev.touched
     context = scopes.context
     scope, for_periods = rule.scope, rule.for_periods
+    one = kit.one_rating
     # found(), unrolled: this loop runs once per organisation and rule.
     for org in orgs:
         ctx = context(scope, org)
         if ctx is None:
             continue
-        dates, codes, deciding = check.codes(rated[org])
+        records = rated[org]
+        dates, codes, deciding = check.codes(records)
         if not dates:
             continue
         touched.add((metric.id, org))
         states, run, first = run_states(codes, for_periods)
+        if len(records) == 1:  # the same three lists for every rule's finding about it
+            shared = one.get(id(records[0]))
+            if shared is None:
+                shared = one[id(records[0])] = (dates, deciding, _ordinals(deciding))
+            dates, deciding, values = shared
+        else:
+            values = _ordinals(deciding)
         findings[org] = Finding(
             rule=rule,
             org=org,
@@ -408,8 +423,12 @@ def _ratings(
             states=states,
             consecutive=run,
             first=first,
-            values=[None if d.ordinal is None else float(d.ordinal) for d in deciding],
+            values=values,
             history=history,
             region=ctx.region,
             ratings=deciding,
         )
+
+
+def _ordinals(deciding: list[RatingRecord]) -> list[float | None]:
+    return [None if d.ordinal is None else float(d.ordinal) for d in deciding]
