@@ -50,6 +50,7 @@ from monitor.rules.spcrule import SCREEN_MIN, Charts, spc_codes
 from monitor.rules.states import FIRING, run_states
 
 Pair = tuple[str, str]  # (metric, organisation)
+_KNOWN_CODES = 4096  # code strings whose states one rule's evaluation remembers
 
 
 @dataclass(slots=True)
@@ -282,26 +283,29 @@ def _series_rule(
     findings = ev.by_rule.setdefault(rule.id, {})
     for_periods, peers = rule.for_periods, kit.peers
     judged = scopes.each(rule.scope, by_org, target, ev, metric.id)
+    batch: dict[str, str] = {}
     if len(judged) >= SCREEN_MIN:  # many series: what can be judged as arrays is, first
-        batch: dict[str, str] = {}
-        if isinstance(rule, SpcRule) and rule.special_causes:
-            kit.charts.screen(metric, [series for _o, _c, series in judged])
+        if isinstance(rule, SpcRule):
+            batch = kit.charts.clear_codes(rule, metric, [s for _o, _c, s in judged])
         elif isinstance(rule, PeerRule):
             batch = peer_codes_many(rule, metric, [(c, s) for _o, c, s in judged], peers)
         elif isinstance(rule, ThresholdRule) and rule.absent is None:
-            check = cond.ThresholdCheck(rule)
-            batch = check.codes_many([series for _o, _c, series in judged])
-        if batch:
-            one_by_one = codes_of
-
-            def codes_of(c: OrgContext, s: Series) -> tuple[Series, str]:
-                got = batch.get(c.code)
-                return (s, got) if got is not None else one_by_one(c, s)
-
+            batch = cond.ThresholdCheck(rule).codes_many([s for _o, _c, s in judged])
+    coded = batch.get
+    # Most series share their codes (clear throughout, or not assessed until the 12th point):
+    # their states are worked out once per rule.
+    known: dict[str, tuple[str, int, int]] = {}
     # series_finding(), unrolled: this loop runs once per organisation and rule.
     for _org, ctx, series in judged:
-        series, codes = codes_of(ctx, series)
-        states, run, first = run_states(codes, for_periods)
+        codes = coded(ctx.code)
+        if codes is None:
+            series, codes = codes_of(ctx, series)
+        got = known.get(codes)
+        if got is None:
+            got = run_states(codes, for_periods)
+            if len(known) < _KNOWN_CODES:
+                known[codes] = got
+        states, run, first = got
         findings[ctx.code] = Finding(
             rule=rule,
             org=ctx.code,

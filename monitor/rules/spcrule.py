@@ -152,6 +152,28 @@ class Charts:
                 ((metric.id, org), False) for (org, _), c in zip(batch, clear, strict=True) if c
             )
 
+    def clear_codes(self, rule: SpcRule, metric: Metric, many: Sequence[Series]) -> dict[str, str]:
+        """By organisation, the codes of the series of ``many`` the rule finds clear without
+        drawing a chart: those ``screen`` clears, when the rule has no assurance to judge.
+        The rest are left out: the caller codes them one by one (``spc_codes``)."""
+        if rule.failing_assurance or not rule.special_causes:
+            return {}
+        self.screen(metric, many)
+        concerns, mid = self.concerns, metric.id
+        out: dict[str, str] = {}
+        texts: dict[tuple[int, int], str] = {}
+        lead = spc.MIN_POINTS - 1
+        for series in many:
+            if concerns.get((mid, series.org)) is not False:
+                continue
+            w = self.shown(metric, series)[0]
+            n = len(series.values) - w
+            text = texts.get((w, n))
+            if text is None:
+                text = texts[(w, n)] = SKIP * (w + lead) + CLEAR * (n - lead)
+            out[series.org] = small_numbers(text, series, rule.min_denominator)
+        return out
+
     def shown(self, metric: Metric, series: Series) -> tuple[int, Sequence[float]]:
         """Where the series' chart starts (``shown``), and the figures it charts."""
         key = (metric.id, series.org)
