@@ -14,7 +14,8 @@ own process (bench/harness.py), with its input prepared untimed:
 - duckdb: one SQL query computing the plain threshold breaches (no for_periods, hysteresis or
   episodes) over the same figures in DuckDB, for reference.
 
-Target (the issue): evaluating costs no more than reading, ratio at most 1.
+Targets: evaluating costs no more than reading, ratio at most 1, at both scales; at 50,000
+organisations, at most half of reading (a further target, printed as a miss until met).
 """
 
 from __future__ import annotations
@@ -231,4 +232,10 @@ def run() -> list[Result]:
             Result(bench, "DuckDB SQL (peak RSS)", duck.peak_rss_mb, "MB",
                    "read from SQLite", read.peak_rss_mb, ref, True),
         ]  # fmt: skip
+        if scale.name == "cqc":  # the performance issue's further target at 50,000 organisations
+            results.append(
+                Result(bench, "evaluate pack at 50k, further target (time)", ev.seconds, "s",
+                       "read from SQLite", read.seconds, "ratio <= 0.5",
+                       ev.seconds <= 0.5 * read.seconds)
+            )  # fmt: skip
     return results
