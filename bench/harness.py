@@ -7,7 +7,8 @@ measure, value, unit, baseline, baseline_value, ratio, target, met).
 Peak memory is only meaningful per process, so ``in_subprocess`` runs a Python snippet in a
 fresh interpreter and reports its wall time (measured inside the child, excluding interpreter
 start and the setup, whose garbage is collected before the clock starts) and its own peak RSS
-(ru_maxrss from wait4).
+(its VmHWM, which the child reads at the end; not wait4's ru_maxrss, which is kept across exec
+and so is never below the RSS of the process that started the child).
 """
 
 from __future__ import annotations
@@ -62,9 +63,19 @@ import gc, json, sys, time
 gc.collect()
 _t0 = time.perf_counter()
 """
+# The child's own peak RSS is its high-water mark (VmHWM), read by the child itself: the
+# ru_maxrss that wait4 reports is kept across exec, so it is never below the RSS of the
+# benchmark process the child was started from.
 _EPILOGUE = """
 _t1 = time.perf_counter()
-print("\\n__BENCH__" + json.dumps({"seconds": _t1 - _t0, "output": globals().get("OUTPUT", {})}))
+_peak_kb = None
+try:
+    with open("/proc/self/status") as _f:
+        _peak_kb = next(int(l.split()[1]) for l in _f if l.startswith("VmHWM:"))
+except (OSError, StopIteration, ValueError):
+    pass
+print("\\n__BENCH__" + json.dumps({"seconds": _t1 - _t0, "peak_kb": _peak_kb,
+                                   "output": globals().get("OUTPUT", {})}))
 """
 
 
@@ -91,8 +102,9 @@ def in_subprocess(code: str, *, setup: str = "") -> Measured:
         raise RuntimeError(f"benchmark step failed ({proc.returncode}):\n{err[-4000:]}")
     marker = out.rindex("__BENCH__")
     payload = json.loads(out[marker + len("__BENCH__") :])
-    # ru_maxrss is in kilobytes on Linux.
-    return Measured(payload["seconds"], usage.ru_maxrss / 1024, payload["output"])
+    # Both in kilobytes on Linux; ru_maxrss only where /proc is missing (see _EPILOGUE).
+    peak_kb = payload.get("peak_kb") or usage.ru_maxrss
+    return Measured(payload["seconds"], peak_kb / 1024, payload["output"])
 
 
 def best_of(n: int, step: str, *, setup: str = "") -> Measured:
