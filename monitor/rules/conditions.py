@@ -16,7 +16,7 @@ from operator import add
 import numpy as np
 
 from monitor.metrics import Granularity, Metric
-from monitor.rules.inputs import RatingRecord, Series
+from monitor.rules.inputs import RatingRecord, Series, same_periods
 from monitor.rules.model import (
     ANY,
     ChangeRule,
@@ -129,16 +129,8 @@ class ThresholdCheck:
         comparisons and the same per-level shortcut (a level no figure breaches gives clear
         throughout, held periods included), so the codes are identical. The rest are left
         out: the caller codes them one by one."""
-        groups: dict[tuple[date, int], tuple[list[date], list[Series]]] = {}
-        for series in many:
-            starts = series.starts
-            group = groups.get((starts[0], len(starts)))
-            if group is None:
-                group = groups[(starts[0], len(starts))] = (starts, [])
-            if group[0] == starts:
-                group[1].append(series)
         out: dict[str, str] = {}
-        for starts, members in groups.values():
+        for starts, members in same_periods(many)[0]:
             if len(members) >= at_least:
                 out.update(self._as_array(starts, members))
         return out

@@ -253,6 +253,28 @@ class History:
         return History(by_metric, all_ratings, self.as_of), frozenset(changed)
 
 
+def same_periods(
+    many: Iterable[Series],
+) -> tuple[list[tuple[list[date], list[Series]]], list[Series]]:
+    """The series of ``many`` in groups publishing the same periods (each group's period starts
+    and its series, in order), for judging a group as one array; and the rest, to judge one
+    by one: each series whose periods differ from those of the first series seen with the
+    same first period and length."""
+    groups: dict[tuple[date, int], tuple[list[date], list[Series]]] = {}
+    odd: list[Series] = []
+    for series in many:
+        starts = series.starts
+        key = (starts[0], len(starts))
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = (starts, [])
+        if group[0] == starts:
+            group[1].append(series)
+        else:
+            odd.append(series)
+    return list(groups.values()), odd
+
+
 def _merge(old: Series, new: Series, as_of: date | None) -> Series:
     """``old`` with the figures of ``new`` laid over it (a later publication wins)."""
     merged = _resolve([*old.points, *new.points], as_of)

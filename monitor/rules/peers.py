@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from monitor.metrics import Metric
 from monitor.rules.conditions import BREACH, CLEAR, HOLD, SKIP, small_numbers
-from monitor.rules.inputs import History, OrgContext, Series
+from monitor.rules.inputs import History, OrgContext, Series, same_periods
 from monitor.rules.model import PeerRule
 
 TRUST = "trust"
@@ -97,26 +97,20 @@ class Peers:
         types = self.types
         # Most trusts publish the same periods: they are gathered as one array per shape,
         # whose columns are the periods' figures; the rest are added one by one.
-        shapes: dict[tuple[date, int], tuple[list[date], list[list[float]]]] = {}
-        odd: dict[date, list[float]] = {}
-        for org, series in self.history.by_metric.get(metric.id, {}).items():
-            if types.get(org) != trust_type:
-                continue
-            starts = series.starts
-            shape = shapes.get((starts[0], len(starts)))
-            if shape is None:
-                shape = shapes[(starts[0], len(starts))] = (starts, [])
-            if shape[0] == starts:
-                shape[1].append(series.values)
-            else:
-                for start, v in zip(starts, series.values, strict=True):
-                    odd.setdefault(start, []).append(v)
+        mine = [
+            series
+            for org, series in self.history.by_metric.get(metric.id, {}).items()
+            if types.get(org) == trust_type
+        ]
+        groups, odd = same_periods(mine)
         parts: dict[date, list[npt.NDArray[np.float64]]] = {}
-        for starts, rows in shapes.values():
-            for start, column in zip(starts, np.array(rows, dtype=np.float64).T, strict=True):
+        for starts, members in groups:
+            rows = np.array([s.values for s in members], dtype=np.float64)
+            for start, column in zip(starts, rows.T, strict=True):
                 parts.setdefault(start, []).append(column)
-        for start, values in odd.items():
-            parts.setdefault(start, []).append(np.array(values, dtype=np.float64))
+        for series in odd:
+            for start, v in zip(series.starts, series.values, strict=True):
+                parts.setdefault(start, []).append(np.array([v], dtype=np.float64))
         tbl: dict[date, list[float]] = {}
         for start in sorted(parts):
             column = np.concatenate(parts[start])
@@ -223,31 +217,39 @@ def peer_codes_many(
     same periods are compared with the period's levels as one array (the comparisons are the
     same float comparisons, so the codes are identical). Trusts outside such a group, or in a
     period with too few peers, are left out: the caller codes them one by one."""
-    groups: dict[tuple[str, date, int], tuple[list[date], list[tuple[str, Series]]]] = {}
+    by_type: dict[str, list[Series]] = {}
     for ctx, series in judged:
-        if not ctx.trust_type or not series.starts:
-            continue
-        key = (ctx.trust_type.lower(), series.starts[0], len(series.starts))
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = (series.starts, [])
-        if group[0] == series.starts:
-            group[1].append((ctx.code, series))
+        if ctx.trust_type:
+            by_type.setdefault(ctx.trust_type.lower(), []).append(series)
     out: dict[str, str] = {}
-    for (trust_type, _first, n), (starts, members) in groups.items():
-        levels = peers.levels(rule, metric, trust_type, starts)
-        if levels is None:
-            continue
-        xs = np.array([s.values for _, s in members], dtype=np.float64)
-        if metric.higher_is_better:
-            xs = -xs
-        breach = xs > np.array(levels[0], dtype=np.float64)
-        held_or_clear = xs <= np.array(levels[1], dtype=np.float64)
-        codes = (2 * breach.astype(np.uint8) + held_or_clear).astype(np.uint8)
-        text = codes.tobytes().translate(_CODES).decode()
-        for k, (code, series) in enumerate(members):
-            out[code] = small_numbers(text[k * n : (k + 1) * n], series, rule.min_denominator)
+    for trust_type, many in by_type.items():
+        for starts, members in same_periods(many)[0]:
+            out.update(_as_array(rule, metric, trust_type, starts, members, peers))
     return out
+
+
+def _as_array(
+    rule: PeerRule,
+    metric: Metric,
+    trust_type: str,
+    starts: list[date],
+    members: list[Series],
+    peers: Peers,
+) -> dict[str, str]:
+    """The codes of trusts of one type publishing the periods ``starts``, by code; none when a
+    period has too few peers."""
+    levels = peers.levels(rule, metric, trust_type, starts)
+    if levels is None:
+        return {}
+    xs = np.array([s.values for s in members], dtype=np.float64)
+    if metric.higher_is_better:
+        xs = -xs
+    breach = xs > np.array(levels[0], dtype=np.float64)
+    held_or_clear = xs <= np.array(levels[1], dtype=np.float64)
+    codes = (2 * breach.astype(np.uint8) + held_or_clear).astype(np.uint8)
+    text = codes.tobytes().translate(_CODES).decode()
+    n, md = len(starts), rule.min_denominator
+    return {s.org: small_numbers(text[k * n : (k + 1) * n], s, md) for k, s in enumerate(members)}
 
 
 # 2 x breach + cleared: 0 held, 1 clear, 2 breach (3 cannot happen: the breach level is at or

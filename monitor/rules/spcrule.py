@@ -109,9 +109,7 @@ class Charts:
     """What one evaluation has drawn, by (metric, organisation): limits, and charts where a
     rule needs the dots."""
 
-    def __init__(self, screen_min: int | None = SCREEN_MIN) -> None:
-        self.screen_min = screen_min  # None: never screen in batches (every chart exact)
-        self.screened: set[str] = set()
+    def __init__(self) -> None:
         self.charts: dict[tuple[str, str], Chart] = {}
         self.limits: dict[tuple[str, str], Limits] = {}
         self.concerns: dict[tuple[str, str], bool] = {}
@@ -132,10 +130,8 @@ class Charts:
     def screen(self, metric: Metric, many: Iterable[Series]) -> None:
         """Clear in one batch the series of ``many`` whose charts cannot hold a special-cause
         concern (monitor/spc/screen.py), so that ``concern`` answers them without drawing
-        limits one by one. Once per metric and evaluation; the rest stay to the exact path."""
-        if self.screen_min is None or metric.id in self.screened:
-            return
-        self.screened.add(metric.id)
+        limits one by one. Series already judged are left as they are (a second rule on the
+        metric finds them all judged); the rest stay to the exact path."""
         by_length: dict[int, list[tuple[str, Sequence[float]]]] = {}
         for series in many:
             key = (metric.id, series.org)
@@ -145,7 +141,7 @@ class Charts:
             if len(values) >= spc.MIN_POINTS:
                 by_length.setdefault(len(values), []).append((series.org, values))
         for batch in by_length.values():
-            if len(batch) < self.screen_min:
+            if len(batch) < SCREEN_MIN:
                 continue
             clear = cannot_concern([v for _, v in batch], metric.higher_is_better)
             self.concerns.update(
