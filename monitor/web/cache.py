@@ -250,8 +250,9 @@ def cached(clock: bool = True) -> Callable[[Callable[..., Any]], Callable[..., R
             page = state.pages.get(key, version)
             if page is None:
                 with state.pages.render_lock(key):
-                    # Another thread may have rendered it while this one waited.
-                    page = state.pages.get(key, version)
+                    # Another thread may have rendered it while this one waited (its miss
+                    # is already counted).
+                    page = state.pages.peek(key, version)
                     if page is None:
                         resp = make_response(view(*args, **kwargs))
                         if resp.status_code != 200 or resp.direct_passthrough:
