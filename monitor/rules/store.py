@@ -115,8 +115,12 @@ class Directory:
         )
 
 
-def _write_alert(session: Session, c: AlertChange, now: datetime) -> Alert:
-    alert = session.get(Alert, c.alert_id) if c.alert_id is not None else None  # preloaded
+def _write_alert(
+    session: Session, c: AlertChange, now: datetime, loaded: dict[int, Alert]
+) -> Alert:
+    alert = None
+    if c.alert_id is not None:
+        alert = loaded.get(c.alert_id) or session.get(Alert, c.alert_id)
     if alert is None:
         alert = Alert(
             rule=c.rule,
@@ -174,10 +178,14 @@ def apply_all(
     now = now or utcnow()
     directory = directory or Directory.load(session, plans)
     ids = sorted({c.alert_id for p in plans for c in p.changes if c.alert_id is not None})
-    for i in range(0, len(ids), _CHUNK):  # into the session's identity map, for _write_alert
-        session.exec(select(Alert).where(col(Alert.id).in_(ids[i : i + _CHUNK]))).all()
+    # Held here: the session's identity map keeps unchanged objects only weakly, so alerts
+    # read and dropped would be read again one at a time.
+    loaded: dict[int, Alert] = {}
+    for i in range(0, len(ids), _CHUNK):
+        for alert in session.exec(select(Alert).where(col(Alert.id).in_(ids[i : i + _CHUNK]))):
+            loaded[alert.id] = alert  # type: ignore[index]
     changes = [c for p in plans for c in p.changes]
-    alerts = [_write_alert(session, c, now) for c in changes]
+    alerts = [_write_alert(session, c, now, loaded) for c in changes]
     session.flush()  # the new alerts' ids, for their events
     written = []
     for change, alert in zip(changes, alerts, strict=True):

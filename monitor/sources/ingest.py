@@ -335,7 +335,8 @@ def _write_figures(
             .values(superseded_by=publication_id)
         )
     if new_rows:
-        s.execute(insert(Observation), new_rows)
+        # Core, not the ORM's bulk path: the rows need no identity map or events.
+        s.connection().execute(insert(Observation.__table__), new_rows)  # type: ignore[attr-defined]
     return len(new_rows), len(superseded), affected
 
 

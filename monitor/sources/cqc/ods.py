@@ -22,8 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import IO, cast
-from xml.etree.ElementTree import Element, XMLPullParser
+from typing import IO
+from xml.etree.ElementTree import Element, TreeBuilder, XMLParser
 
 from monitor.sources.base import ParseError, Skipped
 from monitor.sources.cqc.records import RatingRecord
@@ -107,12 +107,16 @@ def _para_text(el: Element) -> str:
 def _row_values(row: Element) -> list[str]:
     values: list[str] = []
     for cell in row:
-        text = _cell_text(cell)
-        repeat = int(cell.get(COLS_REPEATED) or 1)
-        if repeat == 1:
+        # Most cells are one plain paragraph of text, or empty: read those in line.
+        if len(cell) == 1 and len(p := cell[0]) == 0 and p.tag == P:
+            text = p.text or "" if cell.get(VALUE_TYPE) != "date" else _cell_text(cell)
+        else:
+            text = _cell_text(cell)
+        repeat = cell.get(COLS_REPEATED)
+        if not repeat:
             values.append(text)
         else:
-            values.extend([text] * min(repeat, MAX_WIDTH - len(values)))
+            values.extend([text] * min(int(repeat), MAX_WIDTH - len(values)))
         if len(values) >= MAX_WIDTH:
             break
     while values and values[-1] == "":
@@ -152,36 +156,41 @@ def _long_lived_frozen() -> Iterator[None]:
 
 
 def _rows(content: IO[bytes]) -> Iterator[SheetRow]:
-    # The pull parser is what iterparse is built on; driving it directly saves a generator
-    # layer per event, and there are ~30 million events in a full-size file.
-    parser: XMLPullParser[Element] = XMLPullParser(events=("start", "end"))
+    # There are ~30 million start and end events in a full-size file, so the loop takes them
+    # as the C parser appends them to a plain list (the queue XMLPullParser.read_events drains
+    # one at a time through a generator, at about a third of this loop's whole cost).
+    parser = XMLParser(target=TreeBuilder())
+    events: list[tuple[str, Element]] = []
+    parser._setevents(events, ("start", "end"))  # type: ignore[attr-defined]
     sheet = ""
     number = 0
-    parents: list[Element] = []
+    table: Element | None = None
     while chunk := content.read(CHUNK):
         parser.feed(chunk)
-        # With only start and end events asked for, every event carries an Element.
-        events = cast(Iterator[tuple[str, Element]], parser.read_events())
         for event, el in events:
             if event == "start":
-                parents.append(el)
                 if el.tag == T_TABLE:
-                    sheet, number = el.get(T_NAME) or "", 0
+                    sheet, number, table = el.get(T_NAME) or "", 0, el
                 continue
-            parents.pop()
             if el.tag != T_ROW:
                 continue
-            repeat = int(el.get(ROWS_REPEATED) or 1)
+            repeat = el.get(ROWS_REPEATED)
             values = _row_values(el)
-            # Drop the row from its parent at once: the tree never holds more than one row.
-            if parents:
-                parents[-1].remove(el)
+            # Drop the row at once, so that the tree never holds more than one: from its
+            # table, or, inside a row group, by emptying it where it stands.
+            try:
+                if table is None:
+                    raise ValueError
+                table.remove(el)
+            except ValueError:
+                el.clear()
             if not values:
-                number += repeat
+                number += int(repeat) if repeat else 1
                 continue
-            for _ in range(repeat):
+            for _ in range(int(repeat) if repeat else 1):
                 number += 1
                 yield SheetRow(sheet, number, values)
+        events.clear()
     parser.close()
 
 
