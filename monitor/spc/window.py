@@ -35,3 +35,14 @@ def window_start(starts: Sequence[date], granularity: str) -> int:
         if _index(d, months) >= first:
             return i
     return len(starts) - 1  # pragma: no cover - the latest is always inside
+
+
+def window_since(latest: date, granularity: str) -> date | None:
+    """The first period start inside the window that ends at ``latest``: a figure is charted
+    when its period starts on or after it (the same cut as ``window_start``); None for dated
+    points."""
+    months = _MONTHS.get(str(granularity))
+    if months is None:
+        return None
+    first = (_index(latest, months) - CHART_PERIODS + 1) * months  # in months since year 0
+    return date(first // 12, first % 12 + 1, 1)

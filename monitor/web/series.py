@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
@@ -17,7 +17,7 @@ from monitor import metrics, orgs
 from monitor.db import session_scope
 from monitor.models import Alert, AlertEvent, Observation
 from monitor.rules.evidence import Evidence
-from monitor.spc.window import window_start
+from monitor.spc.window import window_since, window_start
 from monitor.web.rulebook import rulebook
 
 CHART_UNITS = ("%", "count", "seconds", "score")
@@ -50,6 +50,10 @@ class Series:
     as_rate: bool = False
 
 
+def _from(since: date) -> Any:
+    return col(Observation.period_start) >= since
+
+
 def _current(q: Any) -> Any:
     return q.where(col(Observation.superseded_by).is_(None))
 
@@ -73,16 +77,27 @@ def series(
     """Chartable metrics of an organisation, each with at least two figures (of periods
     starting on or before ``until``, when given: a board pack's month)."""
     with session_scope(engine) as s:
-        q = _current(select(Observation)).where(col(Observation.org) == code)
+        mine = [col(Observation.org) == code, col(Observation.superseded_by).is_(None)]
         if until is not None:
-            q = q.where(col(Observation.period_start) <= until)
-        obs = list(
-            s.execute(q.order_by(col(Observation.metric), col(Observation.period_start))).scalars()
-        )
+            mine.append(col(Observation.period_start) <= until)
+        # Only the periods the charts show: the read does not grow with the years held.
+        windows = []
+        for mid, latest in s.execute(
+            select(col(Observation.metric), func.max(Observation.period_start))
+            .where(*mine)
+            .group_by(col(Observation.metric))
+        ):
+            m = metrics.METRICS.get(mid)
+            if m is None or m.unit not in CHART_UNITS:
+                continue
+            since = window_since(latest, m.granularity)
+            metric_is = col(Observation.metric) == mid
+            windows.append(metric_is if since is None else and_(metric_is, _from(since)))
         by_metric: dict[str, list[Observation]] = {}
-        for o in obs:
-            m = metrics.METRICS.get(o.metric)
-            if m is not None and m.unit in CHART_UNITS:
+        if windows:
+            q = select(Observation).where(*mine, or_(*windows))
+            q = q.order_by(col(Observation.metric), col(Observation.period_start))
+            for o in s.execute(q).scalars():
                 by_metric.setdefault(o.metric, []).append(o)
         by_metric = {
             mid: _window(rows, metrics.METRICS[mid].granularity)

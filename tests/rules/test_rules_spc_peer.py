@@ -266,3 +266,21 @@ def test_a_chart_shows_the_last_36_periods_of_the_calendar(
     from monitor.spc.window import window_start
 
     assert window_start(starts, granularity) == first
+
+
+@given(
+    st.lists(st.dates(date(2000, 1, 1), date(2040, 12, 31)), min_size=1, max_size=60),
+    st.sampled_from(["month", "quarter", "point"]),
+)
+def test_a_read_from_window_since_keeps_exactly_the_charted_figures(
+    days: list[date], granularity: str
+) -> None:
+    """The trust page reads only figures from window_since on (so that its read does not grow
+    with history): the same figures window_start keeps from the whole series."""
+    from monitor.spc.window import window_since, window_start
+
+    step = {"month": 1, "quarter": 3}.get(granularity, 1)
+    starts = sorted({d.replace(day=1, month=d.month - (d.month - 1) % step) for d in days})
+    since = window_since(starts[-1], granularity)
+    read = starts if since is None else [d for d in starts if d >= since]
+    assert read == starts[window_start(starts, granularity) :]
