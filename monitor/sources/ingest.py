@@ -372,6 +372,7 @@ def check_whole(s: Session, source: str, parsed: Parsed, published_at: datetime)
             col(Publication.published_at) <= published_at,
         )
         .order_by(col(Publication.published_at).desc(), col(Publication.id).desc())
+        .limit(1)  # first() alone would load (and decode) every earlier publication
     ).first()
     if prev is None or not prev.rows_read:
         return

@@ -35,6 +35,7 @@ def _latest_evidence(session: Any, alert_id: int) -> dict[str, Any]:
         select(AlertEvent)
         .where(AlertEvent.alert_id == alert_id)
         .order_by(col(AlertEvent.id).desc())
+        .limit(1)
     ).first()
     return dict(ev.evidence or {}) if ev else {}
 
