@@ -76,6 +76,9 @@ class Publication(SQLModel, table=True):
     reason: str | None = None  # why it was rejected: file, row, column, reason
     trigger: str = "ingest"  # poll | backfill | ingest | seed
     quiet: bool = True  # True: alert events it causes are not emailed one by one
+    # When an evaluation with this publication as its cause committed (None: not yet; the
+    # service's next full evaluation catches it up, jobs.evaluate_catching_up).
+    evaluated_at: datetime | None = None
     periods: list[str] = _json(list)  # ["2025-07-01/2025-07-31", ...]
     rows_read: int = 0
     observations_written: int = 0

@@ -35,3 +35,40 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
         assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() == db.BUSY_TIMEOUT_MS
         assert c.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     engine.dispose()
+
+
+def test_the_evaluated_mark_starts_where_the_latest_evaluation_began(tmp_path: Path) -> None:
+    """Migration 0010 marks as evaluated what the time-based rule held evaluated (fetched
+    before the latest successful evaluation began) and leaves the rest for the catch-up."""
+    from alembic import command
+    from sqlalchemy import text
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'monitor.db'}")
+    cfg = db.alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0009_current_figures")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO jobrun (job, started_at, outcome) VALUES "
+                "('evaluate', '2026-01-02 00:00:00.000000', 'ok'), "
+                "('evaluate', '2026-01-05 00:00:00.000000', 'failed')"
+            )
+        )
+        for n, fetched in enumerate(["2026-01-01 12:00:00.000000", "2026-01-03 12:00:00.000000"]):
+            conn.execute(
+                text(
+                    "INSERT INTO publication (source, url, filename, sha256, size, published_at,"
+                    ' fetched_at, status, "trigger", quiet, rows_read, observations_written,'
+                    " orgs) VALUES ('ae', 'u', 'f', :sha, 1, :at, :at, 'ingested', 'poll',"
+                    " false, 0, 0, 0)"
+                ),
+                {"sha": f"{n:064d}", "at": fetched},
+            )
+    assert db.upgrade(engine)[1] == db.head_revision()
+    with engine.connect() as conn:
+        marks = conn.execute(text("SELECT evaluated_at FROM publication ORDER BY id")).all()
+    engine.dispose()
+    assert marks[0][0] is not None and marks[0][0].startswith("2026-01-01 12:00")
+    assert marks[1][0] is None

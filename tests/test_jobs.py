@@ -311,3 +311,42 @@ def test_a_publication_whose_evaluation_never_ran_is_emailed_by_the_next_evaluat
         assert "caught_up_publications" not in again and again.get("routed", 0) == 0
     finally:
         ctx.close()
+
+
+def test_another_sources_evaluation_does_not_pass_for_a_publication_never_evaluated(
+    tmp_path: Path,
+    publisher: Publisher,  # noqa: F811
+) -> None:
+    # Two sources polled at once: A&E's chain stores September and stops before evaluating;
+    # the ambulance chain, a moment later, evaluates its own figures (only those) and succeeds.
+    # A&E's September is still unevaluated, and the next catching-up evaluation emails it.
+    from monitor.sources.files import ingest_paths
+    from tests.conftest import REAL
+    from tests.test_service import new_file
+
+    p = _regional_teams_config(tmp_path, publisher)
+    assert cli(p, "init")[0] == 0
+    assert cli(p, "poll")[0] == 0  # the first ingest: quiet
+    ctx = Context.load(p)
+    try:
+        new_file(publisher)
+        assert (
+            jobs.record(ctx, "poll:ae", partial(jobs.poll_source, source="ae")).counts["ingested"]
+            == 1
+        )
+        september = jobs.unevaluated_publications(ctx)
+        assert len(september) == 1
+        (amb,) = ingest_paths(ctx, "ambulance", [REAL / "ambulance" / "ambsys.csv"])
+        assert amb.status == "ingested" and amb.publication_id is not None
+        other = jobs.record(
+            ctx, "evaluate", partial(jobs.evaluate, publications=[amb.publication_id])
+        )
+        assert other.outcome == "ok" and other.counts.get("routed", 0) == 0
+        assert jobs.unevaluated_publications(ctx) == september
+
+        caught_up = jobs.evaluate_catching_up(ctx)
+        assert caught_up["caught_up_publications"] == 1
+        assert caught_up["routed"] == len(REGIONS)
+        assert jobs.unevaluated_publications(ctx) == []
+    finally:
+        ctx.close()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -279,6 +279,16 @@ def evaluate_db(
         if router is not None and events:
             routed = router(s, events)
             run.routed = len(routed) if isinstance(routed, Collection) else 0
+        if publications:
+            # In the same transaction as their events: evaluated, and emailed, exactly once.
+            s.execute(
+                update(Publication)
+                .where(
+                    col(Publication.id).in_(list(publications)),
+                    col(Publication.evaluated_at).is_(None),
+                )
+                .values(evaluated_at=utcnow())
+            )
     if run.events_written:
         log.info(
             "evaluated %d findings: %s",

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete
 from sqlmodel import col, select
 
 from monitor.config import Settings
@@ -34,7 +34,6 @@ from monitor.rules.run import evaluate_db
 from monitor.service.jobrun import JobFailed, JobResult, JobSkipped, counts_of, record
 from monitor.sources import cqc, registry, timetable
 from monitor.sources.poll import PollReport, poll
-from monitor.vocab import JobOutcome
 
 __all__ = ["JobFailed", "JobResult", "JobSkipped", "record"]
 
@@ -118,8 +117,8 @@ def evaluate_catching_up(ctx: Context) -> dict[str, Any]:
     """Evaluate every rule (the daily and the start's evaluation), the publications a chain
     stored but never evaluated counting as its cause, so that their alerts are emailed as the
     chain would have: the process stopped, or the database went away, between a poll and its
-    evaluation. Those are the ingested, not quiet, publications fetched since the start of the
-    latest evaluation that succeeded."""
+    evaluation. Those are the ingested, not quiet, publications no evaluation has had as its
+    cause."""
     with _evaluating:
         pending = unevaluated_publications(ctx)
         run = evaluate_db(
@@ -136,18 +135,17 @@ def evaluate_catching_up(ctx: Context) -> dict[str, Any]:
 
 
 def unevaluated_publications(ctx: Context) -> list[int]:
-    """Ingested, not quiet, publications fetched since the latest successful evaluation began."""
+    """Ingested, not quiet, publications that no evaluation has had as its cause yet.
+
+    Marked per publication, not by the time of the latest evaluation: two sources polled at
+    once would otherwise let one's evaluation (of its own figures only) pass for the other's.
+    """
     with session_scope(ctx.engine) as s:
-        last = s.exec(
-            select(func.max(JobRun.started_at)).where(
-                JobRun.job == "evaluate", JobRun.outcome == JobOutcome.OK
-            )
-        ).one()
         q = select(Publication.id).where(
-            Publication.status == "ingested", col(Publication.quiet).is_(False)
+            Publication.status == "ingested",
+            col(Publication.quiet).is_(False),
+            col(Publication.evaluated_at).is_(None),
         )
-        if last is not None:
-            q = q.where(Publication.fetched_at >= last)
         return sorted(i for i in s.exec(q) if i is not None)
 
 
