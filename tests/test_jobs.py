@@ -6,6 +6,8 @@ import json
 import logging
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -281,13 +283,12 @@ def test_the_notification_jobs_call_the_notifications_part(ctx: Context) -> None
     assert {r.outcome for r in runs(ctx.engine)} == {"ok"}
 
 
-def test_a_publication_whose_evaluation_never_ran_is_emailed_by_the_next_evaluation(
+@contextmanager
+def _september_polled_not_evaluated(
     tmp_path: Path,
     publisher: Publisher,  # noqa: F811
-) -> None:
-    # A chain cut short between its poll and its evaluation (the database restarted under the
-    # service, or the process stopped): the next poll finds nothing new, so only the daily (or
-    # the start's) evaluation can send that publication's alerts.
+) -> Iterator[Context]:
+    """A service whose A&E chain stored September 2025 and stopped before evaluating it."""
     from tests.test_service import new_file
 
     p = _regional_teams_config(tmp_path, publisher)
@@ -299,7 +300,19 @@ def test_a_publication_whose_evaluation_never_ran_is_emailed_by_the_next_evaluat
         polled = jobs.record(ctx, "poll:ae", partial(jobs.poll_source, source="ae"))
         assert polled.counts["ingested"] == 1
         assert len(jobs.unevaluated_publications(ctx)) == 1
+        yield ctx
+    finally:
+        ctx.close()
 
+
+def test_a_publication_whose_evaluation_never_ran_is_emailed_by_the_next_evaluation(
+    tmp_path: Path,
+    publisher: Publisher,  # noqa: F811
+) -> None:
+    # A chain cut short between its poll and its evaluation (the database restarted under the
+    # service, or the process stopped): the next poll finds nothing new, so only the daily (or
+    # the start's) evaluation can send that publication's alerts.
+    with _september_polled_not_evaluated(tmp_path, publisher) as ctx:
         caught_up = jobs.evaluate_catching_up(ctx)
         assert caught_up["caught_up_publications"] == 1
         assert caught_up["routed"] == len(REGIONS)
@@ -309,8 +322,6 @@ def test_a_publication_whose_evaluation_never_ran_is_emailed_by_the_next_evaluat
         assert jobs.unevaluated_publications(ctx) == []
         again = jobs.evaluate_catching_up(ctx)
         assert "caught_up_publications" not in again and again.get("routed", 0) == 0
-    finally:
-        ctx.close()
 
 
 def test_another_sources_evaluation_does_not_pass_for_a_publication_never_evaluated(
@@ -322,20 +333,9 @@ def test_another_sources_evaluation_does_not_pass_for_a_publication_never_evalua
     # A&E's September is still unevaluated, and the next catching-up evaluation emails it.
     from monitor.sources.files import ingest_paths
     from tests.conftest import REAL
-    from tests.test_service import new_file
 
-    p = _regional_teams_config(tmp_path, publisher)
-    assert cli(p, "init")[0] == 0
-    assert cli(p, "poll")[0] == 0  # the first ingest: quiet
-    ctx = Context.load(p)
-    try:
-        new_file(publisher)
-        assert (
-            jobs.record(ctx, "poll:ae", partial(jobs.poll_source, source="ae")).counts["ingested"]
-            == 1
-        )
+    with _september_polled_not_evaluated(tmp_path, publisher) as ctx:
         september = jobs.unevaluated_publications(ctx)
-        assert len(september) == 1
         (amb,) = ingest_paths(ctx, "ambulance", [REAL / "ambulance" / "ambsys.csv"])
         assert amb.status == "ingested" and amb.publication_id is not None
         other = jobs.record(
@@ -348,5 +348,3 @@ def test_another_sources_evaluation_does_not_pass_for_a_publication_never_evalua
         assert caught_up["caught_up_publications"] == 1
         assert caught_up["routed"] == len(REGIONS)
         assert jobs.unevaluated_publications(ctx) == []
-    finally:
-        ctx.close()

@@ -50,10 +50,6 @@ class Series:
     as_rate: bool = False
 
 
-def _from(since: date) -> Any:
-    return col(Observation.period_start) >= since
-
-
 def _current(q: Any) -> Any:
     return q.where(col(Observation.superseded_by).is_(None))
 
@@ -92,7 +88,11 @@ def series(
                 continue
             since = window_since(latest, m.granularity)
             metric_is = col(Observation.metric) == mid
-            windows.append(metric_is if since is None else and_(metric_is, _from(since)))
+            windows.append(
+                metric_is
+                if since is None
+                else and_(metric_is, col(Observation.period_start) >= since)
+            )
         by_metric: dict[str, list[Observation]] = {}
         if windows:
             q = select(Observation).where(*mine, or_(*windows))
