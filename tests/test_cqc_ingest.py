@@ -78,10 +78,11 @@ def test_bulk_file_ingest(engine: Engine, settings: Settings, bulk: Path) -> Non
 
 
 def test_the_same_file_twice_is_unchanged(engine: Engine, settings: Settings, bulk: Path) -> None:
-    ingest_files(engine, settings, [bulk], now=NOW)
+    [first] = ingest_files(engine, settings, [bulk], now=NOW)
     before = count(engine, Rating), count(engine, Observation)
     [rep] = ingest_files(engine, settings, [bulk], now=NOW)
     assert rep.status == "unchanged"
+    assert rep.publication_id == first.publication_id is not None  # the CLI names it
     assert (count(engine, Rating), count(engine, Observation)) == before
 
 

@@ -300,8 +300,8 @@ def ingest_ods(
     ods = OdsReport(file=path.name)
     try:
         with session_scope(engine, write=True) as session:
-            if already_ingested(session, sha) is not None:
-                report.status = "unchanged"
+            if (held := already_ingested(session, sha)) is not None:
+                report.status, report.publication_id = "unchanged", held.id
                 return report
             session.add(pub)
             session.flush()
