@@ -3,6 +3,7 @@ the helpers its tests share (signing in, CSRF tokens, the links in delivered ema
 
 from __future__ import annotations
 
+import contextlib
 import email
 import re
 import threading
@@ -157,12 +158,11 @@ def serving(ctx: Context, port: int = 0, app: Flask | None = None) -> Iterator[s
     finally:
         # Everything is closed by the server's own loop thread (a trigger thunk): closed from
         # here, a descriptor could vanish under that thread's select(). The loop ends once
-        # nothing is left open.
-        try:
+        # nothing is left open. OSError: the loop is ending, or has ended, having closed its
+        # trigger with everything else a moment before its thread returns (the join below
+        # waits for that, and checks it).
+        with contextlib.suppress(OSError):
             server.trigger.pull_trigger(lambda: [ch.close() for ch in list(server._map.values())])
-        except OSError:
-            # The loop has already ended and closed its trigger with everything else.
-            assert not server._map or not thread.is_alive()
         thread.join(timeout=30)
         server.task_dispatcher.shutdown()
         assert not thread.is_alive(), "the status page's server did not stop"
