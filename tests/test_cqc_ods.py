@@ -7,6 +7,7 @@ documents for the encodings a spreadsheet program may use.
 
 from __future__ import annotations
 
+import gc
 import io
 import sys
 import zipfile
@@ -149,6 +150,69 @@ def test_encodings_a_spreadsheet_program_writes() -> None:
         ("Safe", "Inadequate"), ("Safe", "Inadequate"), ("Caring", "Good"),
     ]  # fmt: skip
     assert records[0].report_date == date(2024, 3, 5)
+
+
+def test_rows_in_header_rows_and_row_groups_are_read_in_order() -> None:
+    # Spreadsheet programs wrap rows: a frozen header in table:table-header-rows, grouped
+    # (collapsible) rows in nested table:table-row-group elements.
+    header = gen._row(list(gen.PROVIDER_COLUMNS))
+    safe, caring, led = (provider_row("RCX", d, "Good") for d in ("Safe", "Caring", "Well-led"))
+    grouped = (
+        f"<table:table-header-rows>{header}</table:table-header-rows>"
+        f"<table:table-row-group>{safe}<table:table-row-group>{caring}</table:table-row-group>"
+        f"</table:table-row-group>{led}"
+    )
+    data = ods_bytes(("Providers", grouped), ("Notes", gen._row(["after", "the groups"])))
+    rows = list(iter_rows(io.BytesIO(data)))
+    assert [(r.sheet, r.number, r.values[0]) for r in rows] == [
+        ("Providers", 1, "Provider ID"), ("Providers", 2, "RCX"), ("Providers", 3, "RCX"),
+        ("Providers", 4, "RCX"), ("Notes", 1, "after"),
+    ]  # fmt: skip
+    records = list(ratings_from_ods(io.BytesIO(data), Scope()))
+    assert [r.domain for r in records] == ["Safe", "Caring", "Well-led"]
+
+
+def test_the_rows_do_not_depend_on_where_the_chunks_of_xml_end(
+    small_ods: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Rows are read as the parser finishes them, chunk by chunk: a chunk may end anywhere,
+    # inside a cell, between two sheets or inside a row group.
+    whole = [(r.sheet, r.number, r.values) for r in iter_rows(small_ods)]
+    grouped = ods_bytes(
+        ("Providers", "<table:table-row-group>" + gen._row(["a"]) + "<table:table-row-group>"
+         + gen._row(["b"]) + "</table:table-row-group></table:table-row-group>" + gen._row(["c"])),
+        ("Empty", ""),
+        ("Last", gen._row(["d"])),
+    )  # fmt: skip
+    grouped_whole = [(r.sheet, r.number, r.values) for r in iter_rows(io.BytesIO(grouped))]
+    assert [v for _, _, v in grouped_whole] == [["a"], ["b"], ["c"], ["d"]]
+    for size in (1, 7, 4096):
+        monkeypatch.setattr("monitor.sources.cqc.ods.CHUNK", size)
+        grouped_rows = [(r.sheet, r.number, r.values) for r in iter_rows(io.BytesIO(grouped))]
+        assert grouped_rows == grouped_whole, size
+        if size > 1:  # the small file a byte at a time would take a minute
+            assert [(r.sheet, r.number, r.values) for r in iter_rows(small_ods)] == whole, size
+
+
+def test_reading_a_file_leaves_the_garbage_collector_as_it_was(small_ods: Path) -> None:
+    before = gc.get_threshold(), gc.get_freeze_count()
+    rows = iter_rows(small_ods)
+    next(rows)
+    assert gc.get_threshold()[0] > before[0][0]  # young collections are rarer while it streams
+    rows.close()  # a reader that stops early
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
+    list(iter_rows(small_ods))
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
+
+
+def test_an_odf_document_that_is_not_a_spreadsheet_is_a_parse_error() -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("content.xml", f"<office:document-content {gen.NS}><office:body>"
+                    "<office:text><text:p>A letter</text:p></office:text></office:body>"
+                    "</office:document-content>")  # fmt: skip
+    with pytest.raises(ParseError, match="not a spreadsheet"):
+        list(iter_rows(io.BytesIO(buf.getvalue())))
 
 
 def test_unknown_rating_rows_are_skipped_with_the_row_number() -> None:

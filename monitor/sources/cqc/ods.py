@@ -3,8 +3,8 @@
 The file (about 26 MB zipped, 320k rows) is a zip whose ``content.xml`` holds two sheets,
 ``Locations`` and ``Providers``, in long format: one row per organisation x service or
 population group x domain. Reading it with a spreadsheet library builds the whole document in
-memory (pandas + odfpy take over 3 GB), so this reads ``content.xml`` straight from the zip with
-``iterparse`` and drops every row once read.
+memory (pandas + odfpy take over 3 GB), so this feeds ``content.xml`` straight from the zip to
+the C XML parser and drops every row once read.
 
 ODS encodings handled: ``table:number-columns-repeated`` (equal neighbouring cells, long runs of
 empty ones), ``table:number-rows-repeated`` (the empty rest of a sheet), merged and covered cells
@@ -41,6 +41,9 @@ _TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
 _OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
 T_TABLE = _TABLE + "table"
 T_ROW = _TABLE + "table-row"
+ROW_GROUPS = frozenset(_TABLE + g for g in ("table-row-group", "table-header-rows", "table-rows"))
+BODY = _OFFICE + "body"
+SPREADSHEET = _OFFICE + "spreadsheet"
 COLS_REPEATED = _TABLE + "number-columns-repeated"
 ROWS_REPEATED = _TABLE + "number-rows-repeated"
 T_NAME = _TABLE + "name"
@@ -68,6 +71,7 @@ NEEDED = {
 CHUNK = 1 << 16
 MAX_WIDTH = 256  # cells beyond this are a spreadsheet's empty tail, never data
 MAX_SKIPPED_KEPT = 1000  # skipped rows listed one by one; beyond this only counted
+STREAMING_GC_THRESHOLD = 10_000  # allocations between young collections while a file streams
 
 
 @dataclass(slots=True)
@@ -145,53 +149,103 @@ def iter_rows(source: str | Path | IO[bytes]) -> Iterator[SheetRow]:
 
 @contextmanager
 def _long_lived_frozen() -> Iterator[None]:
-    # A full-size file makes ~30 million short-lived XML elements; each full garbage collection
-    # they trigger would walk every long-lived object of the process (the ORM, ...). Freezing
-    # those while the file streams keeps collections cheap; unfreeze hands them back unchanged.
+    # A full-size file makes about 15 million short-lived XML elements. Each full garbage
+    # collection would walk every long-lived object of the process (the ORM, ...): freezing
+    # those while the file streams keeps collections cheap; unfreeze hands them back
+    # unchanged. Young collections come every STREAMING_GC_THRESHOLD allocations instead of
+    # every 700: at 700, the rows of a chunk and the records of a batch being stored live
+    # through many collections, which cost 4 s of a 30 s ingest of every row (bench_cqc_ods).
+    threshold = gc.get_threshold()
     gc.freeze()
+    gc.set_threshold(max(threshold[0], STREAMING_GC_THRESHOLD), *threshold[1:])
     try:
         yield
     finally:
+        gc.set_threshold(*threshold)
         gc.unfreeze()
 
 
 def _rows(content: IO[bytes]) -> Iterator[SheetRow]:
-    # There are ~30 million start and end events in a full-size file, so the loop takes them
-    # as the C parser appends them to a plain list (the queue XMLPullParser.read_events drains
-    # one at a time through a generator, at about a third of this loop's whole cost).
+    # A full-size file has about 15 million elements, so nothing is done per element in
+    # Python: after each chunk the C parser has added to the tree, the rows it has finished
+    # are read from their table and dropped (every child of a table but its last, which the
+    # parser may still be filling). The parser's start events serve only to find the root.
     parser = XMLParser(target=TreeBuilder())
-    events: list[tuple[str, Element]] = []
-    parser._setevents(events, ("start", "end"))  # type: ignore[attr-defined]
-    sheet = ""
-    number = 0
+    starts: list[tuple[str, Element]] = []
+    parser._setevents(starts, ("start",))  # type: ignore[attr-defined]
+    root: Element | None = None
+    spreadsheet: Element | None = None
+    at = _Place()
+    while True:
+        chunk = content.read(CHUNK)
+        if chunk:
+            parser.feed(chunk)
+        else:
+            parser.close()
+        if root is None and starts:
+            root = starts[0][1]
+        starts.clear()
+        if spreadsheet is None and root is not None:
+            spreadsheet = _spreadsheet(root)
+        if spreadsheet is not None:
+            yield from _tables(spreadsheet, not chunk, at)
+        if not chunk:
+            return
+
+
+@dataclass(slots=True)
+class _Place:
+    """Where reading stands: the table being read, its sheet name, its last row number."""
+
     table: Element | None = None
-    while chunk := content.read(CHUNK):
-        parser.feed(chunk)
-        for event, el in events:
-            if event == "start":
-                if el.tag == T_TABLE:
-                    sheet, number, table = el.get(T_NAME) or "", 0, el
-                continue
-            if el.tag != T_ROW:
-                continue
-            repeat = el.get(ROWS_REPEATED)
-            values = _row_values(el)
-            # Drop the row at once, so that the tree never holds more than one: from its
-            # table, or, inside a row group, by emptying it where it stands.
-            try:
-                if table is None:
-                    raise ValueError
-                table.remove(el)
-            except ValueError:
-                el.clear()
-            if not values:
-                number += int(repeat) if repeat else 1
-                continue
-            for _ in range(int(repeat) if repeat else 1):
-                number += 1
-                yield SheetRow(sheet, number, values)
-        events.clear()
-    parser.close()
+    sheet: str = ""
+    number: int = 0
+
+
+def _spreadsheet(root: Element) -> Element | None:
+    """The document's office:spreadsheet, once the parser has reached it."""
+    body = root.find(BODY)
+    if body is None or len(body) == 0:
+        return None
+    if body[0].tag != SPREADSHEET:
+        raise ParseError(f"not a spreadsheet: the document body holds {body[0].tag}")
+    return body[0]
+
+
+def _tables(spreadsheet: Element, closed: bool, at: _Place) -> Iterator[SheetRow]:
+    while len(spreadsheet):
+        el = spreadsheet[0]
+        complete = closed or len(spreadsheet) > 1
+        if el.tag == T_TABLE:
+            if el is not at.table:
+                at.table, at.sheet, at.number = el, el.get(T_NAME) or "", 0
+            yield from _drain(el, complete, at)
+        if not complete:
+            return
+        del spreadsheet[0]
+
+
+def _drain(container: Element, complete: bool, at: _Place) -> Iterator[SheetRow]:
+    """The finished rows of a table or row group, in order, each removed once read."""
+    end = len(container) if complete else len(container) - 1
+    if end > 0:
+        sheet = at.sheet
+        for el in container[:end]:
+            tag = el.tag
+            if tag == T_ROW:
+                values = _row_values(el)
+                repeat = el.get(ROWS_REPEATED)
+                if not values:
+                    at.number += int(repeat) if repeat else 1
+                    continue
+                for _ in range(int(repeat) if repeat else 1):
+                    at.number += 1
+                    yield SheetRow(sheet, at.number, values)
+            elif tag in ROW_GROUPS:
+                yield from _drain(el, True, at)
+        del container[:end]
+    if not complete and len(container) and container[0].tag in ROW_GROUPS:
+        yield from _drain(container[0], False, at)
 
 
 @dataclass(slots=True, kw_only=True)
