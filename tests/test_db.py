@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import insert
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel, select
 
 from monitor import db
+from monitor.models import Rating
 
 
 def test_schema_is_at_the_newest_migration(engine: Engine) -> None:
@@ -72,3 +75,37 @@ def test_the_evaluated_mark_starts_where_the_latest_evaluation_began(tmp_path: P
     engine.dispose()
     assert marks[0][0] is not None and marks[0][0].startswith("2026-01-01 12:00")
     assert marks[1][0] is None
+
+
+def test_insert_rows_stores_what_sqlalchemys_insert_stores(engine: Engine) -> None:
+    # insert_rows binds values itself (a column at a time, through each type's processing):
+    # what it stores must be exactly what SQLAlchemy's own insert stores, dates, flags, None
+    # and the aware timestamp included, as the driver reads them back.
+    columns = (
+        "subject_id", "subject_name", "org", "service", "domain", "report_date", "rating",
+        "ordinal", "inherited", "score", "current",
+    )  # fmt: skip
+    rows = [
+        ("RCX", "QEH", "RCX", "", "Overall", date(2024, 3, 5), "Inadequate", 4, False, None, True),
+        ("RM317", "St Mary's", "RM3", "Maternity", "Safe", None, "Good", 2, True, 3, False),
+    ]
+    stamp = datetime(2026, 9, 1, 8, 30, 15, 123456, tzinfo=UTC)
+    table = Rating.__table__  # type: ignore[attr-defined]
+    stored = f"SELECT {', '.join(columns)}, first_seen_at FROM rating ORDER BY id"
+    with engine.begin() as conn:
+        db.insert_rows(conn, table, columns, rows, subject_type="provider", first_seen_at=stamp)
+    with engine.connect() as conn:
+        mine = conn.exec_driver_sql(stored).all()
+    with Session(engine) as s:
+        got = s.exec(select(Rating)).all()
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM rating")
+        params = [dict(zip(columns, r, strict=True)) for r in rows]
+        conn.execute(insert(table), [{**p, "subject_type": "provider", "first_seen_at": stamp}
+                                     for p in params])  # fmt: skip
+        theirs = conn.exec_driver_sql(stored).all()
+    assert [tuple(r) for r in mine] == [tuple(r) for r in theirs]
+    assert len(mine) == 2
+    assert [(r.report_date, r.inherited, r.score, r.first_seen_at) for r in got] == [
+        (date(2024, 3, 5), False, None, stamp), (None, True, 3, stamp),
+    ]  # fmt: skip

@@ -22,10 +22,11 @@ from datetime import date, datetime
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from monitor import orgs
+from monitor.db import insert_rows
 from monitor.models import Observation, Rating, utcnow
 from monitor.sources.base import Figure
 from monitor.sources.cqc.records import RatingRecord
@@ -69,8 +70,9 @@ def store_snapshots(
     Subjects in ``partial`` (a file that lists a subject in two places) only gain rows: their
     groups are not complete snapshots, so nothing is retired for being absent.
 
-    Reads existing rows ``BATCH_SUBJECTS`` subjects at a time and writes with bulk inserts,
-    so that the 320k rows of the bulk file go in quickly and in bounded memory.
+    Reads existing rows ``BATCH_SUBJECTS`` subjects at a time and writes a batch's new rows
+    with one executemany (monitor.db.insert_rows), so that the 320k rows of the bulk file go
+    in quickly and in bounded memory.
     """
     counts = StoreCounts()
     stamp = now or utcnow()
@@ -79,7 +81,7 @@ def store_snapshots(
         existing: dict[str, list[Rating]] = {}
         for row in session.exec(select(Rating).where(col(Rating.subject_id).in_(ids))):
             existing.setdefault(row.subject_id, []).append(row)
-        new_rows: list[dict[str, Any]] = []
+        new_rows: list[tuple[Any, ...]] = []
         retire: list[int] = []
         promote: list[int] = []
         for group in batch:
@@ -99,13 +101,15 @@ def store_snapshots(
             session.exec(update(Rating).where(col(Rating.id).in_(promote)).values(current=True))
         if new_rows:
             # A subject listed twice in one batch could plan the same version twice.
-            new_rows = list({_row_key(r): r for r in new_rows}.values())
-            for r in new_rows:
-                r["publication_id"] = publication_id
-                r["first_seen_at"] = stamp
-            # Core, not the ORM's bulk path: these rows need no identity or events, and the
-            # ORM's per-row bookkeeping costs more than the insert itself (bench_cqc_ods).
-            session.connection().execute(insert(Rating.__table__), new_rows)  # type: ignore[attr-defined]
+            new_rows = list({r[:5]: r for r in new_rows}.values())
+            insert_rows(
+                session.connection(),
+                Rating.__table__,  # type: ignore[attr-defined]
+                ROW_COLUMNS,
+                new_rows,
+                publication_id=publication_id,
+                first_seen_at=stamp,
+            )
         counts.add(StoreCounts(len(new_rows), len(retire), len(promote), len(batch)))
     return counts
 
@@ -113,7 +117,7 @@ def store_snapshots(
 def _plan(
     group: list[RatingRecord],
     rows: list[Rating],
-    new_rows: list[dict[str, Any]],
+    new_rows: list[tuple[Any, ...]],
     retire: list[int],
     promote: list[int],
     *,
@@ -158,10 +162,6 @@ def _plan(
                 retire.append(other.id)
 
 
-def _row_key(row: dict[str, Any]) -> tuple[Any, ...]:
-    return (row["subject_id"], row["service"], row["domain"], row["report_date"], row["rating"])
-
-
 def _unique(group: list[RatingRecord]) -> list[RatingRecord]:
     seen: dict[tuple[str, str, str, date | None, str], RatingRecord] = {}
     for rec in group:
@@ -189,23 +189,19 @@ def _fill_blanks(row: Rating, rec: RatingRecord) -> None:
         row.report_link = rec.report_link
 
 
-def _as_row(rec: RatingRecord, *, current: bool) -> dict[str, Any]:
-    return {
-        "subject_type": rec.subject_type,
-        "subject_id": rec.subject_id,
-        "subject_name": rec.subject_name,
-        "org": rec.org,
-        "service": rec.service,
-        "domain": rec.domain,
-        "rating": rec.rating,
-        "ordinal": rec.ordinal,
-        "report_date": rec.report_date,
-        "report_link": rec.report_link,
-        "inherited": rec.inherited,
-        "inherited_from": rec.inherited_from,
-        "score": rec.score,
-        "current": current,
-    }
+# The columns of a new rating row, as _as_row gives them; the first five are its version key.
+ROW_COLUMNS = (
+    "subject_id", "service", "domain", "report_date", "rating", "subject_type", "subject_name",
+    "org", "ordinal", "report_link", "inherited", "inherited_from", "score", "current",
+)  # fmt: skip
+
+
+def _as_row(rec: RatingRecord, *, current: bool) -> tuple[Any, ...]:
+    return (
+        rec.subject_id, rec.service, rec.domain, rec.report_date, rec.rating, rec.subject_type,
+        rec.subject_name, rec.org, rec.ordinal, rec.report_link, rec.inherited,
+        rec.inherited_from, rec.score, current,
+    )  # fmt: skip
 
 
 DOMAIN_ORDER = ("Overall", "Safe", "Effective", "Caring", "Responsive", "Well-led")
