@@ -121,6 +121,34 @@ def test_a_bad_file_is_rejected_whole(engine: Engine, settings: Settings, tmp_pa
     assert state is None or not state.cursor
 
 
+def test_a_file_cut_short_or_damaged_is_rejected_whole(
+    engine: Engine, settings: Settings, bulk: Path, tmp_path: Path
+) -> None:
+    # A download cut off mid-file, saved as a zip again (content.xml ends mid-row), and a zip
+    # whose content.xml is damaged inside: each is rejected with the reason, nothing stored.
+    with zipfile.ZipFile(bulk) as zf:
+        xml = zf.read("content.xml")
+    cut = tmp_path / "05_January_2026_Latest_ratings.ods"
+    with zipfile.ZipFile(cut, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("mimetype", gen.MIMETYPE)
+        zf.writestr("content.xml", xml[: len(xml) // 2])
+    damaged = tmp_path / "06_January_2026_Latest_ratings.ods"
+    data = bytearray(bulk.read_bytes())
+    with zipfile.ZipFile(bulk) as zf:
+        info = zf.getinfo("content.xml")
+    middle = info.header_offset + 30 + len(info.filename) + info.compress_size // 2
+    data[middle : middle + 64] = bytes(64)
+    damaged.write_bytes(bytes(data))
+    reports = ingest_files(engine, settings, [cut, damaged], now=NOW)
+    assert [r.status for r in reports] == ["rejected", "rejected"], reports
+    assert "content.xml is not well-formed XML" in (reports[0].error or "")
+    assert "line" in (reports[0].error or "") and cut.name in (reports[0].error or "")
+    assert "content.xml" in (reports[1].error or "")
+    assert count(engine, Rating) == 0 and count(engine, Observation) == 0
+    with Session(engine) as s:
+        assert {p.status for p in s.exec(select(Publication)).all()} == {"rejected"}
+
+
 def test_saved_api_bodies(engine: Engine, settings: Settings, tmp_path: Path) -> None:
     rm3 = tmp_path / "provider_RM3.json"
     rm3.write_bytes(trust_provider_body("RM3"))

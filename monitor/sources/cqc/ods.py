@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import IO
 from xml.etree.ElementTree import Element, TreeBuilder, XMLParser
+from xml.etree.ElementTree import ParseError as XMLParseError
 
 from monitor.sources.base import ParseError, Skipped
 from monitor.sources.cqc.records import RatingRecord
@@ -132,7 +134,7 @@ def iter_rows(source: str | Path | IO[bytes]) -> Iterator[SheetRow]:
     """Every non-empty row of every sheet, in file order, holding one row at a time.
 
     ``source`` is the .ods path or a binary file object. Raises ParseError when it is not a
-    zip with a content.xml.
+    zip with a content.xml, or content.xml can't be read whole or is not well-formed XML.
     """
     try:
         zf = zipfile.ZipFile(source)
@@ -143,12 +145,17 @@ def iter_rows(source: str | Path | IO[bytes]) -> Iterator[SheetRow]:
             content = zf.open("content.xml")
         except KeyError:
             raise ParseError("not an ODS file: the zip has no content.xml") from None
-        with content, _long_lived_frozen():
-            yield from _rows(content)
+        with content, _streaming_gc():
+            try:
+                yield from _rows(content)
+            except XMLParseError as e:  # a file cut short, or not XML
+                raise ParseError(f"content.xml is not well-formed XML ({e})") from None
+            except (zipfile.BadZipFile, zlib.error, EOFError) as e:  # a damaged zip member
+                raise ParseError(f"content.xml can't be read from the zip: {e}") from None
 
 
 @contextmanager
-def _long_lived_frozen() -> Iterator[None]:
+def _streaming_gc() -> Iterator[None]:
     # A full-size file makes about 15 million short-lived XML elements. Each full garbage
     # collection would walk every long-lived object of the process (the ORM, ...): freezing
     # those while the file streams keeps collections cheap; unfreeze hands them back
@@ -166,7 +173,7 @@ def _long_lived_frozen() -> Iterator[None]:
 
 
 def _rows(content: IO[bytes]) -> Iterator[SheetRow]:
-    # A full-size file has about 15 million elements, so nothing is done per element in
+    # A full-size file has about 15 million elements, so no event is handled per element in
     # Python: after each chunk the C parser has added to the tree, the rows it has finished
     # are read from their table and dropped (every child of a table but its last, which the
     # parser may still be filling). The parser's start events serve only to find the root.
