@@ -305,6 +305,14 @@ def _september_polled_not_evaluated(
         ctx.close()
 
 
+def _catch_up_emails_september(ctx: Context) -> dict[str, Any]:
+    """The catching-up evaluation takes September as its cause and emails every region."""
+    caught_up = jobs.evaluate_catching_up(ctx)
+    assert caught_up["caught_up_publications"] == 1
+    assert caught_up["routed"] == len(REGIONS)
+    return caught_up
+
+
 def test_a_publication_whose_evaluation_never_ran_is_emailed_by_the_next_evaluation(
     tmp_path: Path,
     publisher: Publisher,  # noqa: F811
@@ -313,9 +321,7 @@ def test_a_publication_whose_evaluation_never_ran_is_emailed_by_the_next_evaluat
     # service, or the process stopped): the next poll finds nothing new, so only the daily (or
     # the start's) evaluation can send that publication's alerts.
     with _september_polled_not_evaluated(tmp_path, publisher) as ctx:
-        caught_up = jobs.evaluate_catching_up(ctx)
-        assert caught_up["caught_up_publications"] == 1
-        assert caught_up["routed"] == len(REGIONS)
+        caught_up = _catch_up_emails_september(ctx)
         # Recorded as the daily job records it: the publication is then evaluated, and the next
         # evaluation emails nothing again.
         jobs.record(ctx, "evaluate", lambda c: caught_up)
@@ -344,7 +350,5 @@ def test_another_sources_evaluation_does_not_pass_for_a_publication_never_evalua
         assert other.outcome == "ok" and other.counts.get("routed", 0) == 0
         assert jobs.unevaluated_publications(ctx) == september
 
-        caught_up = jobs.evaluate_catching_up(ctx)
-        assert caught_up["caught_up_publications"] == 1
-        assert caught_up["routed"] == len(REGIONS)
+        _catch_up_emails_september(ctx)
         assert jobs.unevaluated_publications(ctx) == []

@@ -130,10 +130,11 @@ def _row_values(row: Element) -> list[str]:
     return values
 
 
-def iter_rows(source: str | Path | IO[bytes]) -> Iterator[SheetRow]:
+def iter_rows(source: str | Path | IO[bytes], chunk: int = CHUNK) -> Iterator[SheetRow]:
     """Every non-empty row of every sheet, in file order, holding one row at a time.
 
-    ``source`` is the .ods path or a binary file object. Raises ParseError when it is not a
+    ``source`` is the .ods path or a binary file object; ``chunk`` the bytes of content.xml
+    fed to the parser at a time. Raises ParseError when it is not a
     zip with a content.xml, or content.xml can't be read whole or is not well-formed XML.
     """
     try:
@@ -147,7 +148,7 @@ def iter_rows(source: str | Path | IO[bytes]) -> Iterator[SheetRow]:
             raise ParseError("not an ODS file: the zip has no content.xml") from None
         with content, _streaming_gc():
             try:
-                yield from _rows(content)
+                yield from _rows(content, chunk)
             except XMLParseError as e:  # a file cut short, or not XML
                 raise ParseError(f"content.xml is not well-formed XML ({e})") from None
             except (zipfile.BadZipFile, zlib.error, EOFError) as e:  # a damaged zip member
@@ -172,7 +173,7 @@ def _streaming_gc() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _rows(content: IO[bytes]) -> Iterator[SheetRow]:
+def _rows(content: IO[bytes], size: int) -> Iterator[SheetRow]:
     # A full-size file has about 15 million elements, so no event is handled per element in
     # Python: after each chunk the C parser has added to the tree, the rows it has finished
     # are read from their table and dropped (every child of a table but its last, which the
@@ -184,7 +185,7 @@ def _rows(content: IO[bytes]) -> Iterator[SheetRow]:
     spreadsheet: Element | None = None
     at = _Place()
     while True:
-        chunk = content.read(CHUNK)
+        chunk = content.read(size)
         if chunk:
             parser.feed(chunk)
         else:
